@@ -1,0 +1,267 @@
+"""Tenants and the people in them: orgs, credentials, customers, segments,
+cards, groups (group loyalty) and AppVirality campaigns.
+
+Every tenant-owned table carries ``org_id`` and its unique constraints
+include it (docs/scaling.md). Credentials (AppCredential, Till, ApiClient) are
+looked up *before* the org is known, so their keys are unique across orgs:
+they become reference tables when the schema is distributed by org.
+"""
+
+import hashlib
+import hmac
+import uuid
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+
+def secret_digest(secret: str) -> str:
+    """SHA-256 hex digest of a long random secret (API keys, private keys).
+
+    Such secrets carry enough entropy that a slow password hash would only cost
+    every API call ~100 ms; a plain digest compared in constant time suffices.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_matches(secret: str, digest: str) -> bool:
+    return hmac.compare_digest(secret_digest(secret), digest)
+
+
+class Org(models.Model):
+    """A tenant: a Capillary org, and an AppVirality app when it has credentials."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="Capillary orgId, chosen by the operator.")
+    name = models.CharField(max_length=200)
+    connected_orgs = models.ManyToManyField(
+        "self", through="OrgConnection", symmetrical=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id})"
+
+
+class OrgConnection(models.Model):
+    """A connected-org link. Stored in both directions (the link is mutual)."""
+
+    from_org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    to_org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["from_org", "to_org"], name="orgconnection_unique"),
+            models.CheckConstraint(condition=~Q(from_org=models.F("to_org")), name="orgconnection_not_self"),
+        ]
+
+
+class AppCredential(models.Model):
+    """AppVirality app credentials of an org: apikey + private key (SHA-256 digest)."""
+
+    org = models.OneToOneField(Org, on_delete=models.CASCADE, related_name="appvirality")
+    apikey = models.CharField(max_length=128, unique=True)
+    privatekey_digest = models.CharField(max_length=64, help_text="SHA-256 hex digest of the private key.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def set_privatekey(self, privatekey: str) -> None:
+        self.privatekey_digest = secret_digest(privatekey)
+
+    def check_privatekey(self, privatekey: str) -> bool:
+        return secret_matches(privatekey, self.privatekey_digest)
+
+    def __str__(self) -> str:
+        return f"AppVirality app of org {self.org_id}"
+
+
+class Till(models.Model):
+    """A Capillary till: the Basic-auth user of the issue API. Password hashed by Django."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="tills")
+    username = models.CharField(max_length=150, unique=True)
+    password = models.CharField(max_length=256)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "username"], name="till_org_username")]
+
+    def set_password(self, raw_password: str) -> None:
+        self.password = make_password(raw_password)
+
+    def check_password(self, raw_password: str) -> bool:
+        return check_password(raw_password, self.password)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class ApiClient(models.Model):
+    """An OAuth client (key + secret) of an org, for /v3/oauth/token/generate."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="api_clients")
+    key = models.CharField(max_length=128, unique=True)
+    secret_digest = models.CharField(max_length=64, help_text="SHA-256 hex digest of the secret.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="apiclient_org_key")]
+
+    def set_secret(self, secret: str) -> None:
+        self.secret_digest = secret_digest(secret)
+
+    def check_secret(self, secret: str) -> bool:
+        return secret_matches(secret, self.secret_digest)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Segment(models.Model):
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["org_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="segment_org_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Customer(models.Model):
+    """A loyalty member. Identified within its org by user key, external id, email or mobile."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="customers")
+    external_id = models.CharField(max_length=150, help_text="AppVirality UserIdInstore, Capillary externalId.")
+    user_key = models.UUIDField(default=uuid.uuid4, help_text="AppVirality userkey.")
+    email = models.EmailField(max_length=254, null=True, blank=True)
+    mobile = models.CharField(max_length=20, null=True, blank=True)
+    blocked = models.BooleanField(default=False)
+    segments = models.ManyToManyField(Segment, through="CustomerSegment", blank=True, related_name="customers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["org_id", "external_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "external_id"], name="customer_org_external_id"),
+            models.UniqueConstraint(fields=["org", "user_key"], name="customer_org_user_key"),
+            models.UniqueConstraint(
+                fields=["org", "email"], condition=Q(email__isnull=False), name="customer_org_email"
+            ),
+            models.UniqueConstraint(
+                fields=["org", "mobile"], condition=Q(mobile__isnull=False), name="customer_org_mobile"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_id} @ {self.org_id}"
+
+
+class CustomerSegment(models.Model):
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "customer", "segment"], name="customersegment_unique")
+        ]
+
+
+class Card(models.Model):
+    """A card or label linked to a customer. Rewards need an ACTIVE one when any exist."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        INACTIVE = "INACTIVE"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="cards")
+    number = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "number"], name="card_org_number")]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.status})"
+
+
+class CustomerGroup(models.Model):
+    """A group-loyalty group (Capillary user_group2): members pay from the group's points."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="Capillary user_group2_id.")
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="groups")
+    external_id = models.CharField(max_length=150, null=True, blank=True)
+    primary = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="primary_of_groups")
+    members = models.ManyToManyField(Customer, through="GroupMember", related_name="loyalty_groups")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "id"], name="customergroup_org_id"),
+            models.UniqueConstraint(
+                fields=["org", "external_id"], condition=Q(external_id__isnull=False), name="customergroup_org_ext"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"group {self.id} ({self.external_id or '-'})"
+
+
+class GroupMember(models.Model):
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "group", "customer"], name="groupmember_unique")]
+
+
+class Campaign(models.Model):
+    """An AppVirality campaign: what users earn rewards in, and how they are paid out."""
+
+    class GrowthHack(models.TextChoices):
+        WORD_OF_MOUTH = "Word_of_Mouth", "Word of mouth (referral)"
+        LOYALTY_PROGRAM = "Loyalty_Program", "Loyalty program"
+
+    class RewardType(models.TextChoices):
+        WALLET = "WALLET", "Wallet (in-store credits)"
+        COUPONS = "COUPONS", "Coupons"
+
+    class CouponDistribution(models.TextChoices):
+        BY_ORDER = "BY_ORDER", "By the order I choose"
+        BY_EVENT = "BY_EVENT", "By the event I choose"
+        USER_WILL_CHOOSE = "USER_WILL_CHOOSE", "User will choose"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="campaigns")
+    code = models.CharField(max_length=100, help_text="AppVirality campaignId.")
+    name = models.CharField(max_length=200, blank=True)
+    growth_hack = models.CharField(max_length=20, choices=GrowthHack.choices)
+    reward_type = models.CharField(max_length=10, choices=RewardType.choices)
+    coupon_distribution = models.CharField(
+        max_length=20, choices=CouponDistribution.choices, null=True, blank=True
+    )
+    active = models.BooleanField(default=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    eligible_segment = models.ForeignKey(
+        Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["org_id", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "code"], name="campaign_org_code"),
+            models.CheckConstraint(
+                condition=Q(reward_type="WALLET", coupon_distribution__isnull=True)
+                | Q(reward_type="COUPONS", coupon_distribution__isnull=False),
+                name="campaign_distribution_matches_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code

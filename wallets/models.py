@@ -1,0 +1,131 @@
+"""Wallets (credits and points) with an append-only ledger, and earned rewards.
+
+The database itself keeps the books (migration ``0002_ledger_guards``):
+
+* ``wallet.balance >= 0`` is a CHECK constraint;
+* ledger entries cannot be updated, and not deleted outside an org purge;
+* on PostgreSQL, deferred constraint triggers check at commit that every
+  entry's ``balance_after`` continues its wallet's chain
+  (previous ``balance_after`` + ``delta``) and that the wallet's cached
+  balance equals its latest ``balance_after``, hence the sum of its entries.
+
+Only ``wallets.services.wallet_post`` writes balances.
+"""
+
+from django.db import models
+from django.db.models import F, Q
+
+from orgs.models import Campaign, Customer, CustomerGroup, Org
+from orgs.money import ZERO, MoneyField
+
+
+class Wallet(models.Model):
+    class Kind(models.TextChoices):
+        CREDITS = "CREDITS", "In-store credits"
+        POINTS = "POINTS", "Loyalty points"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="wallets")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="wallets")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, null=True, blank=True, related_name="wallets")
+    balance = MoneyField(default=ZERO, help_text="Cached sum of the ledger entries; changed only by the ledger.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative"),
+            models.CheckConstraint(
+                condition=Q(customer__isnull=False, group__isnull=True) | Q(customer__isnull=True, group__isnull=False),
+                name="wallet_exactly_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["org", "kind", "customer"], condition=Q(customer__isnull=False), name="wallet_org_kind_customer"
+            ),
+            models.UniqueConstraint(
+                fields=["org", "kind", "group"], condition=Q(group__isnull=False), name="wallet_org_kind_group"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f"customer {self.customer_id}" if self.customer_id else f"group {self.group_id}"
+        return f"{self.get_kind_display()} of {owner} @ {self.org_id}"
+
+
+class LedgerEntry(models.Model):
+    """One balance change. Append-only: never updated or deleted."""
+
+    class Kind(models.TextChoices):
+        OPENING = "OPENING", "Opening balance"
+        REDEMPTION = "REDEMPTION", "Rewards redeemed into the wallet"
+        ISSUE = "ISSUE", "Points spent on an issued reward"
+        REVERSAL = "REVERSAL", "Reversal of a redemption or issue"
+        ADJUSTMENT = "ADJUSTMENT", "Manual adjustment by staff"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    delta = MoneyField()
+    balance_after = MoneyField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    reference = models.CharField(max_length=64, blank=True, help_text="What caused it: a redemption, an issue, ...")
+    memo = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        ordering = ["wallet_id", "id"]
+        indexes = [models.Index(fields=["wallet", "id"], name="ledger_wallet_id")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(delta=0), name="ledger_delta_non_zero"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="ledger_balance_after_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.delta:+} -> {self.balance_after}"
+
+
+class EarnedReward(models.Model):
+    """An AppVirality reward detail: what a user earned in a campaign.
+
+    WALLET campaigns carry an ``amount`` that may be redeemed in parts
+    (``redeemed_amount``); COUPONS campaigns earn one coupon each (no amount).
+    """
+
+    class Status(models.TextChoices):
+        UNREDEEMED = "UNREDEEMED"
+        REDEEMED = "REDEEMED"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=100, help_text="AppVirality reward detail id (rewarddtlid).")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="earned_rewards")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="earned_rewards")
+    amount = MoneyField(null=True, blank=True)
+    redeemed_amount = MoneyField(default=ZERO)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNREDEEMED)
+    earned_at = models.DateTimeField()
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["org_id", "earned_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "code"], name="earnedreward_org_code"),
+            models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gt=0), name="earnedreward_amount_pos"),
+            models.CheckConstraint(
+                condition=Q(redeemed_amount__gte=0)
+                & (Q(amount__isnull=True, redeemed_amount=0) | Q(redeemed_amount__lte=F("amount"))),
+                name="earnedreward_redeemed_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["org", "customer", "earned_at", "id"],
+                condition=Q(status="UNREDEEMED"),
+                name="earnedreward_unredeemed",
+            )
+        ]
+
+    @property
+    def remaining(self):
+        return (self.amount or ZERO) - self.redeemed_amount
+
+    def __str__(self) -> str:
+        return self.code
