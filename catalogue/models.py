@@ -81,6 +81,9 @@ class RewardSegment(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "reward", "segment"], name="rewardsegment_unique")]
 
+    def __str__(self) -> str:
+        return f"reward {self.reward_id} for {self.segment_id}"
+
 
 class PaymentConfig(models.Model):
     """How a reward is paid for: a fixed number of points, or a conversion ratio."""

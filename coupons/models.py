@@ -12,7 +12,11 @@ class CouponPool(models.Model):
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="coupon_pools")
     name = models.CharField(max_length=200)
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="coupon_pools",
+        Campaign,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="coupon_pools",
         help_text="The AppVirality campaign whose users may pick from this pool.",
     )
     low_stock_threshold = models.PositiveIntegerField(default=100)

@@ -35,9 +35,7 @@ class Org(models.Model):
 
     id = models.BigIntegerField(primary_key=True, help_text="Capillary orgId, chosen by the operator.")
     name = models.CharField(max_length=200)
-    connected_orgs = models.ManyToManyField(
-        "self", through="OrgConnection", symmetrical=True, blank=True
-    )
+    connected_orgs = models.ManyToManyField("self", through="OrgConnection", symmetrical=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -59,6 +57,9 @@ class OrgConnection(models.Model):
             models.CheckConstraint(condition=~Q(from_org=models.F("to_org")), name="orgconnection_not_self"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.from_org_id} <-> {self.to_org_id}"
+
 
 class AppCredential(models.Model):
     """AppVirality app credentials of an org: apikey + private key (SHA-256 digest)."""
@@ -68,14 +69,14 @@ class AppCredential(models.Model):
     privatekey_digest = models.CharField(max_length=64, help_text="SHA-256 hex digest of the private key.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"AppVirality app of org {self.org_id}"
+
     def set_privatekey(self, privatekey: str) -> None:
         self.privatekey_digest = secret_digest(privatekey)
 
     def check_privatekey(self, privatekey: str) -> bool:
         return secret_matches(privatekey, self.privatekey_digest)
-
-    def __str__(self) -> str:
-        return f"AppVirality app of org {self.org_id}"
 
 
 class Till(models.Model):
@@ -89,14 +90,14 @@ class Till(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "username"], name="till_org_username")]
 
+    def __str__(self) -> str:
+        return self.username
+
     def set_password(self, raw_password: str) -> None:
         self.password = make_password(raw_password)
 
     def check_password(self, raw_password: str) -> bool:
         return check_password(raw_password, self.password)
-
-    def __str__(self) -> str:
-        return self.username
 
 
 class ApiClient(models.Model):
@@ -110,14 +111,14 @@ class ApiClient(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "key"], name="apiclient_org_key")]
 
+    def __str__(self) -> str:
+        return self.key
+
     def set_secret(self, secret: str) -> None:
         self.secret_digest = secret_digest(secret)
 
     def check_secret(self, secret: str) -> bool:
         return secret_matches(secret, self.secret_digest)
-
-    def __str__(self) -> str:
-        return self.key
 
 
 class Segment(models.Model):
@@ -167,9 +168,10 @@ class CustomerSegment(models.Model):
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["org", "customer", "segment"], name="customersegment_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["org", "customer", "segment"], name="customersegment_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.segment_id}"
 
 
 class Card(models.Model):
@@ -220,6 +222,9 @@ class GroupMember(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "group", "customer"], name="groupmember_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.customer_id} in group {self.group_id}"
+
 
 class Campaign(models.Model):
     """An AppVirality campaign: what users earn rewards in, and how they are paid out."""
@@ -242,14 +247,10 @@ class Campaign(models.Model):
     name = models.CharField(max_length=200, blank=True)
     growth_hack = models.CharField(max_length=20, choices=GrowthHack.choices)
     reward_type = models.CharField(max_length=10, choices=RewardType.choices)
-    coupon_distribution = models.CharField(
-        max_length=20, choices=CouponDistribution.choices, null=True, blank=True
-    )
+    coupon_distribution = models.CharField(max_length=20, choices=CouponDistribution.choices, null=True, blank=True)
     active = models.BooleanField(default=True)
     ends_at = models.DateTimeField(null=True, blank=True)
-    eligible_segment = models.ForeignKey(
-        Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    eligible_segment = models.ForeignKey(Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     history = HistoricalRecords()
 
     class Meta:

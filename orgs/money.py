@@ -37,7 +37,7 @@ def to_money(value) -> Decimal:
     Raises ``ValueError`` for anything that is not a finite decimal number with at
     most two decimal places.
     """
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise ValueError("money must be a decimal string, not a float")
     try:
         amount = Decimal(str(value).strip())

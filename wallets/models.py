@@ -123,9 +123,9 @@ class EarnedReward(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return self.code
+
     @property
     def remaining(self):
         return (self.amount or ZERO) - self.redeemed_amount
-
-    def __str__(self) -> str:
-        return self.code

@@ -10,26 +10,17 @@ from orgs.money import to_money
 
 from .models import LedgerEntry, Wallet
 
-_APPLY_DELTA = (
-    "UPDATE wallets_wallet SET balance = balance + %s "
-    "WHERE id = %s AND balance + %s >= 0 RETURNING balance"
-)
+_APPLY_DELTA = "UPDATE wallets_wallet SET balance = balance + %s WHERE id = %s AND balance + %s >= 0 RETURNING balance"
 
 
-def wallet_get_or_create(
-    *, kind: str, customer: Customer | None = None, group: CustomerGroup | None = None
-) -> Wallet:
+def wallet_get_or_create(*, kind: str, customer: Customer | None = None, group: CustomerGroup | None = None) -> Wallet:
     owner = customer or group
-    wallet, _ = Wallet.objects.get_or_create(
-        org_id=owner.org_id, kind=kind, customer=customer, group=group
-    )
+    wallet, _ = Wallet.objects.get_or_create(org_id=owner.org_id, kind=kind, customer=customer, group=group)
     return wallet
 
 
 @transaction.atomic
-def wallet_post(
-    *, wallet: Wallet, delta: Decimal, kind: str, reference: str = "", memo: str = ""
-) -> LedgerEntry:
+def wallet_post(*, wallet: Wallet, delta: Decimal, kind: str, reference: str = "", memo: str = "") -> LedgerEntry:
     """Change ``wallet``'s balance by ``delta`` and record the ledger entry, atomically.
 
     The balance update takes the wallet's row lock and refuses to go below zero
