@@ -34,6 +34,12 @@ BEGIN
         wid := NEW.id;
     ELSE
         wid := NEW.wallet_id;
+    END IF;
+    SELECT balance INTO cached FROM wallets_wallet WHERE id = wid;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- deleted later in the same transaction (org purge)
+    END IF;
+    IF TG_TABLE_NAME = 'wallets_ledgerentry' THEN
         SELECT balance_after INTO previous FROM wallets_ledgerentry
          WHERE wallet_id = wid AND id < NEW.id ORDER BY id DESC LIMIT 1;
         IF NEW.balance_after <> COALESCE(previous, 0) + NEW.delta THEN
@@ -41,10 +47,6 @@ BEGIN
                 NEW.id, wid, NEW.balance_after, COALESCE(previous, 0), NEW.delta
                 USING ERRCODE = 'integrity_constraint_violation';
         END IF;
-    END IF;
-    SELECT balance INTO cached FROM wallets_wallet WHERE id = wid;
-    IF NOT FOUND THEN
-        RETURN NULL;
     END IF;
     SELECT balance_after INTO latest FROM wallets_ledgerentry
      WHERE wallet_id = wid ORDER BY id DESC LIMIT 1;

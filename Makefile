@@ -1,0 +1,60 @@
+# Set-up commands. `make run`: the demo on the embedded default. `make test`: the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# PostgreSQL and Redis of `make test` when DATABASE_URL / REDIS_URL are not set and they answer locally.
+LOCAL_PG_URL ?= postgres://postgres@127.0.0.1:5432/rewards
+LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install run migrate demo test lint format worker beat bench-load clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	$(BIN)/python manage.py load_scenario scenarios/demo.json --replace
+	$(BIN)/python manage.py ensure_demo_admin
+
+run: demo
+	@$(BIN)/python manage.py example_calls --base http://$(HOST):$(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	@set -e; \
+	port_open() { $(BIN)/python -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.5)" $$1 2>/dev/null; }; \
+	if [ -z "$$DATABASE_URL" ] && port_open 5432; then export DATABASE_URL=$(LOCAL_PG_URL); fi; \
+	if [ -z "$$REDIS_URL" ] && port_open 6379; then export REDIS_URL=$(LOCAL_REDIS_URL); fi; \
+	export CELERY_TASK_ALWAYS_EAGER=$${CELERY_TASK_ALWAYS_EAGER:-1}; \
+	echo "make test: DATABASE_URL=$${DATABASE_URL:-<embedded SQLite>} REDIS_URL=$${REDIS_URL:-<none>}"; \
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: install
+	$(BIN)/celery -A rewards_site worker -l info
+
+beat: install
+	$(BIN)/celery -A rewards_site beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+
+bench-load: install
+	$(BIN)/python bench/load_coupons.py
+
+clean:
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm

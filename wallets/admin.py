@@ -1,0 +1,111 @@
+"""Admin of wallets, the ledger and earned rewards.
+
+Balances change only through ``wallets.services.wallet_post``: here every money
+field is read-only, ledger entries can only be viewed, and neither wallets nor
+earned rewards can be changed or deleted once they exist.
+"""
+
+from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
+
+from orgs.admin import customer_search_fields
+
+from .models import EarnedReward, LedgerEntry, Wallet
+
+LATEST_ENTRIES_SHOWN = 20
+WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")
+
+
+class LatestEntriesFormSet(BaseInlineFormSet):
+    """Only the newest ``LATEST_ENTRIES_SHOWN`` entries: a wallet's ledger grows without bound."""
+
+    def get_queryset(self):
+        if not hasattr(self, "_latest"):
+            self._latest = super().get_queryset()[:LATEST_ENTRIES_SHOWN]
+        return self._latest
+
+
+class LedgerEntryInline(admin.TabularInline):
+    model = LedgerEntry
+    formset = LatestEntriesFormSet
+    fields = ("created_at", "kind", "delta", "balance_after", "reference", "memo")
+    readonly_fields = fields
+    ordering = ("-id",)
+    verbose_name_plural = f"latest {LATEST_ENTRIES_SHOWN} ledger entries"
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Wallet)
+class WalletAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "customer", "group", "org", "balance", "created_at")
+    list_filter = ("org", "kind")
+    list_select_related = ("org", "customer", "group")
+    search_fields = ("id__exact", *WALLET_OWNER_SEARCH_FIELDS)
+    raw_id_fields = ("customer", "group")
+    fields = ("org", "kind", "customer", "group", "balance", "created_at", "all_entries")
+    readonly_fields = ("balance", "created_at", "all_entries")
+    show_full_result_count = False
+    inlines = (LedgerEntryInline,)
+
+    @admin.display(description="ledger")
+    def all_entries(self, obj):
+        if obj.pk is None:
+            return "-"
+        url = reverse("admin:wallets_ledgerentry_changelist")
+        return format_html('<a href="{}?wallet={}">All ledger entries</a>', url, obj.pk)
+
+    def has_change_permission(self, request, obj=None):
+        return False  # a wallet's owner and kind are fixed; its balance moves only through the ledger
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "wallet", "wallet__customer", "kind", "delta", "balance_after", "reference")
+    list_filter = ("org", "kind")
+    list_select_related = ("wallet__customer",)
+    search_fields = ("=reference", *customer_search_fields("wallet__customer"))
+    raw_id_fields = ("wallet",)
+    ordering = ("-id",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EarnedReward)
+class EarnedRewardAdmin(admin.ModelAdmin):
+    list_display = ("code", "customer", "campaign", "org", "amount", "redeemed_amount", "status", "earned_at")
+    list_filter = ("org", "status", "campaign__reward_type")
+    list_select_related = ("org", "customer", "campaign")
+    search_fields = ("=code", *customer_search_fields("customer"))
+    raw_id_fields = ("customer",)
+    autocomplete_fields = ("campaign",)
+    readonly_fields = ("redeemed_amount", "status", "redeemed_at")
+    ordering = ("-id",)
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # redemptions go through the wallet services
+
+    def has_delete_permission(self, request, obj=None):
+        return False
