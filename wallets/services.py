@@ -12,12 +12,13 @@ from .models import LedgerEntry, Wallet
 
 _APPLY_DELTA = {
     "postgresql": (
-        "UPDATE wallets_wallet SET balance = balance + %s WHERE id = %s AND balance + %s >= 0 RETURNING balance"
+        "UPDATE wallets_wallet SET balance = balance + %s WHERE id = %s AND org_id = %s AND balance + %s >= 0 "
+        "RETURNING balance"
     ),
     # SQLite keeps numeric values as binary floats: round back to cents at every step.
     "sqlite": (
         "UPDATE wallets_wallet SET balance = ROUND(balance + %s, 2) "
-        "WHERE id = %s AND ROUND(balance + %s, 2) >= 0 RETURNING balance"
+        "WHERE id = %s AND org_id = %s AND ROUND(balance + %s, 2) >= 0 RETURNING balance"
     ),
 }
 
@@ -40,7 +41,7 @@ def wallet_post(*, wallet: Wallet, delta: Decimal, kind: str, reference: str = "
     if not delta:
         raise ValueError("a ledger entry must move a non-zero amount")
     with connection.cursor() as cursor:
-        cursor.execute(_APPLY_DELTA[connection.vendor], [delta, wallet.pk, delta])
+        cursor.execute(_APPLY_DELTA[connection.vendor], [delta, wallet.pk, wallet.org_id, delta])
         row = cursor.fetchone()
     if row is None:
         raise InsufficientBalance(wallet_id=wallet.pk, delta=delta)
