@@ -11,3 +11,7 @@ class DomainError(Exception):
 
 class InsufficientBalance(DomainError):
     """The wallet does not hold enough for this debit."""
+
+
+class PoolExhausted(DomainError):
+    """The coupon pool has no available, unexpired coupon left for this request."""
