@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # PostgreSQL and Redis of `make test` when DATABASE_URL / REDIS_URL are not set and they answer locally.
 LOCAL_PG_URL ?= postgres://postgres@127.0.0.1:5432/rewards
-LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/0
+LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run migrate demo test lint format worker beat bench-load clean
 

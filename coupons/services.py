@@ -2,12 +2,16 @@
 
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orgs.errors import PoolExhausted
+from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, PoolExhausted, UnknownPool
+from orgs.models import Campaign, Customer
+from orgs.selectors import campaign_is_eligible
+from wallets.models import EarnedReward
 
 from .models import Coupon, CouponPool
 
@@ -155,3 +159,51 @@ def _aware(moment):
     if not isinstance(moment, datetime):
         moment = datetime.fromisoformat(moment)
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
+@dataclass(frozen=True)
+class PoolRedemption:
+    coupon: Coupon
+    reward: EarnedReward
+
+
+@transaction.atomic
+def coupon_redeem_from_pool(
+    *, customer: Customer, pool_id: int, campaign: Campaign | None = None, growth_hack: str | None = None
+) -> PoolRedemption:
+    """AppVirality "User will choose": one coupon-type reward of the user buys one coupon of the pool.
+
+    Checks in the contract's order: eligibility (69), the pool (30), that the
+    pool's campaign hands out coupons the user chooses (103), an unredeemed
+    reward of the user in that campaign (43, oldest first, locked), a coupon (49).
+    """
+    if customer.blocked or (campaign is not None and not campaign_is_eligible(campaign=campaign, customer=customer)):
+        raise NotEligible(campaign=campaign.code if campaign else None)
+    pool = CouponPool.objects.select_related("campaign").filter(org_id=customer.org_id, pk=pool_id).first()
+    if pool is None:
+        raise UnknownPool(pool_id=pool_id)
+    pool_campaign = pool.campaign
+    if (
+        campaign is None
+        and pool_campaign is not None
+        and not campaign_is_eligible(campaign=pool_campaign, customer=customer)
+    ):
+        raise NotEligible(campaign=pool_campaign.code)
+    if (
+        pool_campaign is None
+        or pool_campaign.coupon_distribution != Campaign.CouponDistribution.USER_WILL_CHOOSE
+        or (campaign is not None and campaign.pk != pool_campaign.pk)
+    ):
+        raise ModeMismatch(pool_id=pool_id)
+    rewards = EarnedReward.objects.select_for_update().filter(
+        org_id=customer.org_id, customer_id=customer.pk, campaign_id=pool_campaign.pk, status="UNREDEEMED"
+    )
+    if growth_hack is not None and pool_campaign.growth_hack != growth_hack:
+        rewards = rewards.none()
+    reward = rewards.order_by("earned_at", "id").first()
+    if reward is None:
+        raise NothingToRedeem(pool_id=pool_id)
+    [coupon] = coupons_disburse(pool_id=pool.pk, org_id=pool.org_id, holder_id=customer.pk)
+    reward.status, reward.redeemed_at = EarnedReward.Status.REDEEMED, coupon.issued_at
+    reward.save(update_fields=["status", "redeemed_at"])
+    return PoolRedemption(coupon=coupon, reward=reward)

@@ -15,3 +15,39 @@ class InsufficientBalance(DomainError):
 
 class PoolExhausted(DomainError):
     """The coupon pool has no available, unexpired coupon left for this request."""
+
+
+class UnknownUser(DomainError):
+    """No such user in this app."""
+
+
+class UnknownCampaign(DomainError):
+    """No such campaign in this app."""
+
+
+class NotEligible(DomainError):
+    """The user is not eligible for the campaign (inactive, ended, outside its segment, or blocked)."""
+
+
+class UnknownPool(DomainError):
+    """No such coupon pool in this app."""
+
+
+class ModeMismatch(DomainError):
+    """The redemption mode does not fit the campaign's reward type or coupon distribution."""
+
+
+class RewardsNotFound(DomainError):
+    """A named reward is not an earned reward of this user (after the filters)."""
+
+
+class AlreadyRedeemed(DomainError):
+    """A named reward is already redeemed."""
+
+
+class NothingToRedeem(DomainError):
+    """The user has no unredeemed reward for this mode and these filters."""
+
+
+class AmountTooLarge(DomainError):
+    """The amount exceeds the user's unredeemed wallet rewards."""

@@ -45,8 +45,8 @@ def to_money(value) -> Decimal:
         raise ValueError(f"not a decimal number: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"not a finite number: {value!r}")
-    if amount != amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP):
-        raise ValueError(f"more than two decimal places: {value!r}")
-    if amount.adjusted() >= MONEY_MAX_DIGITS - 2:
+    if amount and amount.adjusted() >= MONEY_MAX_DIGITS - 2:
         raise ValueError(f"too large: {value!r}")
+    if amount.as_tuple().exponent < -2 and amount != amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP):
+        raise ValueError(f"more than two decimal places: {value!r}")
     return amount.quantize(MONEY_PLACES)

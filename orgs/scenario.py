@@ -377,7 +377,7 @@ class _Writer:
                 org_id=org_id,
                 external_id=data["external_id"],
                 user_key=uuid.UUID(data["user_key"]) if data.get("user_key") else uuid.uuid4(),
-                email=data.get("email"),
+                email=data["email"].lower() if data.get("email") else None,
                 mobile=data.get("mobile"),
                 blocked=data.get("blocked", False),
             )

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from orgs.admin import customer_search_fields
 
-from .models import EarnedReward, LedgerEntry, Wallet
+from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
 LATEST_ENTRIES_SHOWN = 20
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")
@@ -72,15 +72,8 @@ class WalletAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ("id", "created_at", "wallet", "wallet__customer", "kind", "delta", "balance_after", "reference")
-    list_filter = ("org", "kind")
-    list_select_related = ("wallet__customer",)
-    search_fields = ("=reference", *customer_search_fields("wallet__customer"))
-    raw_id_fields = ("wallet",)
-    ordering = ("-id",)
-    show_full_result_count = False
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of what happened: viewable and searchable, never written from the admin."""
 
     def has_add_permission(self, request):
         return False
@@ -90,6 +83,17 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "wallet", "wallet__customer", "kind", "delta", "balance_after", "reference")
+    list_filter = ("org", "kind")
+    list_select_related = ("wallet__customer",)
+    search_fields = ("=reference", *customer_search_fields("wallet__customer"))
+    raw_id_fields = ("wallet",)
+    ordering = ("-id",)
+    show_full_result_count = False
 
 
 @admin.register(EarnedReward)
@@ -109,3 +113,35 @@ class EarnedRewardAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(RedemptionCall)
+class RedemptionCallAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "org",
+        "customer",
+        "user_identifier",
+        "mode",
+        "status_code",
+        "amount",
+        "replayed",
+    )
+    list_filter = ("org", "mode", "status_code", "replayed", ("created_at", admin.DateFieldListFilter))
+    list_select_related = ("org", "customer")
+    search_fields = ("=user_identifier", "=idempotency_key", "=reference", *customer_search_fields("customer"))
+    raw_id_fields = ("customer", "coupon", "ledger_entry")
+    ordering = ("-id",)
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    list_display = ("key", "org", "http_status", "created_at")
+    list_filter = ("org",)
+    list_select_related = ("org",)
+    search_fields = ("=key",)
+    ordering = ("-id",)
+    show_full_result_count = False

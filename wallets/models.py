@@ -12,6 +12,8 @@ The database itself keeps the books (migration ``0002_ledger_guards``):
 Only ``wallets.services.wallet_post`` writes balances.
 """
 
+import uuid
+
 from django.db import models
 from django.db.models import F, Q
 
@@ -129,3 +131,59 @@ class EarnedReward(models.Model):
     @property
     def remaining(self):
         return (self.amount or ZERO) - self.redeemed_amount
+
+
+class RedemptionCall(models.Model):
+    """One authenticated call of the Redeem Rewards API: who, what, the outcome, what moved."""
+
+    class Mode(models.TextChoices):
+        IDS = "IDS", "By reward ids"
+        AMOUNT = "AMOUNT", "By amount"
+        POOL = "POOL", "By coupon pool"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.SET_NULL, null=True, blank=True, related_name="redemption_calls"
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, blank=True)
+    user_identifier = models.CharField(max_length=254, blank=True, help_text="The identifier the caller sent.")
+    request_summary = models.JSONField(default=dict, help_text="The request without credentials.")
+    status_code = models.SmallIntegerField(help_text="AppVirality statuscode answered.")
+    http_status = models.SmallIntegerField(default=200)
+    response = models.JSONField(default=dict)
+    amount = MoneyField(null=True, blank=True, help_text="Credits moved into the wallet.")
+    reward_codes = models.JSONField(default=list, blank=True, help_text="Earned rewards consumed.")
+    coupon = models.ForeignKey("coupons.Coupon", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    ledger_entry = models.ForeignKey(LedgerEntry, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reference = models.UUIDField(default=uuid.uuid4, unique=True, help_text="Written on the ledger entries it made.")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    replayed = models.BooleanField(default=False, help_text="Answered from the Idempotency-Key store.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["org", "customer", "-id"], name="redemptioncall_customer"),
+            models.Index(fields=["org", "status_code", "-id"], name="redemptioncall_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display() or 'call'} -> {self.status_code}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer given to an ``Idempotency-Key`` (per app), replayed for 24 hours."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    body_digest = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    http_status = models.SmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "key"], name="idempotencykey_org_key")]
+        indexes = [models.Index(fields=["created_at"], name="idempotencykey_created")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,14 +1,27 @@
 """Writes to wallets. The only place a balance changes: one ledger entry per change."""
 
+from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
-from orgs.errors import InsufficientBalance
-from orgs.models import Customer, CustomerGroup
-from orgs.money import to_money
+from orgs.errors import (
+    AlreadyRedeemed,
+    AmountTooLarge,
+    InsufficientBalance,
+    ModeMismatch,
+    NotEligible,
+    NothingToRedeem,
+    RewardsNotFound,
+)
+from orgs.models import Campaign, Customer, CustomerGroup
+from orgs.money import ZERO, to_money
+from orgs.selectors import campaign_is_eligible, customer_segment_ids
 
-from .models import LedgerEntry, Wallet
+from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
 _APPLY_DELTA = {
     "postgresql": (
@@ -56,3 +69,198 @@ def wallet_post(*, wallet: Wallet, delta: Decimal, kind: str, reference: str = "
         reference=reference,
         memo=memo,
     )
+
+
+# --- Redemption of earned rewards into the credit wallet (AppVirality Redeem Rewards) ----------
+
+
+@dataclass(frozen=True)
+class Redemption:
+    amount: Decimal
+    reward_codes: list[str]
+    ledger_entry: LedgerEntry
+
+    @property
+    def balance(self) -> Decimal:
+        return self.ledger_entry.balance_after
+
+
+def _campaign_filter(*, customer: Customer, campaign: Campaign | None, growth_hack: str | None) -> Q:
+    """The rewards a call may touch: this user's, narrowed by campaign and growth hack."""
+    condition = Q(org_id=customer.org_id, customer_id=customer.pk)
+    if campaign is not None:
+        condition &= Q(campaign_id=campaign.pk)
+    if growth_hack is not None:
+        condition &= Q(campaign__growth_hack=growth_hack)
+    return condition
+
+
+def _require_eligible(*, customer: Customer, campaigns) -> None:
+    segment_ids = None
+    for campaign in campaigns:
+        if campaign.eligible_segment_id is not None and segment_ids is None:
+            segment_ids = customer_segment_ids(customer=customer)
+        if not campaign_is_eligible(campaign=campaign, customer=customer, segment_ids=segment_ids):
+            raise NotEligible(campaign=campaign.code)
+
+
+def _require_not_blocked(customer: Customer) -> None:
+    """A blocked user is eligible for no campaign: 69 in every mode, not "nothing to redeem"."""
+    if customer.blocked:
+        raise NotEligible(blocked=True)
+
+
+def _locked_rewards(condition: Q):
+    return (
+        EarnedReward.objects.select_for_update(of=("self",))
+        .select_related("campaign")
+        .filter(condition)
+        .order_by("earned_at", "id")
+    )
+
+
+def _credit(*, customer: Customer, rewards: list[EarnedReward], amount: Decimal, reference: str) -> Redemption:
+    EarnedReward.objects.bulk_update(rewards, ["redeemed_amount", "status", "redeemed_at"])
+    wallet = wallet_get_or_create(kind=Wallet.Kind.CREDITS, customer=customer)
+    codes = [reward.code for reward in rewards]
+    entry = wallet_post(
+        wallet=wallet,
+        delta=amount,
+        kind=LedgerEntry.Kind.REDEMPTION,
+        reference=reference,
+        memo=("rewards " + ", ".join(codes))[:255],
+    )
+    return Redemption(amount=amount, reward_codes=codes, ledger_entry=entry)
+
+
+@transaction.atomic
+def rewards_redeem_by_ids(
+    *,
+    customer: Customer,
+    codes: list[str],
+    campaign: Campaign | None = None,
+    growth_hack: str | None = None,
+    reference: str = "",
+) -> Redemption:
+    """Redeem the named earned rewards (all or none) into the user's credit wallet.
+
+    Checks, in the contract's order: eligibility of every campaign involved,
+    that they are wallet-type rewards, that every id is this user's (after the
+    filters), that none is redeemed already. Locks the rewards in id order.
+    """
+    codes = list(dict.fromkeys(codes))
+    _require_not_blocked(customer)
+    if campaign is not None:
+        _require_eligible(customer=customer, campaigns=[campaign])
+    rewards = list(
+        _locked_rewards(
+            _campaign_filter(customer=customer, campaign=campaign, growth_hack=growth_hack) & Q(code__in=codes)
+        )
+    )
+    _require_eligible(customer=customer, campaigns={reward.campaign for reward in rewards})
+    if any(reward.campaign.reward_type != Campaign.RewardType.WALLET for reward in rewards):
+        raise ModeMismatch()
+    if len(rewards) < len(codes):
+        raise RewardsNotFound(missing=sorted(set(codes) - {reward.code for reward in rewards}))
+    if any(reward.status == EarnedReward.Status.REDEEMED for reward in rewards):
+        raise AlreadyRedeemed(codes=[reward.code for reward in rewards if reward.status == "REDEEMED"])
+    now = timezone.now()
+    amount = sum((reward.remaining for reward in rewards), ZERO)
+    for reward in rewards:
+        reward.redeemed_amount, reward.status, reward.redeemed_at = reward.amount, EarnedReward.Status.REDEEMED, now
+    return _credit(customer=customer, rewards=rewards, amount=amount, reference=reference)
+
+
+@transaction.atomic
+def rewards_redeem_by_amount(
+    *,
+    customer: Customer,
+    amount: Decimal,
+    campaign: Campaign | None = None,
+    growth_hack: str | None = None,
+    reference: str = "",
+) -> Redemption:
+    """Credit exactly ``amount``, consuming the user's unredeemed wallet rewards oldest first.
+
+    The last reward consumed may be consumed in part and keeps its remainder.
+    Without a campaign, rewards of campaigns the user is not eligible for are
+    left out; with one, an ineligible campaign is refused.
+    """
+    amount = to_money(amount)
+    _require_not_blocked(customer)
+    if campaign is not None:
+        _require_eligible(customer=customer, campaigns=[campaign])
+        if campaign.reward_type != Campaign.RewardType.WALLET:
+            raise ModeMismatch()
+    condition = _campaign_filter(customer=customer, campaign=campaign, growth_hack=growth_hack) & Q(
+        status=EarnedReward.Status.UNREDEEMED, campaign__reward_type=Campaign.RewardType.WALLET
+    )
+    rewards = list(_locked_rewards(condition))
+    if campaign is None:
+        segment_ids = customer_segment_ids(customer=customer) if rewards else set()
+        rewards = [
+            reward
+            for reward in rewards
+            if campaign_is_eligible(campaign=reward.campaign, customer=customer, segment_ids=segment_ids)
+        ]
+    available = sum((reward.remaining for reward in rewards), ZERO)
+    if not available:
+        raise NothingToRedeem()
+    if amount > available:
+        raise AmountTooLarge(requested=amount, available=available)
+    now, left, consumed = timezone.now(), amount, []
+    for reward in rewards:
+        if not left:
+            break
+        take = min(left, reward.remaining)
+        reward.redeemed_amount += take
+        left -= take
+        if reward.remaining == 0:
+            reward.status, reward.redeemed_at = EarnedReward.Status.REDEEMED, now
+        consumed.append(reward)
+    return _credit(customer=customer, rewards=consumed, amount=amount, reference=reference)
+
+
+# --- Idempotency-Key store and call records ------------------------------------------------------
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+_CLAIM = """
+    INSERT INTO wallets_idempotencykey (org_id, "key", body_digest, created_at)
+    VALUES (%(org)s, %(key)s, %(digest)s, %(now)s)
+    ON CONFLICT (org_id, "key") DO UPDATE
+       SET body_digest = EXCLUDED.body_digest, created_at = EXCLUDED.created_at, http_status = NULL, response = NULL
+     WHERE wallets_idempotencykey.created_at < %(expired)s
+    RETURNING id
+"""
+
+
+def idempotency_claim(*, org_id: int, key: str, body_digest: str) -> tuple[int | None, IdempotencyKey | None]:
+    """Claim ``key`` for the current transaction: ``(id, None)`` when this call goes ahead,
+    ``(None, earlier)`` when an earlier call (within 24 hours) owns it.
+
+    A concurrent call with the same key waits on the unique index until the
+    first commits, then sees its stored answer: the same key runs once.
+    """
+    now = timezone.now()
+    params = {
+        "org": org_id,
+        "key": key,
+        "digest": body_digest,
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "expired": connection.ops.adapt_datetimefield_value(now - IDEMPOTENCY_TTL),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM, params)
+        row = cursor.fetchone()
+    if row is not None:
+        return row[0], None
+    return None, IdempotencyKey.objects.get(org_id=org_id, key=key)
+
+
+def idempotency_store(*, claim_id: int, http_status: int, response: dict) -> None:
+    IdempotencyKey.objects.filter(pk=claim_id).update(http_status=http_status, response=response)
+
+
+def redemption_call_record(**fields) -> RedemptionCall:
+    return RedemptionCall.objects.create(**fields)
