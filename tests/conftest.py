@@ -10,6 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+
+# The live server's listen backlog (10) resets connections when concurrency tests
+# release 40 clients at once; a production server (gunicorn) listens with 2048.
+WSGIServer.request_queue_size = 128
 
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "demo.json"
 

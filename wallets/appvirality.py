@@ -121,6 +121,8 @@ def parse_body(raw: bytes) -> dict:
         raise WireError(102, "the body is not valid JSON") from exc
     if not isinstance(document, dict):
         raise WireError(102, "the body must be a JSON object")
+    if b"\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL
+        raise WireError(102, "the body contains a NUL character (\\u0000)")
     return {str(key).lower(): value for key, value in document.items()}
 
 
