@@ -36,7 +36,7 @@ from orgs.models import (
     Segment,
     Till,
 )
-from wallets.models import EarnedReward, LedgerEntry, Wallet
+from wallets.models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 from wallets.services import wallet_post
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +116,18 @@ def build_everything(n: int) -> dict:
         RewardSegment: RewardSegment.objects.create(org=org, reward=reward, segment=segment),
         CustomFieldDefinition: CustomFieldDefinition.objects.create(org=org, name=f"field-{n}"),
         FulfillmentStatusDefinition: FulfillmentStatusDefinition.objects.create(org=org, name=f"SHIPPED-{n}"),
+        RedemptionCall: RedemptionCall.objects.create(
+            org=org,
+            customer=customer,
+            mode="AMOUNT",
+            user_identifier=customer.external_id,
+            status_code=1,
+            amount="1.00",
+            ledger_entry=entry,
+        ),
+        IdempotencyKey: IdempotencyKey.objects.create(
+            org=org, key=f"key-{n}", body_digest="0" * 64, http_status=200, response={}, created_at=timezone.now()
+        ),
     }
 
 
