@@ -5,12 +5,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, PoolExhausted, UnknownPool
 from orgs.models import Campaign, Customer
 from orgs.selectors import campaign_is_eligible
+from rewards_site.transactions import joined_transaction
 from wallets.models import EarnedReward
 
 from .models import Coupon, CouponPool
@@ -88,7 +89,7 @@ def _copy_coupons(*, pool: CouponPool, codes: list[str], expires_at: datetime | 
 
 
 # One statement takes the next available, unexpired coupons of a pool, skipping the rows other
-# transactions hold, and hands them out: one round trip instead of SELECT ... FOR UPDATE + UPDATE.
+# transactions hold, and hands them out, all or none: one round trip instead of SELECT ... FOR UPDATE + UPDATE.
 # The partial index coupon_available (pool_id, id) WHERE status = 'AVAILABLE' serves the inner select.
 _DISBURSE = {
     "postgresql": """
@@ -100,29 +101,31 @@ _DISBURSE = {
              FOR UPDATE SKIP LOCKED
         )
         UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
-          FROM picked WHERE c.id = picked.id
+          FROM picked WHERE c.id = picked.id AND (SELECT count(*) FROM picked) = %(count)s
         RETURNING c.id, c.code, c.expires_at
     """,
     # SQLite has one writer at a time (BEGIN IMMEDIATE): no row locks to skip.
     "sqlite": """
-        UPDATE coupons_coupon SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
-         WHERE id IN (
+        WITH picked AS (
             SELECT id FROM coupons_coupon
              WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
                AND (expires_at IS NULL OR expires_at > %(now)s)
              ORDER BY id LIMIT %(count)s)
+        UPDATE coupons_coupon SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
+         WHERE id IN (SELECT id FROM picked) AND (SELECT count(*) FROM picked) = %(count)s
         RETURNING id, code, expires_at
     """,
 }
 
 
-@transaction.atomic
+@joined_transaction()
 def coupons_disburse(*, pool_id: int, org_id: int, holder_id: int, count: int = 1) -> list[Coupon]:
     """Hand ``count`` available, unexpired coupons of a pool to a customer, all or none.
 
     Concurrent callers never get the same coupon and never wait for each other
     (``FOR UPDATE SKIP LOCKED``): a pool of N coupons serves exactly N units.
-    Raises ``PoolExhausted`` (and takes nothing) when fewer than ``count`` are free.
+    Raises ``PoolExhausted`` when fewer than ``count`` are free, having written
+    nothing (the statement updates only when it picked all ``count``).
     """
     now = timezone.now()
     params = {
@@ -167,7 +170,7 @@ class PoolRedemption:
     reward: EarnedReward
 
 
-@transaction.atomic
+@joined_transaction()
 def coupon_redeem_from_pool(
     *, customer: Customer, pool_id: int, campaign: Campaign | None = None, growth_hack: str | None = None
 ) -> PoolRedemption:

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,6 +20,7 @@ from orgs.errors import (
 from orgs.models import Campaign, Customer, CustomerGroup
 from orgs.money import ZERO, to_money
 from orgs.selectors import campaign_is_eligible, customer_segment_ids
+from rewards_site.transactions import joined_transaction
 
 from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
@@ -42,13 +43,14 @@ def wallet_get_or_create(*, kind: str, customer: Customer | None = None, group: 
     return wallet
 
 
-@transaction.atomic
+@joined_transaction()
 def wallet_post(*, wallet: Wallet, delta: Decimal, kind: str, reference: str = "", memo: str = "") -> LedgerEntry:
     """Change ``wallet``'s balance by ``delta`` and record the ledger entry, atomically.
 
     The balance update takes the wallet's row lock and refuses to go below zero
     in the same statement (the CHECK constraint is the backstop). Raises
-    ``InsufficientBalance`` for a debit the wallet cannot cover.
+    ``InsufficientBalance`` for a debit the wallet cannot cover, having written
+    nothing: the caller's transaction stays usable (no savepoint needed).
     """
     delta = to_money(delta)
     if not delta:
@@ -133,7 +135,7 @@ def _credit(*, customer: Customer, rewards: list[EarnedReward], amount: Decimal,
     return Redemption(amount=amount, reward_codes=codes, ledger_entry=entry)
 
 
-@transaction.atomic
+@joined_transaction()
 def rewards_redeem_by_ids(
     *,
     customer: Customer,
@@ -171,7 +173,7 @@ def rewards_redeem_by_ids(
     return _credit(customer=customer, rewards=rewards, amount=amount, reference=reference)
 
 
-@transaction.atomic
+@joined_transaction()
 def rewards_redeem_by_amount(
     *,
     customer: Customer,

@@ -161,3 +161,17 @@ class TestDatabaseGuards:
         wallet.refresh_from_db()
         assert sorted(outcomes) == ["ok"] * 10 + ["refused"] * 10
         assert wallet.balance == Decimal("0.00") == ledger_sum(wallet)
+
+
+@pytest.mark.django_db
+def test_a_refused_debit_leaves_the_callers_transaction_usable():
+    # given a caller's transaction that goes on after a refusal (e.g. partial issual)
+    wallet = WalletFactory(opening="5.00")
+    with transaction.atomic():
+        with pytest.raises(InsufficientBalance):
+            wallet_post(wallet=wallet, delta=Decimal("-6.00"), kind=LedgerEntry.Kind.ISSUE)
+        # when it posts again in the same transaction
+        wallet_post(wallet=wallet, delta=Decimal("-5.00"), kind=LedgerEntry.Kind.ISSUE)
+    # then both the refusal and the later post are as they should be
+    wallet.refresh_from_db()
+    assert wallet.balance == 0 and wallet.entries.count() == 2
