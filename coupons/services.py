@@ -167,7 +167,39 @@ def _aware(moment):
 @dataclass(frozen=True)
 class PoolRedemption:
     coupon: Coupon
-    reward: EarnedReward
+    reward_code: str
+
+
+# PostgreSQL: the user's oldest unredeemed reward of the campaign (locked), the pool's next free
+# coupon (SKIP LOCKED), and both marked used, in one statement. The outer row tells which was
+# missing: no reward (43) or no coupon (49); nothing is written unless both were there.
+_REDEEM_FROM_POOL = {
+    "postgresql": """
+        WITH reward AS (
+            SELECT id, code FROM wallets_earnedreward
+             WHERE org_id = %(org)s AND customer_id = %(customer)s AND campaign_id = %(campaign)s
+               AND status = 'UNREDEEMED'
+             ORDER BY earned_at, id LIMIT 1
+             FOR UPDATE
+        ), picked AS (
+            SELECT id FROM coupons_coupon
+             WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
+               AND (expires_at IS NULL OR expires_at > %(now)s) AND EXISTS (SELECT 1 FROM reward)
+             ORDER BY id LIMIT 1
+             FOR UPDATE SKIP LOCKED
+        ), coupon AS (
+            UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(customer)s, issued_at = %(now)s
+              FROM picked WHERE c.id = picked.id
+            RETURNING c.id, c.code, c.expires_at
+        ), spent AS (
+            UPDATE wallets_earnedreward AS r SET status = 'REDEEMED', redeemed_at = %(now)s
+              FROM reward WHERE r.id = reward.id AND EXISTS (SELECT 1 FROM coupon)
+            RETURNING r.id
+        )
+        SELECT reward.code, coupon.id, coupon.code, coupon.expires_at, (SELECT count(*) FROM spent)
+          FROM (SELECT 1) AS one LEFT JOIN reward ON true LEFT JOIN coupon ON true
+    """,
+}
 
 
 @joined_transaction()
@@ -179,6 +211,7 @@ def coupon_redeem_from_pool(
     Checks in the contract's order: eligibility (69), the pool (30), that the
     pool's campaign hands out coupons the user chooses (103), an unredeemed
     reward of the user in that campaign (43, oldest first, locked), a coupon (49).
+    Refuses before writing anything.
     """
     if customer.blocked or (campaign is not None and not campaign_is_eligible(campaign=campaign, customer=customer)):
         raise NotEligible(campaign=campaign.code if campaign else None)
@@ -198,15 +231,50 @@ def coupon_redeem_from_pool(
         or (campaign is not None and campaign.pk != pool_campaign.pk)
     ):
         raise ModeMismatch(pool_id=pool_id)
-    rewards = EarnedReward.objects.select_for_update().filter(
-        org_id=customer.org_id, customer_id=customer.pk, campaign_id=pool_campaign.pk, status="UNREDEEMED"
-    )
     if growth_hack is not None and pool_campaign.growth_hack != growth_hack:
-        rewards = rewards.none()
-    reward = rewards.order_by("earned_at", "id").first()
-    if reward is None:
         raise NothingToRedeem(pool_id=pool_id)
+    now = timezone.now()
+    statement = _REDEEM_FROM_POOL.get(connection.vendor)
+    if statement is None:
+        return _redeem_from_pool_stepwise(customer=customer, pool=pool, now=now)
+    params = {
+        "org": customer.org_id,
+        "customer": customer.pk,
+        "campaign": pool_campaign.pk,
+        "pool": pool.pk,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        reward_code, coupon_id, code, expires_at, spent = cursor.fetchone()
+    if reward_code is None:
+        raise NothingToRedeem(pool_id=pool_id)
+    if coupon_id is None:
+        raise PoolExhausted(pool_id=pool_id)
+    assert spent == 1, "the reward must be spent with its coupon"
+    coupon = Coupon(
+        id=coupon_id,
+        org_id=pool.org_id,
+        pool_id=pool.pk,
+        code=code,
+        status=Coupon.Status.ISSUED,
+        expires_at=expires_at,
+        holder_id=customer.pk,
+        issued_at=now,
+    )
+    return PoolRedemption(coupon=coupon, reward_code=reward_code)
+
+
+def _redeem_from_pool_stepwise(*, customer: Customer, pool: CouponPool, now) -> PoolRedemption:
+    """The same as the one statement, step by step, for databases without data-modifying CTEs."""
+    reward = (
+        EarnedReward.objects.select_for_update()
+        .filter(org_id=customer.org_id, customer_id=customer.pk, campaign_id=pool.campaign_id, status="UNREDEEMED")
+        .order_by("earned_at", "id")
+        .first()
+    )
+    if reward is None:
+        raise NothingToRedeem(pool_id=pool.pk)
     [coupon] = coupons_disburse(pool_id=pool.pk, org_id=pool.org_id, holder_id=customer.pk)
-    reward.status, reward.redeemed_at = EarnedReward.Status.REDEEMED, coupon.issued_at
-    reward.save(update_fields=["status", "redeemed_at"])
-    return PoolRedemption(coupon=coupon, reward=reward)
+    EarnedReward.objects.filter(pk=reward.pk).update(status=EarnedReward.Status.REDEEMED, redeemed_at=now)
+    return PoolRedemption(coupon=coupon, reward_code=reward.code)

@@ -1,18 +1,32 @@
 """Reads of orgs, credentials and customers."""
 
+import hashlib
 import uuid
 
+from django.conf import settings
+from django.core.cache import caches
 from django.utils import timezone
 
-from .models import AppCredential, Campaign, Customer, Org
+from .models import AppCredential, Campaign, Customer, Org, secret_matches
 
 
 def app_authenticate(*, apikey: str, privatekey: str) -> Org | None:
-    """The org whose AppVirality credentials these are, or None. Constant-time key comparison."""
-    credential = AppCredential.objects.select_related("org").filter(apikey=apikey).first()
-    if credential is None or not credential.check_privatekey(privatekey):
+    """The org whose AppVirality credentials these are, or None. Constant-time key comparison.
+
+    The credential is kept per process for ``CREDENTIALS_CACHE_SECONDS`` (unknown
+    apikeys too, so that a flood of bad keys does not reach the database).
+    """
+    cache_key = "appvirality-app:" + hashlib.sha256(apikey.encode()).hexdigest()
+    local = caches["local"]
+    known = local.get(cache_key)
+    if known is None:
+        credential = AppCredential.objects.select_related("org").filter(apikey=apikey).first()
+        known = (credential.org, credential.privatekey_digest) if credential else (None, "")
+        local.set(cache_key, known, settings.CREDENTIALS_CACHE_SECONDS)
+    org, digest = known
+    if org is None or not secret_matches(privatekey, digest):
         return None
-    return credential.org
+    return org
 
 
 def customer_by_user_key(*, org_id: int, user_key: str) -> Customer | None:

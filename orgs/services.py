@@ -14,7 +14,7 @@ def _org_owned_models():
         RewardSegment,
     )
     from coupons.models import Coupon, CouponPool
-    from wallets.models import EarnedReward, LedgerEntry, Wallet
+    from wallets.models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
     from .models import (
         ApiClient,
@@ -30,6 +30,8 @@ def _org_owned_models():
     )
 
     return [
+        RedemptionCall,
+        IdempotencyKey,
         LedgerEntry,
         Wallet,
         EarnedReward,

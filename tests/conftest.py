@@ -55,6 +55,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Rate-limit counters and cached credentials must not leak from one test into the next."""
+    from django.core.cache import caches
+
+    for alias in ("default", "local"):
+        caches[alias].clear()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Till passwords are hashed with PBKDF2 in production; tests do not need its cost."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -362,7 +362,7 @@ def _record(*, org: Org, data: dict, outcome: Outcome, idempotency_key: str, rep
     summary = request.summary() if request else {k: v for k, v in data.items() if k not in ("apikey", "privatekey")}
     text = json.dumps(summary, default=str)  # request values may be Decimal
     summary = json.loads(text) if len(text) <= 4000 else {"truncated": True, "size": len(text)}
-    reward_codes = redemption.reward_codes if redemption else ([pool.reward.code] if pool else [])
+    reward_codes = redemption.reward_codes if redemption else ([pool.reward_code] if pool else [])
     redemption_call_record(
         org=org,
         customer=outcome.customer,

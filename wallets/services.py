@@ -24,23 +24,48 @@ from rewards_site.transactions import joined_transaction
 
 from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
+# One statement applies a delta, takes the wallet's row lock and refuses to go below zero.
 _APPLY_DELTA = {
     "postgresql": (
-        "UPDATE wallets_wallet SET balance = balance + %s WHERE id = %s AND org_id = %s AND balance + %s >= 0 "
-        "RETURNING balance"
+        "UPDATE wallets_wallet SET balance = balance + %(delta)s "
+        "WHERE {target} AND balance + %(delta)s >= 0 RETURNING id, balance"
     ),
     # SQLite keeps numeric values as binary floats: round back to cents at every step.
     "sqlite": (
-        "UPDATE wallets_wallet SET balance = ROUND(balance + %s, 2) "
-        "WHERE id = %s AND org_id = %s AND ROUND(balance + %s, 2) >= 0 RETURNING balance"
+        "UPDATE wallets_wallet SET balance = ROUND(balance + %(delta)s, 2) "
+        "WHERE {target} AND ROUND(balance + %(delta)s, 2) >= 0 RETURNING id, balance"
     ),
 }
+_BY_ID = "id = %(wallet)s AND org_id = %(org)s"
+_BY_CUSTOMER = "org_id = %(org)s AND kind = %(kind)s AND customer_id = %(customer)s"
 
 
 def wallet_get_or_create(*, kind: str, customer: Customer | None = None, group: CustomerGroup | None = None) -> Wallet:
     owner = customer or group
     wallet, _ = Wallet.objects.get_or_create(org_id=owner.org_id, kind=kind, customer=customer, group=group)
     return wallet
+
+
+def _money_delta(delta) -> Decimal:
+    delta = to_money(delta)
+    if not delta:
+        raise ValueError("a ledger entry must move a non-zero amount")
+    return delta
+
+
+def _apply_delta(target: str, params: dict) -> tuple[int, Decimal] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLY_DELTA[connection.vendor].format(target=target), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return row[0], Decimal(str(row[1])).quantize(Decimal("0.01"))
+
+
+def _entry(*, wallet_id: int, org_id: int, delta: Decimal, balance_after: Decimal, **fields) -> LedgerEntry:
+    return LedgerEntry.objects.create(
+        org_id=org_id, wallet_id=wallet_id, delta=delta, balance_after=balance_after, **fields
+    )
 
 
 @joined_transaction()
@@ -52,22 +77,44 @@ def wallet_post(*, wallet: Wallet, delta: Decimal, kind: str, reference: str = "
     ``InsufficientBalance`` for a debit the wallet cannot cover, having written
     nothing: the caller's transaction stays usable (no savepoint needed).
     """
-    delta = to_money(delta)
-    if not delta:
-        raise ValueError("a ledger entry must move a non-zero amount")
-    with connection.cursor() as cursor:
-        cursor.execute(_APPLY_DELTA[connection.vendor], [delta, wallet.pk, wallet.org_id, delta])
-        row = cursor.fetchone()
-    if row is None:
+    delta = _money_delta(delta)
+    applied = _apply_delta(_BY_ID, {"delta": delta, "wallet": wallet.pk, "org": wallet.org_id})
+    if applied is None:
         raise InsufficientBalance(wallet_id=wallet.pk, delta=delta)
-    balance_after = to_money(Decimal(str(row[0])).quantize(Decimal("0.01")))
-    wallet.balance = balance_after
-    return LedgerEntry.objects.create(
+    wallet.balance = applied[1]
+    return _entry(
+        wallet_id=wallet.pk,
         org_id=wallet.org_id,
-        wallet=wallet,
         delta=delta,
-        balance_after=balance_after,
+        balance_after=applied[1],
         kind=kind,
+        reference=reference,
+        memo=memo,
+    )
+
+
+@joined_transaction()
+def wallet_credit_customer(
+    *, customer: Customer, kind: str, amount: Decimal, entry_kind: str, reference: str = "", memo: str = ""
+) -> LedgerEntry:
+    """Credit the customer's wallet of ``kind``, opening it on first use.
+
+    One statement when the wallet exists (no read of the wallet first).
+    """
+    amount = _money_delta(amount)
+    if amount < 0:
+        raise ValueError("a credit must be positive")
+    params = {"delta": amount, "org": customer.org_id, "kind": kind, "customer": customer.pk}
+    applied = _apply_delta(_BY_CUSTOMER, params)
+    if applied is None:
+        wallet = wallet_get_or_create(kind=kind, customer=customer)
+        return wallet_post(wallet=wallet, delta=amount, kind=entry_kind, reference=reference, memo=memo)
+    return _entry(
+        wallet_id=applied[0],
+        org_id=customer.org_id,
+        delta=amount,
+        balance_after=applied[1],
+        kind=entry_kind,
         reference=reference,
         memo=memo,
     )
@@ -122,13 +169,19 @@ def _locked_rewards(condition: Q):
 
 
 def _credit(*, customer: Customer, rewards: list[EarnedReward], amount: Decimal, reference: str) -> Redemption:
-    EarnedReward.objects.bulk_update(rewards, ["redeemed_amount", "status", "redeemed_at"])
-    wallet = wallet_get_or_create(kind=Wallet.Kind.CREDITS, customer=customer)
+    if len(rewards) == 1:
+        [reward] = rewards
+        EarnedReward.objects.filter(pk=reward.pk).update(
+            redeemed_amount=reward.redeemed_amount, status=reward.status, redeemed_at=reward.redeemed_at
+        )
+    else:
+        EarnedReward.objects.bulk_update(rewards, ["redeemed_amount", "status", "redeemed_at"])
     codes = [reward.code for reward in rewards]
-    entry = wallet_post(
-        wallet=wallet,
-        delta=amount,
-        kind=LedgerEntry.Kind.REDEMPTION,
+    entry = wallet_credit_customer(
+        customer=customer,
+        kind=Wallet.Kind.CREDITS,
+        amount=amount,
+        entry_kind=LedgerEntry.Kind.REDEMPTION,
         reference=reference,
         memo=("rewards " + ", ".join(codes))[:255],
     )
@@ -199,7 +252,8 @@ def rewards_redeem_by_amount(
     )
     rewards = list(_locked_rewards(condition))
     if campaign is None:
-        segment_ids = customer_segment_ids(customer=customer) if rewards else set()
+        needs_segments = any(reward.campaign.eligible_segment_id is not None for reward in rewards)
+        segment_ids = customer_segment_ids(customer=customer) if needs_segments else set()
         rewards = [
             reward
             for reward in rewards

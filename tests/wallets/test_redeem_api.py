@@ -10,7 +10,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from coupons.models import Coupon, CouponPool
@@ -23,11 +22,6 @@ URL = "/v2_0/redeemrewards"
 KEYS = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey"}
 ASHA, RAVI, MEENA = "ext_id98543198", "ext-ravi", "ext-meena"
 ASHA_KEY = "2d0f2c8e-7c7e-4a57-9c43-5f3f6b1f0a11"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits():
-    cache.clear()
 
 
 @pytest.fixture
