@@ -101,6 +101,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
     _db["CONN_HEALTH_CHECKS"] = True
+    # Server-side parameters let psycopg prepare the statements a connection runs repeatedly:
+    # PostgreSQL then parses and plans each hot-path statement once per connection.
+    _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
 if env.str("TEST_DATABASE_NAME", default=""):
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

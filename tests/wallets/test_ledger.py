@@ -84,14 +84,15 @@ class TestWalletPost:
 class TestDatabaseGuards:
     """Direct SQL, bypassing every service: PostgreSQL itself refuses to break the books."""
 
-    def _execute(self, sql, params=()):
+    def _execute(self, *statements, params=()):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            for sql in statements:
+                cursor.execute(sql, params)
 
     def test_changing_a_balance_without_a_ledger_entry_fails_at_commit(self):
         wallet = WalletFactory(opening="10.00")
         with pytest.raises(IntegrityError, match="differs from its ledger"):
-            self._execute("UPDATE wallets_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+            self._execute("UPDATE wallets_wallet SET balance = balance + 1 WHERE id = %s", params=[wallet.pk])
         wallet.refresh_from_db()
         assert wallet.balance == Decimal("10.00")
 
@@ -101,7 +102,7 @@ class TestDatabaseGuards:
             self._execute(
                 "INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo,"
                 " created_at) VALUES (%s, %s, 5, 15, 'ADJUSTMENT', '', '', now())",
-                [wallet.org_id, wallet.pk],
+                params=[wallet.org_id, wallet.pk],
             )
         assert wallet.entries.count() == 1
 
@@ -110,10 +111,10 @@ class TestDatabaseGuards:
         wallet = WalletFactory(opening="10.00")
         with pytest.raises(IntegrityError, match="balance_after 20.00 is not 10.00 \\+ 5.00"):
             self._execute(
-                "UPDATE wallets_wallet SET balance = 20 WHERE id = %(w)s;"
-                " INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo,"
+                "UPDATE wallets_wallet SET balance = 20 WHERE id = %(w)s",
+                "INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo,"
                 " created_at) VALUES (%(o)s, %(w)s, 5, 20, 'ADJUSTMENT', '', '', now())",
-                {"w": wallet.pk, "o": wallet.org_id},
+                params={"w": wallet.pk, "o": wallet.org_id},
             )
         wallet.refresh_from_db()
         assert wallet.balance == Decimal("10.00") == ledger_sum(wallet)
@@ -121,9 +122,9 @@ class TestDatabaseGuards:
     def test_ledger_entries_cannot_be_updated_or_deleted(self):
         wallet = WalletFactory(opening="10.00")
         with pytest.raises(IntegrityError, match="append-only: UPDATE"):
-            self._execute("UPDATE wallets_ledgerentry SET delta = 1 WHERE wallet_id = %s", [wallet.pk])
+            self._execute("UPDATE wallets_ledgerentry SET delta = 1 WHERE wallet_id = %s", params=[wallet.pk])
         with pytest.raises(IntegrityError, match="append-only: DELETE"):
-            self._execute("DELETE FROM wallets_ledgerentry WHERE wallet_id = %s", [wallet.pk])
+            self._execute("DELETE FROM wallets_ledgerentry WHERE wallet_id = %s", params=[wallet.pk])
         assert wallet.entries.count() == 1
 
     def test_org_purge_is_the_one_path_that_deletes_ledger_entries(self):
@@ -133,7 +134,7 @@ class TestDatabaseGuards:
         # and the permission does not outlive the purge
         other = WalletFactory(opening="1.00")
         with pytest.raises(IntegrityError, match="append-only: DELETE"):
-            self._execute("DELETE FROM wallets_ledgerentry WHERE wallet_id = %s", [other.pk])
+            self._execute("DELETE FROM wallets_ledgerentry WHERE wallet_id = %s", params=[other.pk])
 
     def test_concurrent_debits_never_overdraw(self):
         # given 100 points and 20 threads each spending 10
