@@ -211,3 +211,33 @@ def data_scope_orgs(*, caller: Caller, scope: str | None, orgs: str | None) -> f
         if foreign - connected:
             raise OutOfScope(f"org {min(foreign - connected)} is not connected to org {caller.org_id}")
     return listed
+
+
+# --- OpenAPI ----------------------------------------------------------------------------------
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E402
+
+
+class TillBasicScheme(OpenApiAuthenticationExtension):
+    target_class = TillBasicAuthentication
+    name = "tillBasic"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "Till username and md5_hex(password) (the plain password is accepted too).",
+        }
+
+
+class OAuthTokenScheme(OpenApiAuthenticationExtension):
+    target_class = OAuthTokenAuthentication
+    name = "capOAuthToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CAP-API-OAUTH-TOKEN",
+            "description": "A JWT from POST /v3/oauth/token/generate.",
+        }

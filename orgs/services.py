@@ -9,9 +9,13 @@ def _org_owned_models():
         CatalogueReward,
         CustomFieldDefinition,
         FulfillmentStatusDefinition,
+        IssueRequest,
         PaymentConfig,
         Promotion,
+        RewardIssue,
         RewardSegment,
+        ValidationCode,
+        VendorException,
     )
     from coupons.models import Coupon, CouponPool
     from wallets.models import EarnedReward, LedgerEntry, Wallet
@@ -30,6 +34,10 @@ def _org_owned_models():
     )
 
     return [
+        RewardIssue,
+        IssueRequest,
+        VendorException,
+        ValidationCode,
         LedgerEntry,
         Wallet,
         EarnedReward,
