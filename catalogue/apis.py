@@ -84,7 +84,12 @@ def _first_error(detail, path: str = "") -> str:
     """``{"rewards": [{"quantity": ["..."]}]}`` -> ``rewards[0].quantity: ...``."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            sub = path if key == "non_field_errors" else (f"{path}.{key}" if path else str(key))
+            if key == "non_field_errors":
+                sub = path
+            elif isinstance(key, int) or str(key).isdigit():
+                sub = f"{path}[{key}]"
+            else:
+                sub = f"{path}.{key}" if path else str(key)
             return _first_error(value, sub)
     if isinstance(detail, list):
         for i, value in enumerate(detail):
