@@ -107,7 +107,10 @@ def vendor():
             length = int(self.headers.get("Content-Length") or 0)
             stand_in.requests.append(json.loads(self.rfile.read(length) or b"null"))
             if stand_in.before_answer is not None:
-                stand_in.before_answer()
+                try:
+                    stand_in.before_answer()
+                finally:
+                    connection.close()  # this thread's own database connection
             if stand_in.mode == "slow":
                 time.sleep(stand_in.slow_seconds)
             if stand_in.mode == "error":
