@@ -67,6 +67,8 @@ def till_auth_cache_clear() -> None:
 
 def till_authenticate(*, username: str, password: str) -> Caller:
     """The caller behind a till's credentials (password or its MD5 hex). Raises ``InvalidCredentials``."""
+    if "\x00" in username or len(username) > 150:
+        raise InvalidCredentials("invalid till username or password")
     key = _cache_key(username, password)
     hit = _till_cache.get(key)
     now = time.monotonic()
@@ -174,7 +176,7 @@ class OAuthTokenAuthentication(BaseAuthentication):
 
 def caller_for_username(*, caller: Caller, username: str | None) -> Caller:
     """The ``username`` query parameter must name the Basic till, or a till of the token's org."""
-    if not username:
+    if not username or "\x00" in username:
         raise InvalidCredentials("the username query parameter is required")
     if caller.method == "basic":
         if username != caller.till_username:
