@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
 
-from orgs.models import Card, Customer, CustomerGroup, CustomerSegment, GroupMember
+from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
 from wallets.models import Wallet
 
 from .models import (
@@ -16,52 +20,116 @@ from .models import (
     FulfillmentStatusDefinition,
     IssueRequest,
     PaymentConfig,
+    Promotion,
     RewardIssue,
     RewardSegment,
 )
 
+_REWARDS_SQL = """
+    SELECT r.id, r.org_id, r.name, r.type, r.redemption_type, r.enabled, r.starts_at, r.ends_at, r.coupon_pool_id,
+           r.promotion_id, r.vendor_name, r.vendor_url, r.vendor_timeout_ms, r.vendor_context_map,
+           p.org_id, p.code, p.active, p.max_per_customer,
+           c.id, c.mode, c.points, c.conversion_ratio,
+           (SELECT COUNT(*) FROM catalogue_rewardsegment s WHERE s.reward_id = r.id)
+      FROM catalogue_cataloguereward r
+      LEFT JOIN catalogue_promotion p ON p.id = r.promotion_id
+      LEFT JOIN catalogue_paymentconfig c ON c.reward_id = r.id
+     WHERE r.id IN ({ids})
+     ORDER BY r.id, c.id
+"""
+
 
 def rewards_for_issue(*, reward_ids: Iterable[int]) -> dict[int, CatalogueReward]:
-    """The rewards by id, each with ``configs`` (its payment configs by id) and ``segment_ids``."""
-    reward_ids = set(reward_ids)
-    rewards = {r.pk: r for r in CatalogueReward.objects.filter(pk__in=reward_ids).select_related("promotion")}
-    for reward in rewards.values():
-        reward.configs, reward.segment_ids = {}, set()
-    for config in PaymentConfig.objects.filter(reward_id__in=rewards):
-        rewards[config.reward_id].configs[config.pk] = config
-    if rewards:
-        for reward_id, segment_id in RewardSegment.objects.filter(reward_id__in=rewards).values_list(
+    """The rewards by id, each with ``configs`` (its payment configs by id) and ``segment_ids``.
+
+    One statement for rewards, promotions and payment configs (the hot path of every issue
+    call: ORM query building cost more than the database), a second only for segmented rewards.
+    """
+    reward_ids = sorted(set(reward_ids))
+    rewards: dict[int, CatalogueReward] = {}
+    segmented = []
+    field = CatalogueReward._meta.get_field
+    with connection.cursor() as cursor:
+        cursor.execute(_REWARDS_SQL.format(ids=", ".join(["%s"] * len(reward_ids))), reward_ids)
+        for row in cursor.fetchall():
+            reward = rewards.get(row[0])
+            if reward is None:
+                reward = CatalogueReward(
+                    id=row[0], org_id=row[1], name=row[2], type=row[3], redemption_type=row[4],
+                    enabled=bool(row[5]), starts_at=_moment(row[6]), ends_at=_moment(row[7]), coupon_pool_id=row[8],
+                    promotion_id=row[9], vendor_name=row[10], vendor_url=row[11], vendor_timeout_ms=row[12],
+                    vendor_context_map=field("vendor_context_map").from_db_value(row[13], None, connection),
+                )  # fmt: skip
+                if row[9] is not None:
+                    reward.promotion = Promotion(
+                        id=row[9], org_id=row[14], code=row[15], active=bool(row[16]), max_per_customer=row[17]
+                    )
+                reward.configs, reward.segment_ids = {}, set()
+                rewards[row[0]] = reward
+                if row[22]:
+                    segmented.append(row[0])
+            if row[18] is not None:
+                reward.configs[row[18]] = PaymentConfig(
+                    id=row[18], org_id=row[1], reward_id=row[0], mode=row[19],
+                    points=_decimal(row[20], "0.01"), conversion_ratio=_decimal(row[21], "0.000001"),
+                )  # fmt: skip
+    if segmented:
+        for reward_id, segment_id in RewardSegment.objects.filter(reward_id__in=segmented).values_list(
             "reward_id", "segment_id"
         ):
             rewards[reward_id].segment_ids.add(segment_id)
     return rewards
 
 
-def _points_wallet(owner: str):
-    return Wallet.objects.filter(**{owner: OuterRef("pk")}, kind=Wallet.Kind.POINTS, org_id=OuterRef("org_id"))
+def _decimal(value, places: str) -> Decimal | None:
+    """SQLite hands numeric columns back as floats or ints: back to the column's exact decimal."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal(places))
+
+
+def _moment(value):
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
+_CUSTOMER_SQL = """
+    SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
+           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
+           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id AND k.status = 'ACTIVE')
+      FROM orgs_customer c
+      LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
+     WHERE c.org_id = %s AND {lookup}
+     ORDER BY c.id
+     LIMIT 1
+"""
 
 
 def customer_for_issue(*, org_id: int, mobile: str | None, email: str | None, external_id: str | None):
     """The customer of an org by the first identifier given (mobile, email, externalId), with
-    ``wallet_id`` / ``wallet_balance`` of its points wallet and ``has_cards`` / ``has_active_card``."""
+    ``wallet_id`` / ``wallet_balance`` of its points wallet and ``has_cards`` / ``has_active_card``.
+    One statement: it runs on every issue call."""
     if mobile is not None:
-        lookup = Q(mobile=mobile)
+        lookup, value = "c.mobile = %s", mobile
     elif email is not None:
-        lookup = Q(email__iexact=email)
+        lookup, value = "UPPER(c.email) = UPPER(%s)", email
     else:
-        lookup = Q(external_id=external_id)
-    cards = Card.objects.filter(customer=OuterRef("pk"))
-    return (
-        Customer.objects.filter(lookup, org_id=org_id)
-        .annotate(
-            wallet_id=Subquery(_points_wallet("customer").values("id")[:1]),
-            wallet_balance=Subquery(_points_wallet("customer").values("balance")[:1]),
-            has_cards=Exists(cards),
-            has_active_card=Exists(cards.filter(status=Card.Status.ACTIVE)),
-        )
-        .only("id", "org_id", "external_id", "email", "mobile")
-        .first()
-    )
+        lookup, value = "c.external_id = %s", external_id
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_SQL.format(lookup=lookup), [org_id, value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    customer = Customer(id=row[0], org_id=row[1], external_id=row[2], email=row[3], mobile=row[4])
+    customer.wallet_id, customer.wallet_balance = row[5], _decimal(row[6], "0.01")
+    customer.has_cards, customer.has_active_card = bool(row[7]), bool(row[8])
+    return customer
+
+
+def _points_wallet(owner: str):
+    return Wallet.objects.filter(**{owner: OuterRef("pk")}, kind=Wallet.Kind.POINTS, org_id=OuterRef("org_id"))
 
 
 def customer_segment_ids(*, customer_id: int, segment_ids: Iterable[int]) -> set[int]:
@@ -115,13 +183,14 @@ def issue_requests_find(*, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, s
     keys = set(keys)
     if not keys:
         return {}
-    lookup = Q()
-    for org_id, request_key in keys:
-        lookup |= Q(org_id=org_id, request_key=request_key)
-    found = IssueRequest.objects.filter(lookup).select_related(
-        "issue", "issue__reward", "issue__payment_config", "issue__promotion"
-    )
-    return {(r.org_id, r.request_key): r for r in found}
+    found = {
+        (r.org_id, r.request_key): r
+        for r in IssueRequest.objects.filter(request_key__in={key for _, key in keys})
+        if (r.org_id, r.request_key) in keys
+    }
+    for request in found.values():
+        request.issue_found = reward_issue_with_details(request_pk=request.pk)
+    return found
 
 
 def reward_issue_with_details(*, request_pk: int) -> RewardIssue | None:

@@ -354,7 +354,7 @@ def _match_seen_requests(lines: list[_Line]) -> None:
             raise RequestIdConflict(f"rewards[{line.index}].requestId was used before for another reward payload")
         line.seen_before = True
         if request.state == IssueRequest.State.DONE:
-            line.replay = request.issue
+            line.replay = request.issue_found
 
 
 # --- step 2: isRedeemable --------------------------------------------------------------------
