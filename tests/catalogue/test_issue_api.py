@@ -383,3 +383,18 @@ def test_every_code_is_documented_in_the_openapi_schema(client):
 def test_after_all_this_the_ledgers_add_up(demo, issue):
     issue({"externalId": ASHA, "rewards": [{"rewardId": 353}, {"rewardId": 351}, {"rewardId": 352}]})
     assert_ledgers_add_up()
+
+
+def test_a_one_reward_call_takes_seven_statements_besides_savepoints(demo, issue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalogue.models import RewardSegment
+
+    RewardSegment.objects.filter(reward_id=353).delete()  # segments cost two reads more
+    issue({"externalId": ASHA, "rewards": [{"rewardId": 352, "requestId": "warm"}]})  # the till check is remembered
+    with CaptureQueriesContext(connection) as queries:
+        assert issue({"externalId": ASHA, "rewards": [{"rewardId": 353, "requestId": "q-1"}]}).status_code == 200
+    # rewards, customer, requestIds seen | claim, wallet update, ledger entry, issue record
+    statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+    assert len(statements) == 7, statements
