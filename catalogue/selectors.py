@@ -185,7 +185,9 @@ def issue_requests_find(*, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, s
         return {}
     found = {
         (r.org_id, r.request_key): r
-        for r in IssueRequest.objects.filter(request_key__in={key for _, key in keys})
+        for r in IssueRequest.objects.filter(
+            org_id__in={org for org, _ in keys}, request_key__in={key for _, key in keys}
+        )  # the unique index (org_id, request_key)
         if (r.org_id, r.request_key) in keys
     }
     for request in found.values():
