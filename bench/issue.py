@@ -169,13 +169,15 @@ def pgbench_script(events: list[str], answer: dict) -> str:
     first_wallet = Wallet.objects.filter(org_id=BENCH_ORG, kind="POINTS").order_by("pk").first()
     assert customer.pk - first.pk == wallet.pk - first_wallet.pk == CUSTOMERS - 1, "ids not contiguous"
     replacements = {rf"'bench-{CUSTOMERS}'": "'bench-:i'"}
-    for reward in answer["rewards"]:
+    for n, reward in enumerate(answer["rewards"]):
         replacements[f"'{reward['pointsReferenceId']}'"] = "substr(md5(random()::text), 1, 10)"
-        replacements[f"'{request_key(reward['requestId'])}'"] = "md5(random()::text)"
-        replacements[f"'{reward['requestId']}'"] = "md5(random()::text)"
+        # constants within a transaction, as in the app (a volatile random() in a WHERE defeats the index)
+        replacements[f"'{request_key(reward['requestId'])}'"] = f"md5('bench-:seed-{n}')"
+        replacements[f"'{reward['requestId']}'"] = f"'bench-:seed-{n}'"
     replacements[rf"\b{wallet.pk}\b"] = ":wid"
     replacements[rf"\b{customer.pk}\b"] = ":cid"  # (the same number as the wallet's, when both started at 1)
     lines = [
+        "\\set seed random(1, 4000000000000000000)",
         f"\\set i random(1, {CUSTOMERS})",
         f"\\set cid {first.pk} + :i - 1",
         f"\\set wid {first_wallet.pk} + :i - 1",
@@ -191,7 +193,7 @@ def pgbench_script(events: list[str], answer: dict) -> str:
             # balance_after continues the wallet's chain (a deferred trigger checks it): the UPDATE's result
             sql = re.sub(r"(VALUES \(\d+, :\w+, -?[\d.]+, )[\d.]+", r"\1:balance", sql)
         if sql.startswith('INSERT INTO "catalogue_rewardissue"'):
-            sql = re.sub(r"(, md5\(random\(\)::text\)), \d+, ", r"\1, :id, ", sql)  # idempotency_id: the claim
+            sql = re.sub(r"(, 'bench-:seed-\d+'), \d+, ", r"\1, :id, ", sql)  # idempotency_id: the claim
         lines.append(sql + ";")
     return "\n".join(lines) + "\n"
 
