@@ -4,13 +4,19 @@ from django.contrib import admin
 from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
+from orgs.admin import customer_search_fields
+
 from .models import (
     CatalogueReward,
     CustomFieldDefinition,
     FulfillmentStatusDefinition,
+    IssueRequest,
     PaymentConfig,
     Promotion,
+    RewardIssue,
     RewardSegment,
+    ValidationCode,
+    VendorException,
 )
 
 
@@ -70,3 +76,79 @@ class FulfillmentStatusDefinitionAdmin(admin.ModelAdmin):
     list_filter = ("org",)
     list_select_related = ("org",)
     search_fields = ("name",)
+
+
+# --- Issue Reward records: read-only -------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the Issue Reward API: viewed, never added, changed or deleted here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RewardIssue)
+class RewardIssueAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "org",
+        "reward",
+        "customer",
+        "group",
+        "quantity",
+        "points",
+        "points_reference_id",
+        "request_id",
+        "transaction_number",
+    )
+    list_filter = ("org", "group_loyalty_redemption", "reward__type")
+    list_select_related = ("org", "reward", "customer", "group")
+    search_fields = (
+        "id__exact",
+        "=points_reference_id",
+        "=request_id",
+        "=transaction_number",
+        "=event_log_id",
+        "=voucher",
+        *customer_search_fields("customer"),
+    )
+    show_full_result_count = False
+
+
+@admin.register(IssueRequest)
+class IssueRequestAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "org", "request_id", "state", "issue")
+    list_filter = ("org", "state")
+    list_select_related = ("org", "issue")
+    search_fields = ("=request_id", "=issue__transaction_number")
+
+
+@admin.register(ValidationCode)
+class ValidationCodeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "org", "customer", "expires_at", "used_at")
+    list_filter = ("org",)
+    list_select_related = ("org", "customer")
+    search_fields = customer_search_fields("customer")
+    exclude = ("code_digest",)
+
+
+@admin.register(VendorException)
+class VendorExceptionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "created_at", "org", "reward", "customer", "voucher", "points", "reason", "resolved")
+    list_filter = ("org", "resolved")
+    list_select_related = ("org", "reward", "customer")
+    search_fields = ("=voucher", "=request_id", "=transaction_number", *customer_search_fields("customer"))
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_staff  # staff mark an exception resolved once settled
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "resolved"]

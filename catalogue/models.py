@@ -139,3 +139,125 @@ class FulfillmentStatusDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Issue Reward (Capillary /v1.1/user/rewards/issue/) ------------------------------------------
+
+
+class RewardIssue(models.Model):
+    """One issued reward: the transaction record of the Issue Reward API (``transactionId`` is its pk).
+
+    Written in the same database transaction as the ledger entry that paid for it, so a
+    record exists exactly when points moved (``wallets.services.wallet_post``).
+    """
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    points_reference_id = models.CharField(max_length=16, help_text="pointsReferenceId: the points redemption.")
+    customer = models.ForeignKey("orgs.Customer", on_delete=models.PROTECT, related_name="reward_issues")
+    group = models.ForeignKey(
+        "orgs.CustomerGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="reward_issues"
+    )
+    group_loyalty_redemption = models.BooleanField(default=False, help_text="GROUP_LOYALTY_REDEMPTION.")
+    reward = models.ForeignKey(CatalogueReward, on_delete=models.PROTECT, related_name="issues")
+    payment_config = models.ForeignKey(PaymentConfig, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    till_username = models.CharField(max_length=150, blank=True, help_text="The till the call came through.")
+    requested_quantity = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+    points = MoneyField(help_text="Points taken from the customer's (or group's) wallet.")
+    redemption_value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    coupon_codes = models.JSONField(default=list, blank=True)
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, null=True, blank=True, related_name="issues")
+    voucher = models.CharField(max_length=255, blank=True)
+    vendor_details = models.JSONField(default=dict, blank=True, help_text="Context values copied from the vendor.")
+    custom_fields = models.JSONField(null=True, blank=True)
+    fulfillment_status = models.CharField(max_length=100, blank=True)
+    request_id = models.TextField(null=True, blank=True)
+    idempotency = models.OneToOneField(
+        "IssueRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="issue"
+    )
+    event_log_id = models.TextField(null=True, blank=True)
+    transaction_number = models.CharField(max_length=255, blank=True)
+    notes = models.TextField(blank=True)
+    brand = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "points_reference_id"], name="rewardissue_org_points_ref"),
+        ]
+        indexes = [
+            models.Index(fields=["org", "customer", "promotion"], name="rewardissue_customer_promo"),
+            models.Index(fields=["org", "transaction_number"], name="rewardissue_txn_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"issue {self.pk}: reward {self.reward_id} x{self.quantity}"
+
+
+class IssueRequest(models.Model):
+    """A ``requestId`` seen for an org: the idempotency record of one reward of an issue call.
+
+    ``request_key`` is the SHA-256 of the requestId (which has no length limit), unique per org.
+    A PENDING row is a claim held while a vendor is called outside any transaction; a DONE row
+    belongs to the RewardIssue it produced, whose answer is returned again for the same payload
+    (``payload_hash``). A reward that fails leaves no row: its requestId may be retried.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "PENDING"
+        DONE = "DONE"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    request_key = models.CharField(max_length=64)
+    request_id = models.TextField()
+    payload_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "request_key"], name="issuerequest_org_request")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} ({self.state})"
+
+
+class ValidationCode(models.Model):
+    """A one-time code (``POST /v1.1/points/validation_code``) that lets a customer's points be spent."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("orgs.Customer", on_delete=models.CASCADE, related_name="validation_codes")
+    code_digest = models.CharField(max_length=64, help_text="SHA-256 hex digest of the code.")
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["org", "customer", "code_digest"], name="validationcode_lookup")]
+
+    def __str__(self) -> str:
+        return f"validation code of {self.customer_id} (until {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class VendorException(models.Model):
+    """A vendor voucher obtained but not paid for (the points went meanwhile): for staff to settle."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("orgs.Customer", on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey("orgs.CustomerGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reward = models.ForeignKey(CatalogueReward, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    points = MoneyField()
+    voucher = models.CharField(max_length=255)
+    vendor_answer = models.JSONField(default=dict)
+    reason = models.CharField(max_length=255)
+    request_id = models.TextField(null=True, blank=True)
+    transaction_number = models.CharField(max_length=255, blank=True)
+    resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"vendor voucher {self.voucher} unpaid ({self.reason})"

@@ -51,3 +51,15 @@ class NothingToRedeem(DomainError):
 
 class AmountTooLarge(DomainError):
     """The amount exceeds the user's unredeemed wallet rewards."""
+
+
+class InvalidCredentials(DomainError):
+    """The credentials are missing, wrong or expired, or name another till than ``username``."""
+
+
+class OutOfScope(DomainError):
+    """An org named by the call is neither the caller's own nor connected to it (or not in DATA-SCOPE-ORG)."""
+
+
+class InvalidScope(DomainError):
+    """The DATA-SCOPE / DATA-SCOPE-ORG headers cannot be read."""

@@ -79,8 +79,17 @@ class AppCredential(models.Model):
         return secret_matches(privatekey, self.privatekey_digest)
 
 
+def md5_hex(text: str) -> str:
+    """What a Capillary client sends as its Basic-auth password: ``md5_hex(password)``."""
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
 class Till(models.Model):
-    """A Capillary till: the Basic-auth user of the issue API. Password hashed by Django."""
+    """A Capillary till: the Basic-auth user of the issue API.
+
+    Capillary clients send ``md5_hex(password)`` (some send the password itself), so the
+    stored value is Django's password hash of ``md5_hex(password)``: one hash accepts both.
+    """
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="tills")
     username = models.CharField(max_length=150, unique=True)
@@ -94,10 +103,14 @@ class Till(models.Model):
         return self.username
 
     def set_password(self, raw_password: str) -> None:
-        self.password = make_password(raw_password)
+        self.password = make_password(md5_hex(raw_password))
 
-    def check_password(self, raw_password: str) -> bool:
-        return check_password(raw_password, self.password)
+    def check_password(self, presented: str) -> bool:
+        """The password or its MD5 hex digest (Capillary's Basic auth)."""
+        looks_md5 = len(presented) == 32 and all(c in "0123456789abcdef" for c in presented.lower())
+        if looks_md5 and check_password(presented.lower(), self.password):
+            return True
+        return check_password(md5_hex(presented), self.password)
 
 
 class ApiClient(models.Model):

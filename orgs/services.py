@@ -9,9 +9,13 @@ def _org_owned_models():
         CatalogueReward,
         CustomFieldDefinition,
         FulfillmentStatusDefinition,
+        IssueRequest,
         PaymentConfig,
         Promotion,
+        RewardIssue,
         RewardSegment,
+        ValidationCode,
+        VendorException,
     )
     from coupons.models import Coupon, CouponPool
     from wallets.models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
@@ -32,6 +36,10 @@ def _org_owned_models():
     return [
         RedemptionCall,
         IdempotencyKey,
+        RewardIssue,
+        IssueRequest,
+        VendorException,
+        ValidationCode,
         LedgerEntry,
         Wallet,
         EarnedReward,

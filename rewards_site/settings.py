@@ -139,6 +139,13 @@ CELERY_TIMEZONE = "UTC"
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)  # per app; 0 = off
 RATELIMIT_FAIL_OPEN = True  # the cache (Redis) down must not take the APIs down with it
 
+# Issue Reward (Capillary): till Basic-auth checks remembered in memory, OAuth token lifetime,
+# and the sandbox vendor (/sandbox/vendor/issue), on with DEBUG or SANDBOX_VENDOR=1.
+TILL_AUTH_CACHE_SECONDS = env.int("TILL_AUTH_CACHE_SECONDS", default=300)
+OAUTH_TOKEN_TTL_SECONDS = env.int("OAUTH_TOKEN_TTL_SECONDS", default=300)
+VALIDATION_CODE_TTL_SECONDS = env.int("VALIDATION_CODE_TTL_SECONDS", default=300)
+SANDBOX_VENDOR = DEBUG or env.bool("SANDBOX_VENDOR", default=False)
+
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("wallets.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("", include("catalogue.urls")),
 ]

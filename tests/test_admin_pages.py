@@ -17,9 +17,13 @@ from catalogue.models import (
     CatalogueReward,
     CustomFieldDefinition,
     FulfillmentStatusDefinition,
+    IssueRequest,
     PaymentConfig,
     Promotion,
+    RewardIssue,
     RewardSegment,
+    ValidationCode,
+    VendorException,
 )
 from coupons.models import Coupon, CouponPool
 from orgs.models import (
@@ -88,7 +92,22 @@ def build_everything(n: int) -> dict:
     reward = CatalogueReward.objects.create(
         id=7_400_000 + n, org=org, name=f"Reward {n}", type=CatalogueReward.Type.COUPON, coupon_pool=pool
     )
+    issue_request = IssueRequest.objects.create(
+        org=org, request_key=f"{n:064d}", request_id=f"req-{n}", payload_hash="0"
+    )
+    issue = RewardIssue.objects.create(
+        org=org, points_reference_id=f"ref-{n}", customer=customer, reward=reward, requested_quantity=1, quantity=1,
+        points="50.00", idempotency=issue_request, request_id=f"req-{n}", transaction_number=f"txn-{n}",
+    )  # fmt: skip
     return {
+        IssueRequest: issue_request,
+        RewardIssue: issue,
+        ValidationCode: ValidationCode.objects.create(
+            org=org, customer=customer, code_digest="0" * 64, expires_at=timezone.now()
+        ),
+        VendorException: VendorException.objects.create(
+            org=org, customer=customer, reward=reward, quantity=1, points="50.00", voucher=f"V-{n}", reason="test"
+        ),
         Org: org,
         OrgConnection: connection_,
         Segment: segment,

@@ -8,6 +8,34 @@ Rewards engine demo at {base}
 
   curl -s {base}/healthz
   curl -s {base}/api/schema/ | head
+
+Issue Reward (Capillary-compatible), till o2.till of org 4000876 (connected to 4004543):
+  # one reward, Basic auth with md5_hex(password) as Capillary clients send it
+  curl -s -u "o2.till:$(printf %s o2-till-password | md5sum | cut -d' ' -f1)" -H 'Content-Type: application/json' \\
+    '{base}/v1.1/user/rewards/issue/?username=o2.till&skip_validation=true' \\
+    -d '{{"externalId": "ext_id98543198", "rewards": [{{"rewardId": 353, "requestId": "demo-1"}}]}}'
+  # Capillary's own sample: a vendor reward (the sandbox vendor answers), 1 value at ratio 0.5 = 2 points
+  curl -s -u o2.till:o2-till-password -H 'Content-Type: application/json' \\
+    '{base}/api_gateway/rewards/core/v1.1/user/rewards/issue/?username=o2.till&skip_validation=true' \\
+    -d '{{"brand": "O2Brand", "transactionNumber": "123456789", "orgLevelDetails": [{{"orgId": 4000876}}],
+         "rewards": [{{"rewardId": 350, "quantity": 1, "orgId": 4000876, "paymentConfig": {{"redemptionValue": 1}}}}],
+         "externalId": "ext_id98543198"}}'
+  # bulk: a coupon, a cart promotion and a reward of the connected org 4004543, with an OAuth token
+  TOKEN=$(curl -s -H 'Content-Type: application/json' {base}/v3/oauth/token/generate \\
+    -d '{{"key": "demo-o2-oauth-key", "secret": "demo-o2-oauth-secret"}}' \\
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["accessToken"])')
+  curl -s -H "X-CAP-API-OAUTH-TOKEN: $TOKEN" -H 'DATA-SCOPE: OTHER' -H 'DATA-SCOPE-ORG: 4000876,4004543' \\
+    -H 'Content-Type: application/json' '{base}/v1.1/user/rewards/issue/?username=o2.till&skip_validation=true' \\
+    -d '{{"externalId": "ext_id98543198", "rewards": [{{"rewardId": 351, "orgId": 4000876}},
+         {{"rewardId": 352, "orgId": 4000876}},
+         {{"rewardId": 900, "orgId": 4004543, "paymentConfig": {{"id": 90, "redemptionValue": 3}}}}]}}'
+  # group loyalty: Ravi pays from family group 77's points
+  curl -s -u o2.till:o2-till-password -H 'Content-Type: application/json' \\
+    '{base}/v1.1/user/rewards/issue/?username=o2.till&skip_validation=true' \\
+    -d '{{"externalId": "ext-ravi", "user_group2_id": 77, "rewards": [{{"rewardId": 351}}]}}'
+  # without skip_validation: get a validation code first, then spend it once
+  curl -s -u o2.till:o2-till-password -H 'Content-Type: application/json' \\
+    '{base}/v1.1/points/validation_code?username=o2.till' -d '{{"externalId": "ext_id98543198"}}'
 """
 
 

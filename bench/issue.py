@@ -1,0 +1,366 @@
+"""Benchmark: Issue Reward through gunicorn + PostgreSQL, beside pgbench replaying its SQL.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_issue_bench python bench/issue.py [--duration 15]
+
+1. Loads a bench org (2,000 customers with plenty of points, a POINTS_ONLY reward, coupon
+   series, an unlimited cart promotion) through ``load_scenario``.
+2. Captures the SQL statements (and transaction boundaries) of one 1-reward POINTS_ONLY
+   issue and one 5-reward mixed issue (POINTS_ONLY x2, COUPON x2, CART_PROMOTION; no vendor)
+   and writes pgbench scripts that replay them with a random customer each time.
+3. Starts gunicorn (sync workers) and loads it with wrk (a Lua script sends each call for a
+   random customer with a fresh requestId) at 16 and 64 connections, then runs pgbench with
+   the same number of clients, and prints req/s, p50, p99, errors and the ratio.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
+
+from load_coupons import ensure_database  # noqa: E402  (bench/ is on sys.path when run as a script)
+
+BENCH_ORG = 4_900_001
+CUSTOMERS = 2_000
+TILL, PASSWORD = "bench.till", "bench-till-password"
+PORT = 8771
+ISSUE_PATH = "/v1.1/user/rewards/issue/?username=bench.till&skip_validation=true"
+SINGLE = [{"rewardId": 9101}]
+MIXED = [
+    {"rewardId": 9101},
+    {"rewardId": 9102, "quantity": 2},
+    {"rewardId": 9103},
+    {"rewardId": 9104, "paymentConfig": {"redemptionValue": 3}},
+    {"rewardId": 9102},
+]
+
+
+def scenario() -> dict:
+    config = 9200
+    return {
+        "orgs": [
+            {
+                "id": BENCH_ORG,
+                "name": "Bench",
+                "tills": [{"username": TILL, "password": PASSWORD}],
+                "customers": [{"external_id": f"bench-{i}", "points": "1000000.00"} for i in range(1, CUSTOMERS + 1)],
+                "coupon_pools": [
+                    {"id": 9102, "name": "Bench series", "generate": {"count": 300_000, "prefix": "B-", "length": 10}}
+                ],
+                "promotions": [{"id": "bench-promo", "active": True}],
+                "catalogue": [
+                    {
+                        "id": 9101,
+                        "name": "Bench points",
+                        "type": "POINTS_ONLY",
+                        "payment_configs": [{"id": config + 1, "mode": "POINTS", "points": "1.00"}],
+                    },
+                    {
+                        "id": 9102,
+                        "name": "Bench coupon",
+                        "type": "COUPON",
+                        "coupon_pool": 9102,
+                        "payment_configs": [{"id": config + 2, "mode": "POINTS", "points": "2.00"}],
+                    },
+                    {
+                        "id": 9103,
+                        "name": "Bench promotion",
+                        "type": "CART_PROMOTION",
+                        "promotion": "bench-promo",
+                        "payment_configs": [{"id": config + 3, "mode": "POINTS", "points": "3.00"}],
+                    },
+                    {
+                        "id": 9104,
+                        "name": "Bench miles",
+                        "type": "POINTS_ONLY",
+                        "redemption_type": "MILES",
+                        "payment_configs": [{"id": config + 4, "mode": "CONV_RATIO", "conversion_ratio": "0.5"}],
+                    },
+                ],
+            }
+        ]
+    }
+
+
+def setup() -> None:
+    import django
+
+    django.setup()
+    ensure_database()
+    from django.core.management import call_command
+
+    from orgs.scenario import scenario_load
+
+    call_command("migrate", verbosity=0)
+    started = time.perf_counter()
+    scenario_load(document=scenario(), replace=True)
+    print(f"bench org loaded in {time.perf_counter() - started:.1f} s")
+
+
+# --- SQL capture -> pgbench script -------------------------------------------------------------
+
+
+def capture(rewards: list[dict]) -> tuple[list[str], dict]:
+    """The statements one issue call runs, with BEGIN/COMMIT where Django opens and commits."""
+    import base64
+
+    from django.db import connection
+    from django.test import Client
+
+    from orgs.models import md5_hex
+
+    events: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        events.append(connection.ops.last_executed_query(context["cursor"], sql, params))
+        return result
+
+    original_set_autocommit, original_commit = connection.set_autocommit, connection._commit
+
+    def set_autocommit(autocommit, *args, **kwargs):
+        if not autocommit:
+            events.append("BEGIN")
+        return original_set_autocommit(autocommit, *args, **kwargs)
+
+    def commit():
+        events.append("COMMIT")
+        return original_commit()
+
+    auth = "Basic " + base64.b64encode(f"{TILL}:{md5_hex(PASSWORD)}".encode()).decode()
+    body = {
+        "externalId": f"bench-{CUSTOMERS}",
+        "rewards": [{**r, "requestId": f"cap-{time.time_ns()}-{i}"} for i, r in enumerate(rewards)],
+    }
+    client = Client()
+    client.post(ISSUE_PATH, json.dumps(body), content_type="application/json", headers={"Authorization": auth})  # warm
+    body["rewards"] = [{**r, "requestId": f"cap2-{time.time_ns()}-{i}"} for i, r in enumerate(rewards)]
+    connection.set_autocommit, connection._commit = set_autocommit, commit
+    try:
+        with connection.execute_wrapper(record):
+            response = client.post(
+                ISSUE_PATH, json.dumps(body), content_type="application/json", headers={"Authorization": auth}
+            )
+    finally:
+        connection.set_autocommit, connection._commit = original_set_autocommit, original_commit
+    assert response.status_code == 200, response.content
+    return events, response.json()
+
+
+def pgbench_script(events: list[str], answer: dict) -> str:
+    """Replay ``events`` for a random customer: its ids, its wallet, fresh references and keys."""
+    from catalogue.services import request_key
+    from orgs.models import Customer
+    from wallets.models import Wallet
+
+    customer = Customer.objects.get(org_id=BENCH_ORG, external_id=f"bench-{CUSTOMERS}")
+    wallet = Wallet.objects.get(customer=customer, kind="POINTS")
+    first = Customer.objects.filter(org_id=BENCH_ORG).order_by("pk").first()
+    first_wallet = Wallet.objects.filter(org_id=BENCH_ORG, kind="POINTS").order_by("pk").first()
+    assert customer.pk - first.pk == wallet.pk - first_wallet.pk == CUSTOMERS - 1, "ids not contiguous"
+    replacements = {rf"'bench-{CUSTOMERS}'": "'bench-:i'"}
+    for n, reward in enumerate(answer["rewards"]):
+        replacements[f"'{reward['pointsReferenceId']}'"] = "substr(md5(random()::text), 1, 10)"
+        # constants within a transaction, as in the app (a volatile random() in a WHERE defeats the index)
+        replacements[f"'{request_key(reward['requestId'])}'"] = f"md5('bench-:seed-{n}')"
+        replacements[f"'{reward['requestId']}'"] = f"'bench-:seed-{n}'"
+    replacements[rf"\b{wallet.pk}\b"] = ":wid"
+    replacements[rf"\b{customer.pk}\b"] = ":cid"  # (the same number as the wallet's, when both started at 1)
+    lines = [
+        "\\set seed random(1, 4000000000000000000)",
+        f"\\set i random(1, {CUSTOMERS})",
+        f"\\set cid {first.pk} + :i - 1",
+        f"\\set wid {first_wallet.pk} + :i - 1",
+    ]
+    for sql in events:
+        sql = " ".join(sql.split())
+        for pattern, value in replacements.items():
+            sql = re.sub(pattern, value, sql)
+        if sql.startswith(("UPDATE wallets_wallet SET balance", "INSERT INTO catalogue_issuerequest")):
+            lines.append(f"{sql} \\gset")  # :balance, :id (of the requestId's claim)
+            continue
+        if sql.startswith('INSERT INTO "wallets_ledgerentry"'):
+            # balance_after continues the wallet's chain (a deferred trigger checks it): the UPDATE's result
+            sql = re.sub(r"(VALUES \(\d+, :\w+, -?[\d.]+, )[\d.]+", r"\1:balance", sql)
+        if sql.startswith('INSERT INTO "catalogue_rewardissue"'):
+            sql = re.sub(r"(, 'bench-:seed-\d+'), \d+, ", r"\1, :id, ", sql)  # idempotency_id: the claim
+        lines.append(sql + ";")
+    return "\n".join(lines) + "\n"
+
+
+# --- load ------------------------------------------------------------------------------------
+
+WRK_LUA = """
+local rewards = os.getenv("BENCH_REWARDS")
+local customers = tonumber(os.getenv("BENCH_CUSTOMERS"))
+local counter = 0
+local thread_id = tostring(math.random(1, 1000000000))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+request = function()
+  counter = counter + 1
+  local tag = thread_id .. "-" .. counter
+  local body = rewards:gsub("REQ", tag)
+  body = '{"externalId": "bench-' .. math.random(1, customers) .. '", "rewards": ' .. body .. '}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def wrk(rewards: list[dict], clients: int, duration: int, lua: Path) -> dict:
+    import base64
+
+    from orgs.models import md5_hex
+
+    with_ids = [{**r, "requestId": f"REQ-{i}"} for i, r in enumerate(rewards)]
+    env = {
+        **os.environ,
+        "BENCH_REWARDS": json.dumps(with_ids),
+        "BENCH_CUSTOMERS": str(CUSTOMERS),
+        "BENCH_AUTH": "Basic " + base64.b64encode(f"{TILL}:{md5_hex(PASSWORD)}".encode()).decode(),
+    }
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{clients}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(lua),
+            f"http://127.0.0.1:{PORT}{ISSUE_PATH}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "errors": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
+        "socket_errors": re.search(r"Socket errors: (.*)", out).group(1) if "Socket errors" in out else "",
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def pgbench(script: Path, clients: int, duration: int) -> dict:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    out = subprocess.run(
+        ["pgbench", "-n", "-M", "simple", f"-c{clients}", "-j2", f"-T{duration}", "-f", str(script)]
+        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0 or "tps" not in out.stdout:
+        raise SystemExit(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
+    return {
+        "rate": float(re.search(r"tps = ([\d.]+)", out.stdout).group(1)),
+        "latency": float(re.search(r"latency average = ([\d.]+) ms", out.stdout).group(1)),
+        "failed": int(m.group(1)) if (m := re.search(r"number of failed transactions: (\d+)", out.stdout)) else 0,
+    }
+
+
+def start_gunicorn(workers: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret-key",
+        "LOG_LEVEL": "WARNING",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "rewards_site.wsgi", "-w", str(workers), "-k", "sync"]
+        + ["-b", f"127.0.0.1:{PORT}", "--backlog", "2048", "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    import httpx
+
+    for _ in range(100):
+        try:
+            httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", default="16,64")
+    parser.add_argument("--no-setup", action="store_true", help="reuse the loaded bench org")
+    args = parser.parse_args()
+    if args.no_setup:
+        import django
+
+        django.setup()
+    else:
+        setup()
+    workdir = Path(tempfile.mkdtemp(prefix="issue-bench-"))
+    cases = {"1-reward POINTS_ONLY": SINGLE, "5-reward mixed": MIXED}
+    scripts = {}
+    for name, rewards in cases.items():
+        events, answer = capture(rewards)
+        scripts[name] = workdir / f"{name.split()[0]}.sql"
+        scripts[name].write_text(pgbench_script(events, answer))
+        statements = sum(1 for e in events if e not in ("BEGIN", "COMMIT"))
+        print(f"{name}: {statements} statements, {events.count('COMMIT')} commits -> {scripts[name]}")
+    lua = workdir / "issue.lua"
+    lua.write_text(WRK_LUA)
+    server = start_gunicorn(args.workers)
+    results = []
+    try:
+        for name, rewards in cases.items():
+            for clients in map(int, args.clients.split(",")):
+                app = wrk(rewards, clients, args.duration, lua)
+                db = pgbench(scripts[name], clients, args.duration)
+                results.append((name, clients, app, db))
+                print(
+                    f"{name:22} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
+                    f"p99 {app['p99']:6.1f} ms  non-2xx {app['errors']} {app['socket_errors']}| pgbench "
+                    f"{db['rate']:7.1f} tps ({db['latency']:.1f} ms, failed {db['failed']})  "
+                    f"ratio {app['rate'] / db['rate']:.0%}",
+                    flush=True,
+                )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    print()
+    print("| case | clients | app req/s | p50 ms | p99 ms | non-2xx | pgbench tps | app / pgbench |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, clients, app, db in results:
+        print(
+            f"| {name} | {clients} | {app['rate']:.0f} | {app['p50']:.1f} | {app['p99']:.1f} | {app['errors']} | "
+            f"{db['rate']:.0f} | {app['rate'] / db['rate']:.0%} |"
+        )
+    by_case = {(name, clients): app for name, clients, app, _ in results}
+    for name in cases:
+        if (name, 16) in by_case and (name, 64) in by_case:
+            print(f"{name}: 64 clients reach {by_case[(name, 64)]['rate'] / by_case[(name, 16)]['rate']:.0%} of 16")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,211 @@
+"""Reads of the catalogue and of the Issue Reward records."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, Subquery
+from django.utils import timezone
+
+from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
+from wallets.models import Wallet
+
+from .models import (
+    CatalogueReward,
+    CustomFieldDefinition,
+    FulfillmentStatusDefinition,
+    IssueRequest,
+    PaymentConfig,
+    Promotion,
+    RewardIssue,
+    RewardSegment,
+)
+
+_REWARDS_SQL = """
+    SELECT r.id, r.org_id, r.name, r.type, r.redemption_type, r.enabled, r.starts_at, r.ends_at, r.coupon_pool_id,
+           r.promotion_id, r.vendor_name, r.vendor_url, r.vendor_timeout_ms, r.vendor_context_map,
+           p.org_id, p.code, p.active, p.max_per_customer,
+           c.id, c.mode, c.points, c.conversion_ratio,
+           (SELECT COUNT(*) FROM catalogue_rewardsegment s WHERE s.reward_id = r.id)
+      FROM catalogue_cataloguereward r
+      LEFT JOIN catalogue_promotion p ON p.id = r.promotion_id
+      LEFT JOIN catalogue_paymentconfig c ON c.reward_id = r.id
+     WHERE r.id IN ({ids})
+     ORDER BY r.id, c.id
+"""
+
+
+def rewards_for_issue(*, reward_ids: Iterable[int]) -> dict[int, CatalogueReward]:
+    """The rewards by id, each with ``configs`` (its payment configs by id) and ``segment_ids``.
+
+    One statement for rewards, promotions and payment configs (the hot path of every issue
+    call: ORM query building cost more than the database), a second only for segmented rewards.
+    """
+    reward_ids = sorted(set(reward_ids))
+    rewards: dict[int, CatalogueReward] = {}
+    segmented = []
+    field = CatalogueReward._meta.get_field
+    with connection.cursor() as cursor:
+        cursor.execute(_REWARDS_SQL.format(ids=", ".join(["%s"] * len(reward_ids))), reward_ids)
+        for row in cursor.fetchall():
+            reward = rewards.get(row[0])
+            if reward is None:
+                reward = CatalogueReward(
+                    id=row[0], org_id=row[1], name=row[2], type=row[3], redemption_type=row[4],
+                    enabled=bool(row[5]), starts_at=_moment(row[6]), ends_at=_moment(row[7]), coupon_pool_id=row[8],
+                    promotion_id=row[9], vendor_name=row[10], vendor_url=row[11], vendor_timeout_ms=row[12],
+                    vendor_context_map=field("vendor_context_map").from_db_value(row[13], None, connection),
+                )  # fmt: skip
+                if row[9] is not None:
+                    reward.promotion = Promotion(
+                        id=row[9], org_id=row[14], code=row[15], active=bool(row[16]), max_per_customer=row[17]
+                    )
+                reward.configs, reward.segment_ids = {}, set()
+                rewards[row[0]] = reward
+                if row[22]:
+                    segmented.append(row[0])
+            if row[18] is not None:
+                reward.configs[row[18]] = PaymentConfig(
+                    id=row[18], org_id=row[1], reward_id=row[0], mode=row[19],
+                    points=_decimal(row[20], "0.01"), conversion_ratio=_decimal(row[21], "0.000001"),
+                )  # fmt: skip
+    if segmented:
+        for reward_id, segment_id in RewardSegment.objects.filter(reward_id__in=segmented).values_list(
+            "reward_id", "segment_id"
+        ):
+            rewards[reward_id].segment_ids.add(segment_id)
+    return rewards
+
+
+def _decimal(value, places: str) -> Decimal | None:
+    """SQLite hands numeric columns back as floats or ints: back to the column's exact decimal."""
+    if value is None:
+        return None
+    return Decimal(str(value)).quantize(Decimal(places))
+
+
+def _moment(value):
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
+
+
+_CUSTOMER_SQL = """
+    SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
+           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
+           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id AND k.status = 'ACTIVE')
+      FROM orgs_customer c
+      LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
+     WHERE c.org_id = %s AND {lookup}
+     ORDER BY c.id
+     LIMIT 1
+"""
+
+
+def customer_for_issue(*, org_id: int, mobile: str | None, email: str | None, external_id: str | None):
+    """The customer of an org by the first identifier given (mobile, email, externalId), with
+    ``wallet_id`` / ``wallet_balance`` of its points wallet and ``has_cards`` / ``has_active_card``.
+    One statement: it runs on every issue call."""
+    if mobile is not None:
+        lookup, value = "c.mobile = %s", mobile
+    elif email is not None:
+        lookup, value = "UPPER(c.email) = UPPER(%s)", email
+    else:
+        lookup, value = "c.external_id = %s", external_id
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_SQL.format(lookup=lookup), [org_id, value])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    customer = Customer(id=row[0], org_id=row[1], external_id=row[2], email=row[3], mobile=row[4])
+    customer.wallet_id, customer.wallet_balance = row[5], _decimal(row[6], "0.01")
+    customer.has_cards, customer.has_active_card = bool(row[7]), bool(row[8])
+    return customer
+
+
+def _points_wallet(owner: str):
+    return Wallet.objects.filter(**{owner: OuterRef("pk")}, kind=Wallet.Kind.POINTS, org_id=OuterRef("org_id"))
+
+
+def customer_segment_ids(*, customer_id: int, segment_ids: Iterable[int]) -> set[int]:
+    return set(
+        CustomerSegment.objects.filter(customer_id=customer_id, segment_id__in=set(segment_ids)).values_list(
+            "segment_id", flat=True
+        )
+    )
+
+
+def group_for_issue(
+    *, org_id: int, customer_id: int, group_id: int | None, external_id: str | None, primary_user_id: str | None
+):
+    """The loyalty group of an org that every given reference names, with ``is_member`` and its
+    points wallet (``wallet_id``, ``wallet_balance``); ``None`` if there is none."""
+    lookup = Q(org_id=org_id)
+    if group_id is not None:
+        lookup &= Q(pk=group_id)
+    if external_id is not None:
+        lookup &= Q(external_id=external_id)
+    if primary_user_id is not None:
+        primary = Q(primary__external_id=primary_user_id)
+        if primary_user_id.isdigit() and int(primary_user_id) < 2**63:
+            primary |= Q(primary_id=int(primary_user_id))
+        lookup &= primary
+    return (
+        CustomerGroup.objects.filter(lookup)
+        .annotate(
+            is_member=Exists(GroupMember.objects.filter(group=OuterRef("pk"), customer_id=customer_id)),
+            wallet_id=Subquery(_points_wallet("group").values("id")[:1]),
+            wallet_balance=Subquery(_points_wallet("group").values("balance")[:1]),
+        )
+        .only("id", "org_id")
+        .first()
+    )
+
+
+def org_definitions(*, org_ids: Iterable[int]) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+    """(custom field names, fulfillment status names) by org."""
+    fields: dict[int, set[str]] = defaultdict(set)
+    statuses: dict[int, set[str]] = defaultdict(set)
+    for org_id, name in CustomFieldDefinition.objects.filter(org_id__in=org_ids).values_list("org_id", "name"):
+        fields[org_id].add(name)
+    for org_id, name in FulfillmentStatusDefinition.objects.filter(org_id__in=org_ids).values_list("org_id", "name"):
+        statuses[org_id].add(name)
+    return fields, statuses
+
+
+def issue_requests_find(*, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], IssueRequest]:
+    """The requestIds seen before, by (org id, request key), each with its issue (if DONE)."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    found = {
+        (r.org_id, r.request_key): r
+        for r in IssueRequest.objects.filter(
+            org_id__in={org for org, _ in keys}, request_key__in={key for _, key in keys}
+        )  # the unique index (org_id, request_key)
+        if (r.org_id, r.request_key) in keys
+    }
+    for request in found.values():
+        request.issue_found = reward_issue_with_details(request_pk=request.pk)
+    return found
+
+
+def reward_issue_with_details(*, request_pk: int) -> RewardIssue | None:
+    return (
+        RewardIssue.objects.filter(idempotency_id=request_pk)
+        .select_related("reward", "payment_config", "promotion")
+        .first()
+    )
+
+
+def promotion_units_held(*, org_id: int, customer_id: int, promotion_id: int) -> int:
+    return sum(
+        RewardIssue.objects.filter(org_id=org_id, customer_id=customer_id, promotion_id=promotion_id).values_list(
+            "quantity", flat=True
+        )
+    )

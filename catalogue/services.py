@@ -1,0 +1,782 @@
+"""Writes of the Issue Reward API (Capillary ``POST /v1.1/user/rewards/issue/``).
+
+``rewards_issue`` follows the contract's processing order (../shared/spec/issue-rewards.md):
+
+1. resolve and validate the whole call (customer, group, rewards, payment configs, points,
+   custom fields, requestIds): any problem fails the call, nothing issued;
+2. *isRedeemable*: the points of all rewards, summed per paying wallet, must be there;
+3. each reward is issued on its own (partial issual): one database transaction records the
+   issue and takes its points through ``wallets.services.wallet_post``, so points move only
+   for what was issued. A vendor reward calls the vendor first, outside any transaction and
+   holding no lock, then takes the points; if they went meanwhile, the voucher is recorded as
+   a ``VendorException`` for staff, never as a negative balance.
+
+A ``requestId`` is claimed by inserting its ``IssueRequest`` row: a concurrent copy waits on
+the unique index until the first commits, then answers with the first result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from coupons.services import coupons_disburse
+from orgs.auth import Caller
+from orgs.errors import InsufficientBalance, OutOfScope, PoolExhausted
+from orgs.models import Customer
+from orgs.money import ZERO, to_money
+from wallets.models import LedgerEntry, Wallet
+from wallets.services import wallet_post
+
+from . import selectors
+from .errors import (
+    CustomerNotFound,
+    GroupNotFound,
+    InsufficientPoints,
+    InvalidIssueRequest,
+    InvalidValidationCode,
+    NoActiveCard,
+    NotGroupMember,
+    OutsideSegment,
+    PaymentConfigInvalid,
+    PaymentConfigRequired,
+    PointsGone,
+    PromotionLimitReached,
+    RequestIdConflict,
+    RequestIdTaken,
+    RewardNotIssued,
+    RewardUnavailable,
+    VendorFailed,
+)
+from .models import CatalogueReward, IssueRequest, PaymentConfig, RewardIssue, ValidationCode, VendorException
+
+SUCCESS = {"success": True, "code": 200, "message": "Reward issued successfully"}
+PARTIAL = {"success": True, "code": 8010, "message": "Reward issued partially"}
+FAILED = {"success": False, "code": 8003, "message": "fail to issue reward"}
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_PENDING_POLL_SECONDS = 0.05
+
+
+# --- the call, as the API hands it over ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """user_group2: any non-null field makes the call a group loyalty redemption."""
+
+    group_id: int | None = None
+    external_id: str | None = None
+    primary_user_id: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.group_id is not None or self.external_id is not None or self.primary_user_id is not None
+
+
+@dataclass(frozen=True)
+class RewardLineIn:
+    reward_id: int
+    quantity: int
+    requested_quantity: int
+    org_id: int | None = None
+    params: Any = None
+    payment_config_id: int | None = None
+    redemption_value: Decimal | None = None
+    points: Decimal | None = None
+    custom_fields: dict | None = None
+    fulfillment_status: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrgDetailIn:
+    org_id: int
+    params: Any = None
+    notes: str | None = None
+    group: GroupRef = GroupRef()
+
+
+@dataclass(frozen=True)
+class IssueCallIn:
+    rewards: list[RewardLineIn]
+    mobile: str | None = None
+    email: str | None = None
+    external_id: str | None = None
+    transaction_number: str | None = None
+    notes: str | None = None
+    event_log_id: str | None = None
+    brand: str | None = None
+    validation_code: str | None = None
+    group: GroupRef = GroupRef()
+    org_details: list[OrgDetailIn] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class IssueOutcome:
+    http_status: int
+    body: dict
+
+
+# --- resolved lines ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Payer:
+    org_id: int
+    customer: Customer
+    group: Any  # CustomerGroup or None
+    wallet_id: int | None
+    balance: Decimal
+
+    @property
+    def key(self) -> tuple:
+        return ("group", self.group.pk) if self.group is not None else ("customer", self.customer.pk)
+
+
+@dataclass
+class _Line:
+    index: int
+    item: RewardLineIn
+    org_id: int
+    reward: CatalogueReward
+    config: PaymentConfig | None
+    points: Decimal
+    redemption_value: Decimal | None
+    payer: _Payer
+    notes: str
+    params: Any
+    payload_hash: str
+    request_key: str | None
+    failure: RewardNotIssued | None = None
+    replay: RewardIssue | None = None
+    seen_before: bool = False
+
+
+class _RequestIdTaken(Exception):
+    """Another call holds this requestId (its IssueRequest row exists)."""
+
+
+# --- step 1: resolve -------------------------------------------------------------------------
+
+
+def _cost(*, reward: CatalogueReward, config: PaymentConfig | None, item: RewardLineIn, index: int):
+    """(points, total redemption value) of a reward line."""
+    if config is None:
+        return ZERO, None
+    if config.mode == PaymentConfig.Mode.POINTS:
+        points = config.points * item.quantity
+        value = points
+    elif item.points is not None:
+        points = item.points
+        value = item.points * config.conversion_ratio
+    elif item.redemption_value is not None:
+        value = item.redemption_value * item.quantity
+        points = (value / config.conversion_ratio).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        if points <= 0:
+            raise InvalidIssueRequest(f"rewards[{index}].paymentConfig.redemptionValue: worth less than one point")
+    else:
+        raise InvalidIssueRequest(
+            f"rewards[{index}].paymentConfig: redemptionValue or points is required for a CONV_RATIO reward"
+        )
+    try:
+        return to_money(points), value.normalize()
+    except ValueError as exc:
+        raise InvalidIssueRequest(f"rewards[{index}]: the reward would cost too many points") from exc
+
+
+def _payment_config(*, reward: CatalogueReward, item: RewardLineIn, index: int) -> PaymentConfig | None:
+    if item.payment_config_id is not None:
+        config = reward.configs.get(item.payment_config_id)
+        if config is None:
+            raise PaymentConfigInvalid(
+                f"rewards[{index}].paymentConfig.id: {item.payment_config_id} is not a payment config of reward "
+                f"{reward.pk}"
+            )
+        return config
+    if len(reward.configs) > 1:
+        raise PaymentConfigRequired(f"rewards[{index}].paymentConfig.id: reward {reward.pk} has several")
+    return next(iter(reward.configs.values()), None)
+
+
+def _payers(*, call: IssueCallIn, org_ids: list[int], details: dict[int, OrgDetailIn]) -> dict[int, _Payer]:
+    payers = {}
+    for org_id in org_ids:
+        customer = selectors.customer_for_issue(
+            org_id=org_id, mobile=call.mobile, email=call.email, external_id=call.external_id
+        )
+        if customer is None:
+            raise CustomerNotFound(f"customer not found in org {org_id}")
+        detail = details.get(org_id)
+        ref = detail.group if detail is not None and detail.group.given else call.group
+        if not ref.given:
+            payers[org_id] = _Payer(org_id, customer, None, customer.wallet_id, customer.wallet_balance or ZERO)
+            continue
+        group = selectors.group_for_issue(
+            org_id=org_id,
+            customer_id=customer.pk,
+            group_id=ref.group_id,
+            external_id=ref.external_id,
+            primary_user_id=ref.primary_user_id,
+        )
+        if group is None:
+            raise GroupNotFound(f"loyalty group not found in org {org_id}")
+        if not group.is_member:
+            raise NotGroupMember(f"customer is not a member of loyalty group {group.pk}")
+        payers[org_id] = _Payer(org_id, customer, group, group.wallet_id, group.wallet_balance or ZERO)
+    return payers
+
+
+def _eligibility(*, reward: CatalogueReward, payer: _Payer, segments: set[int], now) -> RewardNotIssued | None:
+    if (
+        not reward.enabled
+        or (reward.starts_at and reward.starts_at > now)
+        or (reward.ends_at and reward.ends_at <= now)
+    ):
+        return RewardUnavailable(f"reward {reward.pk} is disabled or outside its dates")
+    if reward.segment_ids and not reward.segment_ids & segments:
+        return OutsideSegment(f"customer is not in a segment of reward {reward.pk}")
+    if payer.customer.has_cards and not payer.customer.has_active_card:
+        return NoActiveCard("customer has no ACTIVE card or label")
+    if reward.type == CatalogueReward.Type.CART_PROMOTION and not reward.promotion.active:
+        return RewardUnavailable(f"cart promotion {reward.promotion.code} is inactive")
+    return None
+
+
+def _payload_hash(*, line_org: int, payer: _Payer, item: RewardLineIn, config, points: Decimal) -> str:
+    payload = {
+        "org": line_org,
+        "customer": payer.customer.pk,
+        "group": payer.group.pk if payer.group is not None else None,
+        "reward": item.reward_id,
+        "quantity": item.quantity,
+        "config": config.pk if config is not None else None,
+        "points": str(points),
+        "customFields": item.custom_fields,
+        "fulfillment": item.fulfillment_status,
+        "params": item.params,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def request_key(request_id: str) -> str:
+    return hashlib.sha256(request_id.encode()).hexdigest()
+
+
+def _customer_segments(payer: _Payer, *, rewards: dict[int, CatalogueReward]) -> set[int]:
+    """The customer's segments among those of the org's rewards (no query when none has any)."""
+    wanted = {s for reward in rewards.values() if reward.org_id == payer.org_id for s in reward.segment_ids}
+    if not wanted:
+        return set()
+    return selectors.customer_segment_ids(customer_id=payer.customer.pk, segment_ids=wanted)
+
+
+def _resolve(*, caller: Caller, scope: frozenset[int], call: IssueCallIn) -> list[_Line]:
+    details: dict[int, OrgDetailIn] = {}
+    for i, detail in enumerate(call.org_details):
+        if detail.org_id in details:
+            raise InvalidIssueRequest(f"orgLevelDetails[{i}].orgId: org {detail.org_id} is listed twice")
+        details[detail.org_id] = detail
+    default_org = call.org_details[0].org_id if len(call.org_details) == 1 else caller.org_id
+    line_orgs = [item.org_id or default_org for item in call.rewards]
+    outside = (set(line_orgs) | set(details)) - scope
+    if outside:
+        raise OutOfScope(f"org {min(outside)} is outside the data scope of this call")
+    request_ids = [item.request_id for item in call.rewards if item.request_id is not None]
+    if len(set(request_ids)) < len(request_ids):
+        raise RequestIdConflict("each reward needs its own requestId")
+
+    rewards = selectors.rewards_for_issue(reward_ids=[item.reward_id for item in call.rewards])
+    payers = _payers(call=call, org_ids=list(dict.fromkeys(line_orgs)), details=details)
+    custom_fields: dict[int, set[str]] = {}
+    statuses: dict[int, set[str]] = {}
+    if any(item.custom_fields or item.fulfillment_status for item in call.rewards):
+        custom_fields, statuses = selectors.org_definitions(org_ids=set(line_orgs))
+    segments = {org_id: _customer_segments(payer, rewards=rewards) for org_id, payer in payers.items()}
+
+    now = timezone.now()
+    lines = []
+    for index, (item, org_id) in enumerate(zip(call.rewards, line_orgs, strict=True)):
+        reward = rewards.get(item.reward_id)
+        if reward is None or reward.org_id != org_id:
+            raise InvalidIssueRequest(f"rewards[{index}].rewardId: reward {item.reward_id} not found in org {org_id}")
+        config = _payment_config(reward=reward, item=item, index=index)
+        points, value = _cost(reward=reward, config=config, item=item, index=index)
+        if item.custom_fields:
+            unknown = set(item.custom_fields) - custom_fields[org_id]
+            if unknown:
+                raise InvalidIssueRequest(f"rewards[{index}].customFields: {sorted(unknown)[0]!r} is not defined")
+        if item.fulfillment_status is not None and item.fulfillment_status not in statuses[org_id]:
+            raise InvalidIssueRequest(
+                f"rewards[{index}].fulfillmentDetails.status: {item.fulfillment_status!r} is not defined"
+            )
+        payer = payers[org_id]
+        detail = details.get(org_id)
+        lines.append(
+            _Line(
+                index=index,
+                item=item,
+                org_id=org_id,
+                reward=reward,
+                config=config,
+                points=points,
+                redemption_value=value,
+                payer=payer,
+                notes=(detail.notes if detail is not None and detail.notes is not None else call.notes) or "",
+                params=item.params if item.params is not None else (detail.params if detail is not None else None),
+                payload_hash=_payload_hash(line_org=org_id, payer=payer, item=item, config=config, points=points),
+                request_key=request_key(item.request_id) if item.request_id is not None else None,
+                failure=_eligibility(reward=reward, payer=payer, segments=segments[org_id], now=now),
+            )
+        )
+    _match_seen_requests(lines)
+    return lines
+
+
+def _match_seen_requests(lines: list[_Line]) -> None:
+    seen = selectors.issue_requests_find(keys=[(ln.org_id, ln.request_key) for ln in lines if ln.request_key])
+    for line in lines:
+        request = seen.get((line.org_id, line.request_key))
+        if request is None:
+            continue
+        if request.payload_hash != line.payload_hash:
+            raise RequestIdConflict(f"rewards[{line.index}].requestId was used before for another reward payload")
+        line.seen_before = True
+        if request.state == IssueRequest.State.DONE:
+            line.replay = request.issue_found
+
+
+# --- step 2: isRedeemable --------------------------------------------------------------------
+
+
+def _check_redeemable(lines: list[_Line]) -> None:
+    needed: dict[tuple, Decimal] = {}
+    payers: dict[tuple, _Payer] = {}
+    for line in lines:
+        if not line.seen_before:
+            needed[line.payer.key] = needed.get(line.payer.key, ZERO) + line.points
+            payers[line.payer.key] = line.payer
+    for key, points in needed.items():
+        if points > payers[key].balance:
+            payer = payers[key]
+            whose = f"group {payer.group.pk}" if payer.group is not None else "customer"
+            raise InsufficientPoints(
+                f"insufficient points in org {payer.org_id}: {whose} has {_points_text(payer.balance)}, "
+                f"the rewards cost {_points_text(points)}"
+            )
+
+
+# --- step 3: issue each reward ---------------------------------------------------------------
+
+
+def _points_reference() -> str:
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(10))
+
+
+_CLAIM_SQL = (
+    "INSERT INTO catalogue_issuerequest (org_id, request_key, request_id, payload_hash, state, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (org_id, request_key) DO NOTHING RETURNING id"
+)
+
+
+def _claim(line: _Line, *, state: str) -> int | None:
+    """Insert the requestId's row; a concurrent holder makes this wait for its commit. Raises
+    ``_RequestIdTaken`` if the row exists."""
+    if line.request_key is None:
+        return None
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [line.org_id, line.request_key, line.item.request_id, line.payload_hash, state, now])
+        row = cursor.fetchone()
+    if row is None:
+        raise _RequestIdTaken
+    return row[0]
+
+
+def _release(claim_pk: int | None) -> None:
+    if claim_pk is not None:
+        IssueRequest.objects.filter(pk=claim_pk, state=IssueRequest.State.PENDING).delete()
+
+
+def _pay(line: _Line, *, reference: str) -> None:
+    """Take the line's points from the paying wallet (row-locked by the conditional UPDATE)."""
+    if line.points <= 0:
+        return
+    if line.payer.wallet_id is None:
+        raise PointsGone("insufficient points")
+    wallet = Wallet(pk=line.payer.wallet_id, org_id=line.org_id)
+    try:
+        wallet_post(
+            wallet=wallet,
+            delta=-line.points,
+            kind=LedgerEntry.Kind.ISSUE,
+            reference=reference,
+            memo=f"reward {line.reward.pk} x{line.item.quantity}",
+        )
+    except InsufficientBalance as exc:
+        raise PointsGone("insufficient points: spent by another call meanwhile") from exc
+
+
+def _take_promotion(line: _Line) -> None:
+    """Per-customer limit of a cart promotion; the customer's row lock serialises concurrent calls."""
+    promotion = line.reward.promotion
+    if promotion.max_per_customer is None:
+        return
+    Customer.objects.select_for_update().filter(pk=line.payer.customer.pk).values_list("pk").first()
+    held = selectors.promotion_units_held(
+        org_id=line.org_id, customer_id=line.payer.customer.pk, promotion_id=promotion.pk
+    )
+    if held + line.item.quantity > promotion.max_per_customer:
+        raise PromotionLimitReached(
+            f"customer holds cart promotion {promotion.code} {held} time(s), the limit is {promotion.max_per_customer}"
+        )
+
+
+def _record(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int | None, **details) -> RewardIssue:
+    issue = RewardIssue(
+        org_id=line.org_id,
+        points_reference_id=reference,
+        customer=line.payer.customer,
+        group=line.payer.group,
+        group_loyalty_redemption=line.payer.group is not None,
+        reward=line.reward,
+        payment_config=line.config,
+        till_username=ctx.caller.till_username or "",
+        requested_quantity=line.item.requested_quantity,
+        quantity=line.item.quantity,
+        points=line.points,
+        redemption_value=line.redemption_value,
+        custom_fields=line.item.custom_fields,
+        fulfillment_status=line.item.fulfillment_status or "",
+        request_id=line.item.request_id,
+        idempotency_id=claim_pk,
+        event_log_id=ctx.call.event_log_id,
+        transaction_number=ctx.call.transaction_number or "",
+        notes=line.notes,
+        brand=ctx.call.brand or "",
+        **details,
+    )
+    issue.save(force_insert=True)
+    return issue
+
+
+@dataclass(frozen=True)
+class _CallContext:
+    caller: Caller
+    call: IssueCallIn
+
+
+def _issue_local(line: _Line, ctx: _CallContext) -> RewardIssue:
+    """POINTS_ONLY, COUPON, CART_PROMOTION: everything in one transaction."""
+    reference = _points_reference()
+    details: dict[str, Any] = {}
+    with transaction.atomic():
+        claim_pk = _claim(line, state=IssueRequest.State.DONE)
+        if line.reward.type == CatalogueReward.Type.CART_PROMOTION:
+            _take_promotion(line)
+            details["promotion"] = line.reward.promotion
+        elif line.reward.type == CatalogueReward.Type.COUPON:
+            try:
+                coupons = coupons_disburse(
+                    pool_id=line.reward.coupon_pool_id,
+                    org_id=line.org_id,
+                    holder_id=line.payer.customer.pk,
+                    count=line.item.quantity,
+                )
+            except PoolExhausted as exc:
+                raise RewardNotIssued(f"coupon series {line.reward.coupon_pool_id} has too few coupons") from exc
+            details["coupon_codes"] = [
+                {"code": c.code, "expiry": c.expires_at.strftime("%Y-%m-%d %H:%M:%S") if c.expires_at else None}
+                for c in coupons
+            ]
+        _pay(line, reference=reference)
+        return _record(line, ctx, reference=reference, claim_pk=claim_pk, **details)
+
+
+def _issue_vendor(line: _Line, ctx: _CallContext) -> RewardIssue:
+    """VENDOR: claim the requestId, call the vendor with no transaction open, then pay and record."""
+    claim_pk = None
+    if line.request_key is not None:
+        with transaction.atomic():
+            claim_pk = _claim(line, state=IssueRequest.State.PENDING)
+    try:
+        context, answer = vendor_voucher_request(line=line, call=ctx.call)
+        reference = _points_reference()
+        with transaction.atomic():
+            _pay(line, reference=reference)
+            issue = _record(
+                line,
+                ctx,
+                reference=reference,
+                claim_pk=claim_pk,
+                voucher=str(context["voucher"]),
+                vendor_details=context,
+            )
+            if claim_pk is not None:
+                IssueRequest.objects.filter(pk=claim_pk).update(state=IssueRequest.State.DONE)
+            return issue
+    except PointsGone as exc:
+        VendorException.objects.create(
+            org_id=line.org_id,
+            customer=line.payer.customer,
+            group=line.payer.group,
+            reward=line.reward,
+            quantity=line.item.quantity,
+            points=line.points,
+            voucher=str(context["voucher"])[:255],
+            vendor_answer=answer,
+            reason=str(exc)[:255],
+            request_id=line.item.request_id,
+            transaction_number=ctx.call.transaction_number or "",
+        )
+        _release(claim_pk)
+        raise
+    except BaseException:
+        _release(claim_pk)
+        raise
+
+
+def _issue_line(line: _Line, ctx: _CallContext) -> dict:
+    if line.failure is not None:
+        return failure_result(line, line.failure, ctx)
+    if line.replay is not None:
+        return issue_result(line.replay)
+    deadline = time.monotonic() + line.reward.vendor_timeout_ms / 1000 + 5
+    issue_once = _issue_vendor if line.reward.type == CatalogueReward.Type.VENDOR else _issue_local
+    while True:
+        try:
+            return issue_result(issue_once(line, ctx))
+        except RewardNotIssued as exc:
+            return failure_result(line, exc, ctx)
+        except _RequestIdTaken:
+            request = IssueRequest.objects.filter(org_id=line.org_id, request_key=line.request_key).first()
+            if request is not None and request.payload_hash != line.payload_hash:
+                return failure_result(line, RequestIdTaken("requestId was used meanwhile for another payload"), ctx)
+            if request is not None and request.state == IssueRequest.State.DONE:
+                return issue_result(selectors.reward_issue_with_details(request_pk=request.pk))
+            if time.monotonic() > deadline:
+                return failure_result(line, RewardNotIssued("a call with this requestId is still being issued"), ctx)
+            if request is not None:  # PENDING: the other call is waiting for its vendor
+                time.sleep(_PENDING_POLL_SECONDS)
+            # else the other call failed and let the requestId go: try to issue it here
+
+
+# --- vendor ----------------------------------------------------------------------------------
+
+_vendor_client: httpx.Client | None = None
+
+
+def _client() -> httpx.Client:
+    global _vendor_client
+    if _vendor_client is None:
+        _vendor_client = httpx.Client(follow_redirects=False, trust_env=False)
+    return _vendor_client
+
+
+def _dig(document: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(document, dict):
+            document = document.get(part)
+        elif isinstance(document, list) and part.isdigit() and int(part) < len(document):
+            document = document[int(part)]
+        else:
+            return None
+    return document
+
+
+def vendor_voucher_request(*, line: _Line, call: IssueCallIn) -> tuple[dict, Any]:
+    """POST to the reward's vendor; (context values by name, the answer) when it answered HTTP 200
+    with a non-empty voucher at ``context_map["voucher"]``, else ``VendorFailed``."""
+    reward = line.reward
+    customer = line.payer.customer
+    payload = {
+        "rewardId": reward.pk,
+        "rewardName": reward.name,
+        "orgId": line.org_id,
+        "quantity": line.item.quantity,
+        "requestId": line.item.request_id,
+        "transactionNumber": call.transaction_number,
+        "customer": {"externalId": customer.external_id, "mobile": customer.mobile, "email": customer.email},
+        "params": line.params,
+    }
+    try:
+        response = _client().post(reward.vendor_url, json=payload, timeout=reward.vendor_timeout_ms / 1000)
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+        raise VendorFailed(f"vendor {reward.vendor_name or reward.vendor_url} failed: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise VendorFailed(f"vendor {reward.vendor_name} answered HTTP {response.status_code}")
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise VendorFailed(f"vendor {reward.vendor_name} answered no JSON") from exc
+    context_map = reward.vendor_context_map if isinstance(reward.vendor_context_map, dict) else {}
+    context = {name: _dig(answer, str(path)) for name, path in context_map.items()}
+    voucher = context.get("voucher")
+    if isinstance(voucher, bool) or not isinstance(voucher, (str, int)) or not str(voucher).strip():
+        raise VendorFailed(f"vendor {reward.vendor_name} answered no voucher")
+    return context, answer
+
+
+# --- validation codes ------------------------------------------------------------------------
+
+
+def _code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def validation_code_issue(*, customer: Customer) -> tuple[str, int]:
+    """A 6-digit single-use code that lets the customer's points be spent; (code, seconds valid)."""
+    ttl = settings.VALIDATION_CODE_TTL_SECONDS
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    ValidationCode.objects.create(
+        org_id=customer.org_id,
+        customer=customer,
+        code_digest=_code_digest(code),
+        expires_at=timezone.now() + timedelta(seconds=ttl),
+    )
+    return code, ttl
+
+
+def _validation_code_consume(*, code: str | None, lines: list[_Line]) -> None:
+    if not code:
+        raise InvalidValidationCode("validationCode is required unless skip_validation=true")
+    owners = Q()
+    for payer in {id(line.payer): line.payer for line in lines}.values():
+        owners |= Q(org_id=payer.org_id, customer_id=payer.customer.pk)
+    now = timezone.now()
+    usable = ValidationCode.objects.filter(owners, code_digest=_code_digest(code), used_at__isnull=True)
+    pk = usable.filter(expires_at__gt=now).values_list("pk", flat=True).first()
+    if pk is None or not ValidationCode.objects.filter(pk=pk, used_at__isnull=True).update(used_at=now):
+        raise InvalidValidationCode("validationCode is wrong, used or expired")
+
+
+# --- the call --------------------------------------------------------------------------------
+
+
+def rewards_issue(*, caller: Caller, scope: frozenset[int], call: IssueCallIn, skip_validation: bool) -> IssueOutcome:
+    """Issue the call's rewards (see the module's docstring). Raises ``IssueError`` / ``OutOfScope``
+    when the call fails as a whole; per-reward failures are in the outcome."""
+    lines = _resolve(caller=caller, scope=scope, call=call)
+    _check_redeemable(lines)
+    if not skip_validation:
+        _validation_code_consume(code=call.validation_code, lines=lines)
+    ctx = _CallContext(caller=caller, call=call)
+    return _outcome([_issue_line(line, ctx) for line in lines])
+
+
+def _outcome(results: list[dict]) -> IssueOutcome:
+    issued = sum(1 for r in results if r["status"]["success"])
+    if issued == len(results):
+        return IssueOutcome(200, {"status": SUCCESS, "rewards": results})
+    if issued:
+        return IssueOutcome(200, {"status": PARTIAL, "rewards": results})
+    if all(r["status"]["code"] == PointsGone.code for r in results):
+        status = {
+            "success": False,
+            "code": InsufficientPoints.code,
+            "message": "insufficient points",
+            "partnerError": {
+                "codes": [InsufficientPoints.partner_code],
+                "messages": [r["status"]["message"] for r in results],
+            },
+        }
+        return IssueOutcome(400, {"status": status, "rewards": results})
+    return IssueOutcome(400, {"status": FAILED, "rewards": results})
+
+
+# --- the answer of one reward ----------------------------------------------------------------
+
+
+def _points_text(points: Decimal) -> str:
+    """Points as the seed writes them: "2", or "2.50" when not whole."""
+    return str(int(points)) if points == points.to_integral_value() else str(points.quantize(Decimal("0.01")))
+
+
+def json_number(value: Decimal | None):
+    """A ratio or value as a JSON number, as the seed has them. Exact: these have at most 15
+    significant digits, which a double's shortest representation reproduces digit for digit."""
+    if value is None:
+        return None
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _config_out(config: PaymentConfig | None) -> dict | None:
+    if config is None:
+        return None
+    if config.mode == PaymentConfig.Mode.CONV_RATIO:
+        return {"paymentMode": config.mode, "id": config.pk, "conversionRatio": json_number(config.conversion_ratio)}
+    return {"paymentMode": config.mode, "id": config.pk, "points": json_number(config.points)}
+
+
+def issue_result(issue: RewardIssue) -> dict:
+    """The response entry of an issued reward, the same on a replay."""
+    reward, points = issue.reward, _points_text(issue.points)
+    intouch = None
+    if issue.coupon_codes:
+        first = issue.coupon_codes[0]
+        intouch = {"pointsRedeemed": points, "couponCode": first["code"], "codeExpiry": first["expiry"]}
+        if len(issue.coupon_codes) > 1:
+            intouch["couponCodes"] = [c["code"] for c in issue.coupon_codes]
+    promotions = []
+    if issue.promotion_id is not None:
+        promotions = [{"promotionId": issue.promotion.code, "pointsRedeemed": points}]
+    vendor = []
+    if reward.type == CatalogueReward.Type.VENDOR:
+        vendor = [{**issue.vendor_details, "pointsRedeemed": points, "offer_name": reward.vendor_name}]
+    return {
+        "status": SUCCESS,
+        "orgId": issue.org_id,
+        "transactionId": issue.pk,
+        "rewardId": issue.reward_id,
+        "requestedQuantity": issue.requested_quantity,
+        "quantity": issue.quantity,
+        "pointsReferenceId": issue.points_reference_id,
+        "pointsReferenceIds": [issue.points_reference_id],
+        "eventLogId": issue.event_log_id,
+        "requestId": issue.request_id,
+        "intouch": intouch,
+        "promotions": promotions,
+        "vendor": vendor,
+        "restrictions": None,
+        "paymentConfig": _config_out(issue.payment_config),
+        "fulfillmentDetails": {"status": issue.fulfillment_status} if issue.fulfillment_status else None,
+        "customFields": issue.custom_fields or None,
+        "redemptionDetails": {
+            "redemptionType": reward.redemption_type,
+            "totalRedemptionValue": json_number(issue.redemption_value),
+        },
+    }
+
+
+def failure_result(line: _Line, error: RewardNotIssued, ctx: _CallContext) -> dict:
+    return {
+        "status": {"success": False, "code": error.code, "message": str(error)},
+        "orgId": line.org_id,
+        "transactionId": None,
+        "rewardId": line.reward.pk,
+        "requestedQuantity": line.item.requested_quantity,
+        "quantity": 0,
+        "pointsReferenceId": None,
+        "pointsReferenceIds": [],
+        "eventLogId": ctx.call.event_log_id,
+        "requestId": line.item.request_id,
+        "intouch": None,
+        "promotions": [],
+        "vendor": [],
+        "restrictions": None,
+        "paymentConfig": _config_out(line.config),
+        "fulfillmentDetails": None,
+        "customFields": None,
+        "redemptionDetails": None,
+    }

@@ -1,0 +1,97 @@
+"""Real threads against a live server on PostgreSQL: the balance never goes below zero, a
+requestId issues once, a coupon series is never handed out more often than it has codes."""
+
+import http.client
+import json
+import threading
+from collections import Counter
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import pytest
+
+from catalogue.models import CatalogueReward, PaymentConfig, RewardIssue
+from coupons.models import Coupon, CouponPool
+from coupons.services import coupons_bulk_add
+from tests.catalogue.conftest import ASHA, ISSUE_URL, O2, assert_ledgers_add_up, basic, points
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+class _Answer:
+    def __init__(self, status_code: int, body: bytes):
+        self.status_code, self._body = status_code, body
+
+    def json(self):
+        return json.loads(self._body)
+
+
+def race(url: str, bodies: list[dict]) -> list[_Answer]:
+    """POST every body at once, one thread and connection each. Connections are opened before
+    the barrier (the live server's listen backlog is short), the requests sent after it."""
+    barrier = threading.Barrier(len(bodies))
+    answers: list = [None] * len(bodies)
+    address = urlsplit(url)
+
+    def post(i, body):
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+        connection.connect()
+        barrier.wait()
+        connection.request(
+            "POST",
+            f"{ISSUE_URL}?username=o2.till&skip_validation=true",
+            body=json.dumps(body),
+            headers={"Authorization": basic(), "Content-Type": "application/json"},
+        )
+        response = connection.getresponse()
+        answers[i] = _Answer(response.status, response.read())
+        connection.close()
+
+    threads = [threading.Thread(target=post, args=(i, body)) for i, body in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_thirty_issues_costing_more_than_the_balance_succeed_exactly_as_often_as_the_points_allow(demo, live_server):
+    # given Asha's 500 points and 30 calls of a 70-point reward (2,100 points): 7 can be paid
+    PaymentConfig.objects.filter(pk=62).update(points="70.00")
+    # when
+    responses = race(live_server.url, [{"externalId": ASHA, "rewards": [{"rewardId": 353}]}] * 30)
+    # then
+    codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
+    assert codes == {(200, 200): 7, (400, 8004): 23}
+    assert points(ASHA) == Decimal("10.00")
+    assert RewardIssue.objects.count() == 7
+    assert_ledgers_add_up()
+
+
+def test_ten_copies_of_one_request_id_issue_once_and_all_answer_the_first_result(demo, live_server):
+    body = {"externalId": ASHA, "rewards": [{"rewardId": 351, "quantity": 2, "requestId": "same-request"}]}
+    responses = race(live_server.url, [body] * 10)
+    assert {r.status_code for r in responses} == {200}
+    transaction_ids = {r.json()["rewards"][0]["transactionId"] for r in responses}
+    coupon_codes = {tuple(r.json()["rewards"][0]["intouch"]["couponCodes"]) for r in responses}
+    assert len(transaction_ids) == 1 and len(coupon_codes) == 1
+    assert RewardIssue.objects.count() == 1
+    assert points(ASHA) == Decimal("420.00")
+    assert Coupon.objects.filter(status="ISSUED").count() == 2
+    assert_ledgers_add_up()
+
+
+def test_a_coupon_series_of_n_codes_is_never_handed_out_more_than_n_times(demo, live_server):
+    # given a series of 6 codes behind a 1-point reward, and 20 racing calls for 1 unit
+    pool = CouponPool.objects.create(id=9_001, org_id=O2, name="Six")
+    coupons_bulk_add(pool=pool, codes=[f"SIX-{n}" for n in range(6)])
+    reward = CatalogueReward.objects.create(id=9_002, org_id=O2, name="Six", type="COUPON", coupon_pool=pool)
+    PaymentConfig.objects.create(id=9_003, org_id=O2, reward=reward, mode="POINTS", points="1.00")
+    # when
+    responses = race(live_server.url, [{"externalId": ASHA, "rewards": [{"rewardId": 9_002}]}] * 20)
+    # then six calls got six different codes, the others were refused, and only six points moved
+    won = [r.json()["rewards"][0]["intouch"]["couponCode"] for r in responses if r.status_code == 200]
+    assert sorted(won) == [f"SIX-{n}" for n in range(6)]
+    assert Counter(r.json()["status"]["code"] for r in responses) == {200: 6, 8003: 14}
+    assert points(ASHA) == Decimal("494.00")
+    assert_ledgers_add_up()
