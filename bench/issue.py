@@ -186,12 +186,15 @@ def pgbench_script(events: list[str], answer: dict) -> str:
         sql = " ".join(sql.split())
         for pattern, value in replacements.items():
             sql = re.sub(pattern, value, sql)
-        if sql.startswith(("UPDATE wallets_wallet SET balance", "INSERT INTO catalogue_issuerequest")):
-            lines.append(f"{sql} \\gset")  # :balance, :id (of the requestId's claim)
+        if sql.startswith("UPDATE wallets_wallet SET balance"):
+            lines.append(f"{sql} \\gset w_")  # :w_id, :w_balance
+            continue
+        if sql.startswith("INSERT INTO catalogue_issuerequest"):
+            lines.append(f"{sql} \\gset")  # :id (of the requestId's claim)
             continue
         if sql.startswith('INSERT INTO "wallets_ledgerentry"'):
             # balance_after continues the wallet's chain (a deferred trigger checks it): the UPDATE's result
-            sql = re.sub(r"(VALUES \(\d+, :\w+, -?[\d.]+, )[\d.]+", r"\1:balance", sql)
+            sql = re.sub(r"(VALUES \(\d+, :\w+, -?[\d.]+, )[\d.]+", r"\1:w_balance", sql)
         if sql.startswith('INSERT INTO "catalogue_rewardissue"'):
             sql = re.sub(r"(, 'bench-:seed-\d+'), \d+, ", r"\1, :id, ", sql)  # idempotency_id: the claim
         lines.append(sql + ";")

@@ -90,14 +90,15 @@ def _copy_coupons(*, pool: CouponPool, codes: list[str], expires_at: datetime | 
 
 # One statement takes the next available, unexpired coupons of a pool, skipping the rows other
 # transactions hold, and hands them out, all or none: one round trip instead of SELECT ... FOR UPDATE + UPDATE.
-# The partial index coupon_available (pool_id, id) WHERE status = 'AVAILABLE' serves the inner select.
+# The partial index coupon_available (pool_id, id + 0) WHERE status = 'AVAILABLE' serves the inner
+# select; "ORDER BY id + 0" matches that index only (see the model), never the primary key.
 _DISBURSE = {
     "postgresql": """
         WITH picked AS (
             SELECT id FROM coupons_coupon
              WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
                AND (expires_at IS NULL OR expires_at > %(now)s)
-             ORDER BY id LIMIT %(count)s
+             ORDER BY id + 0 LIMIT %(count)s
              FOR UPDATE SKIP LOCKED
         )
         UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
@@ -110,7 +111,7 @@ _DISBURSE = {
             SELECT id FROM coupons_coupon
              WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
                AND (expires_at IS NULL OR expires_at > %(now)s)
-             ORDER BY id LIMIT %(count)s)
+             ORDER BY id + 0 LIMIT %(count)s)
         UPDATE coupons_coupon SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
          WHERE id IN (SELECT id FROM picked) AND (SELECT count(*) FROM picked) = %(count)s
         RETURNING id, code, expires_at
@@ -185,7 +186,7 @@ _REDEEM_FROM_POOL = {
             SELECT id FROM coupons_coupon
              WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
                AND (expires_at IS NULL OR expires_at > %(now)s) AND EXISTS (SELECT 1 FROM reward)
-             ORDER BY id LIMIT 1
+             ORDER BY id + 0 LIMIT 1
              FOR UPDATE SKIP LOCKED
         ), coupon AS (
             UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(customer)s, issued_at = %(now)s

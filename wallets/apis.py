@@ -5,6 +5,7 @@ from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import is_ratelimited
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -96,11 +97,12 @@ def _throttled(request, org) -> bool:
 
 
 class RedeemRewardsApi(APIView):
-    """The body is read as bytes: AppVirality keys are case-insensitive and numbers must stay exact."""
+    """The body is read as bytes (``request.body``), not through DRF's parser: AppVirality keys are
+    case-insensitive and numbers must stay exact. The JSON parser is named for the schema only."""
 
     authentication_classes = ()
     permission_classes = ()
-    parser_classes = ()
+    parser_classes = (JSONParser,)
 
     @extend_schema(
         operation_id="redeemRewards",

@@ -1,7 +1,9 @@
-from django.urls import re_path
+from django.urls import path
 
 from .apis import RedeemRewardsApi
 
 urlpatterns = [
-    re_path(r"^v2_0/redeemrewards/?$", RedeemRewardsApi.as_view(), name="redeem-rewards"),
+    path("v2_0/redeemrewards", RedeemRewardsApi.as_view(), name="redeem-rewards"),
+    # AppVirality clients may add a trailing slash; the schema documents the route once.
+    path("v2_0/redeemrewards/", RedeemRewardsApi.as_view(schema=None)),
 ]

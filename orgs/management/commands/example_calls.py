@@ -9,6 +9,20 @@ Rewards engine demo at {base}
   curl -s {base}/healthz
   curl -s {base}/api/schema/ | head
 
+Redeem Rewards (AppVirality-compatible), app demo-o2-apikey:
+  # by amount: 12.50 from Asha's referral rewards, oldest first
+  curl -s -H 'Content-Type: application/json' {base}/v2_0/redeemrewards \\
+    -d '{{"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey",
+         "UserIdInstore": "ext_id98543198", "amount": "12.50"}}'
+  # by reward ids, with an Idempotency-Key (send it twice: the same answer, one credit)
+  curl -s -H 'Content-Type: application/json' -H 'Idempotency-Key: order-1003' {base}/v2_0/redeemrewards \\
+    -d '{{"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey",
+         "EmailId": "ravi@example.com", "rewarddtlids": ["rd-1003"]}}'
+  # by coupon pool: one coupon of pool 531
+  curl -s -H 'Content-Type: application/json' {base}/v2_0/redeemrewards \\
+    -d '{{"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey",
+         "userkey": "2d0f2c8e-7c7e-4a57-9c43-5f3f6b1f0a11", "poolId": 531}}'
+
 Issue Reward (Capillary-compatible), till o2.till of org 4000876 (connected to 4004543):
   # one reward, Basic auth with md5_hex(password) as Capillary clients send it
   curl -s -u "o2.till:$(printf %s o2-till-password | md5sum | cut -d' ' -f1)" -H 'Content-Type: application/json' \\
