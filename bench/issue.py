@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from load_coupons import ensure_database  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import ensure_database, start_gunicorn  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000
@@ -282,33 +282,6 @@ def pgbench(script: Path, clients: int, duration: int) -> dict:
     }
 
 
-def start_gunicorn(workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret-key",
-        "LOG_LEVEL": "WARNING",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "rewards_site.wsgi", "-w", str(workers), "-k", "sync"]
-        + ["-b", f"127.0.0.1:{PORT}", "--backlog", "2048", "--log-level", "warning"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    import httpx
-
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("gunicorn did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
@@ -333,7 +306,7 @@ def main() -> None:
         print(f"{name}: {statements} statements, {events.count('COMMIT')} commits -> {scripts[name]}")
     lua = workdir / "issue.lua"
     lua.write_text(WRK_LUA)
-    server = start_gunicorn(args.workers)
+    server = start_gunicorn(port=PORT, workers=args.workers)
     results = []
     try:
         for name, rewards in cases.items():

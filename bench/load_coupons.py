@@ -21,25 +21,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
+from common import ensure_database  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 BENCH_ORG = 9_100_001
-
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    admin = psycopg.connect(
-        host=db["HOST"] or None,
-        port=db["PORT"] or None,
-        user=db["USER"] or None,
-        password=db["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def raw_baseline(count: int) -> float:

@@ -21,7 +21,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +28,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
+
+from common import ensure_database, start_gunicorn  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ORG, POOL, PORT = 9_200_001, 9_300_001, 8077
 APIKEY, PRIVATEKEY = "bench-apikey-0001", "bench-privatekey-0001"
@@ -72,18 +73,6 @@ def django_setup():
     import django
 
     django.setup()
-
-
-def ensure_database() -> None:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    with psycopg.connect(
-        host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"] or None, dbname="postgres", autocommit=True
-    ) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
 
 
 def seed(users: int, rewards_per_user: int, coupons: int) -> dict:
@@ -243,42 +232,6 @@ def pgbench_script(mode: str, statements: list[str], n: int, ids: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def start_gunicorn(workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-secret-key-bench-only-secret-key",
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "rewards_site.wsgi:application",
-            "-w",
-            str(workers),
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "--worker-class",
-            "sync",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
-    import httpx
-
-    for _ in range(100):
-        try:
-            httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
-            return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not start")
-
-
 HOT_TABLES = "coupons_coupon, wallets_earnedreward, wallets_wallet, wallets_ledgerentry, wallets_redemptioncall"
 
 
@@ -384,7 +337,7 @@ def main() -> None:
         scripts[mode] = pgbench_script(mode, statements, 1, ids)
         if args.show_sql:
             print(f"-- {mode}: {len(statements)} statements\n{scripts[mode]}")
-    server = start_gunicorn(args.workers)
+    server = start_gunicorn(port=PORT, workers=args.workers)
     print(
         f"gunicorn: {args.workers} sync workers; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs; "
         "VACUUM ANALYZE of the hot tables before each run (autovacuum is off here)\n"

@@ -5,6 +5,7 @@ from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from orgs.admin import customer_search_fields
+from rewards_site.admin_mixins import ReadOnlyMixin
 
 from .models import (
     CatalogueReward,
@@ -81,21 +82,8 @@ class FulfillmentStatusDefinitionAdmin(admin.ModelAdmin):
 # --- Issue Reward records: read-only -------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the Issue Reward API: viewed, never added, changed or deleted here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(RewardIssue)
-class RewardIssueAdmin(ReadOnlyAdmin):
+class RewardIssueAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -124,7 +112,7 @@ class RewardIssueAdmin(ReadOnlyAdmin):
 
 
 @admin.register(IssueRequest)
-class IssueRequestAdmin(ReadOnlyAdmin):
+class IssueRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "request_id", "state", "issue")
     list_filter = ("org", "state")
     list_select_related = ("org", "issue")
@@ -132,7 +120,7 @@ class IssueRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ValidationCode)
-class ValidationCodeAdmin(ReadOnlyAdmin):
+class ValidationCodeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "customer", "expires_at", "used_at")
     list_filter = ("org",)
     list_select_related = ("org", "customer")
@@ -141,7 +129,7 @@ class ValidationCodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(VendorException)
-class VendorExceptionAdmin(ReadOnlyAdmin):
+class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "reward", "customer", "voucher", "points", "reason", "resolved")
     list_filter = ("org", "resolved")
     list_select_related = ("org", "reward", "customer")

@@ -7,6 +7,8 @@ Django password hash of a till) are displayed, read-only.
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
+from rewards_site.admin_mixins import ReadOnlyMixin
+
 from .models import (
     ApiClient,
     AppCredential,
@@ -31,7 +33,7 @@ def customer_search_fields(path: str) -> tuple[str, ...]:
     return tuple(f"={path}__{field.removeprefix('=')}" for field in CUSTOMER_SEARCH_FIELDS)
 
 
-class OrgConnectionInline(admin.TabularInline):
+class OrgConnectionInline(ReadOnlyMixin, admin.TabularInline):
     """Connected orgs, read-only: a link is stored in both directions, so one-sided edits would break it."""
 
     model = OrgConnection
@@ -40,15 +42,6 @@ class OrgConnectionInline(admin.TabularInline):
     readonly_fields = ("to_org",)
     verbose_name = "connected org"
     extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Org)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from orgs.admin import customer_search_fields
+from rewards_site.admin_mixins import ReadOnlyMixin
 
 from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
@@ -27,7 +28,7 @@ class LatestEntriesFormSet(BaseInlineFormSet):
         return self._latest
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerEntryInline(ReadOnlyMixin, admin.TabularInline):
     model = LedgerEntry
     formset = LatestEntriesFormSet
     fields = ("created_at", "kind", "delta", "balance_after", "reference", "memo")
@@ -35,15 +36,6 @@ class LedgerEntryInline(admin.TabularInline):
     ordering = ("-id",)
     verbose_name_plural = f"latest {LATEST_ENTRIES_SHOWN} ledger entries"
     extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Wallet)
@@ -72,21 +64,8 @@ class WalletAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records of what happened: viewable and searchable, never written from the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "wallet", "wallet__customer", "kind", "delta", "balance_after", "reference")
     list_filter = ("org", "kind")
     list_select_related = ("wallet__customer",)
@@ -116,7 +95,7 @@ class EarnedRewardAdmin(admin.ModelAdmin):
 
 
 @admin.register(RedemptionCall)
-class RedemptionCallAdmin(ReadOnlyAdmin):
+class RedemptionCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -138,7 +117,7 @@ class RedemptionCallAdmin(ReadOnlyAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ReadOnlyAdmin):
+class IdempotencyKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("key", "org", "http_status", "created_at")
     list_filter = ("org",)
     list_select_related = ("org",)

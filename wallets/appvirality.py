@@ -10,7 +10,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
@@ -259,6 +259,7 @@ class Outcome:
     customer: Customer | None = None
     redemption: Redemption | None = None
     pool_redemption: PoolRedemption | None = None
+    reference: uuid.UUID = field(default_factory=uuid.uuid4)  # the call's; on the ledger entries it makes
 
 
 def redeem(*, raw: bytes, idempotency_key: str | None, throttled: Callable[[Org], bool]) -> tuple[int, dict]:
@@ -322,9 +323,13 @@ def _redeem(*, org: Org, data: dict) -> Outcome:
             )
             return outcome
         if request.mode == "IDS":
-            redemption = rewards_redeem_by_ids(codes=request.reward_ids, reference=_reference(), **filters)
+            redemption = rewards_redeem_by_ids(
+                codes=request.reward_ids, reference=_ledger_reference(outcome), **filters
+            )
         else:
-            redemption = rewards_redeem_by_amount(amount=request.amount, reference=_reference(), **filters)
+            redemption = rewards_redeem_by_amount(
+                amount=request.amount, reference=_ledger_reference(outcome), **filters
+            )
         outcome.redemption = redemption
         outcome.http_status, outcome.body = answer(
             1,
@@ -338,8 +343,8 @@ def _redeem(*, org: Org, data: dict) -> Outcome:
     return outcome
 
 
-def _reference() -> str:
-    return f"appvirality-redeem:{uuid.uuid4().hex}"
+def _ledger_reference(outcome: Outcome) -> str:
+    return f"appvirality-redeem:{outcome.reference.hex}"
 
 
 def _find_user(*, org: Org, request: RedeemRequest) -> Customer:
@@ -376,7 +381,7 @@ def _record(*, org: Org, data: dict, outcome: Outcome, idempotency_key: str, rep
         reward_codes=reward_codes,
         coupon_id=pool.coupon.pk if pool else None,
         ledger_entry=redemption.ledger_entry if redemption else None,
-        reference=redemption.ledger_entry.reference.rsplit(":", 1)[1] if redemption else uuid.uuid4(),
+        reference=outcome.reference,
         idempotency_key=idempotency_key,
         replayed=replayed,
     )
