@@ -25,9 +25,8 @@ from tests.catalogue.conftest import (
 )
 
 pytestmark = pytest.mark.django_db
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "capillary-issue-reward-connected-orgs.txt"
-if not SEED.exists():  # the worktree's layout: ../shared beside the project
-    SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / SEED.name
+# A copy of ../shared/seeds/ kept with the tests, so that they need nothing outside the repository.
+SEED = Path(__file__).resolve().parent / "fixtures" / "capillary-issue-reward-connected-orgs.txt"
 
 
 def seed_documents() -> tuple[dict, dict]:
