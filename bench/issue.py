@@ -28,12 +28,13 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import ensure_database, start_gunicorn  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import ensure_database, start_gunicorn, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000
 TILL, PASSWORD = "bench.till", "bench-till-password"
 PORT = 8771
+HOT_TABLES = "wallets_wallet, wallets_ledgerentry, coupons_coupon, catalogue_issuerequest, catalogue_rewardissue"
 ISSUE_PATH = "/v1.1/user/rewards/issue/?username=bench.till&skip_validation=true"
 SINGLE = [{"rewardId": 9101}]
 MIXED = [
@@ -311,7 +312,10 @@ def main() -> None:
     try:
         for name, rewards in cases.items():
             for clients in map(int, args.clients.split(",")):
+                vacuum(HOT_TABLES)
+                wrk(rewards, clients, 3, lua)  # warm-up: workers' first connections, prepared statements
                 app = wrk(rewards, clients, args.duration, lua)
+                vacuum(HOT_TABLES)
                 db = pgbench(scripts[name], clients, args.duration)
                 results.append((name, clients, app, db))
                 print(

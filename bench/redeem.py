@@ -29,7 +29,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reward
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 
-from common import ensure_database, start_gunicorn  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import ensure_database, start_gunicorn  # noqa: E402
+from common import vacuum as common_vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ORG, POOL, PORT = 9_200_001, 9_300_001, 8077
 APIKEY, PRIVATEKEY = "bench-apikey-0001", "bench-privatekey-0001"
@@ -236,12 +237,7 @@ HOT_TABLES = "coupons_coupon, wallets_earnedreward, wallets_wallet, wallets_ledg
 
 
 def vacuum() -> None:
-    """What autovacuum does in production (this machine kind runs PostgreSQL with autovacuum off):
-    without it, every "next available coupon" scan walks over the versions the previous runs left."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM ANALYZE {HOT_TABLES}")
+    common_vacuum(HOT_TABLES)
 
 
 def run_wrk(mode: str, clients: int, duration: int, users: int, warmup: int = 3) -> dict:
