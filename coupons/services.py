@@ -252,7 +252,8 @@ def coupon_redeem_from_pool(
         raise NothingToRedeem(pool_id=pool_id)
     if coupon_id is None:
         raise PoolExhausted(pool_id=pool_id)
-    assert spent == 1, "the reward must be spent with its coupon"
+    if spent != 1:  # cannot happen short of a broken statement; never hand out a coupon for free
+        raise RuntimeError(f"pool {pool_id}: coupon {coupon_id} taken without spending reward {reward_code}")
     coupon = Coupon(
         id=coupon_id,
         org_id=pool.org_id,

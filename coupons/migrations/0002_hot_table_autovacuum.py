@@ -4,15 +4,10 @@ the dead versions, every "next available coupon" scan walks over them. Vacuum th
 
 from django.db import migrations
 
+from rewards_site.migration_sql import run_sql_for
+
 SETTINGS = "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000"
-
-
-def run(statement):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(statement, params=None)
-
-    return apply
+RESET = "autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold"
 
 
 class Migration(migrations.Migration):
@@ -20,7 +15,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            run(f"ALTER TABLE coupons_coupon SET ({SETTINGS})"),
-            run("ALTER TABLE coupons_coupon RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold)"),
+            run_sql_for({"postgresql": f"ALTER TABLE coupons_coupon SET ({SETTINGS})"}),
+            run_sql_for({"postgresql": f"ALTER TABLE coupons_coupon RESET ({RESET})"}),
         )
     ]

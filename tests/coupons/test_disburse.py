@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from coupons import services
 from coupons.models import Coupon, CouponPool
 from coupons.services import coupons_bulk_add, coupons_disburse
 from orgs.errors import PoolExhausted
@@ -91,3 +92,23 @@ def test_forty_racing_customers_share_twenty_coupons_exactly():
     assert len(won) == 20 and len(lost) == 20
     assert len({c.code for c in won}) == 20 and len({c.holder_id for c in won}) == 20
     assert not Coupon.objects.filter(pool=pool, status="AVAILABLE").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_next_coupon_comes_from_the_partial_index_even_on_fresh_statistics():
+    # given a big pool whose first coupons are issued, a second pool, and fresh statistics
+    pool = make_pool(3000)
+    other = CouponPool.objects.create(id=pool.org_id + 1, org=pool.org, name="Other")
+    coupons_bulk_add(pool=other, codes=[f"O-{n:05d}" for n in range(6000)])
+    customer = CustomerFactory(org=pool.org)
+    coupons_disburse(pool_id=pool.pk, org_id=pool.org_id, holder_id=customer.pk, count=2500)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE coupons_coupon")
+        # when PostgreSQL plans the disbursal statement
+        params = {"pool": pool.pk, "org": pool.org_id, "count": 1, "holder": customer.pk, "now": timezone.now()}
+        cursor.execute("EXPLAIN " + services._DISBURSE["postgresql"], params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # then it walks the partial index of available coupons, never the primary key past the issued ones
+    picking = plan[plan.index("CTE picked") : plan.index("InitPlan")]  # (the UPDATE then joins on the pkey)
+    assert "Index Scan using coupon_available" in picking and "pkey" not in picking, plan

@@ -176,3 +176,17 @@ def test_a_refused_debit_leaves_the_callers_transaction_usable():
     # then both the refusal and the later post are as they should be
     wallet.refresh_from_db()
     assert wallet.balance == 0 and wallet.entries.count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_hot_tables_are_vacuumed_after_one_percent_of_changes():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+            "('coupons_coupon', 'wallets_earnedreward', 'wallets_wallet') ORDER BY relname"
+        )
+        options = dict(cursor.fetchall())
+    assert set(options) == {"coupons_coupon", "wallets_earnedreward", "wallets_wallet"}
+    for table, settings_ in options.items():
+        assert "autovacuum_vacuum_scale_factor=0.01" in (settings_ or []), table

@@ -352,3 +352,23 @@ class TestCallRecords:
         for term in (ASHA, "asha@example.com", "919900000001", ASHA_KEY):
             page = admin_client.get("/admin/wallets/redemptioncall/", {"q": term}).content.decode()
             assert page.count('class="field-user_identifier"') == 1, term
+
+
+class TestCredentialsCache:
+    def test_a_rotated_private_key_stops_working_once_the_cache_expires(self, call, settings):
+        from orgs.models import AppCredential
+
+        # given the credentials read once (cached per process for CREDENTIALS_CACHE_SECONDS)
+        body = {**KEYS, "UserIdInstore": ASHA, "amount": "1"}
+        assert status_of(call(body)) == (200, 1)
+        credential = AppCredential.objects.get(apikey=KEYS["apikey"])
+        credential.set_privatekey("rotated-private-key")
+        credential.save()
+        # then the old key still works within the window, and not after it
+        assert status_of(call(body)) == (200, 1)
+        settings.CREDENTIALS_CACHE_SECONDS = 0
+        from django.core.cache import caches
+
+        caches["local"].clear()
+        assert status_of(call(body)) == (401, 101)
+        assert status_of(call({**body, "privatekey": "rotated-private-key"})) == (200, 1)

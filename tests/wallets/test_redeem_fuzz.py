@@ -4,7 +4,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,7 +57,6 @@ def bodies(draw):
 @pytest.fixture
 def post(client, demo, settings):
     settings.API_RATE_LIMIT_PER_MINUTE = 0
-    cache.clear()
 
     def send(raw: bytes | str, **headers):
         response = client.post(URL, data=raw, content_type="application/json", headers=headers)

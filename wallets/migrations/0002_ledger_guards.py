@@ -9,6 +9,8 @@ and the chain check at insert time.
 
 from django.db import migrations
 
+from rewards_site.migration_sql import run_sql_for
+
 POSTGRES_UP = r"""
 CREATE FUNCTION wallets_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -102,23 +104,12 @@ SQLITE_DOWN = [
 ]
 
 
-def _run(statements_by_vendor):
-    def run(apps, schema_editor):
-        statements = statements_by_vendor.get(schema_editor.connection.vendor)
-        if statements is None:
-            return
-        for statement in [statements] if isinstance(statements, str) else statements:
-            schema_editor.execute(statement, params=None)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("wallets", "0001_initial")]
 
     operations = [
         migrations.RunPython(
-            _run({"postgresql": POSTGRES_UP, "sqlite": SQLITE_UP}),
-            _run({"postgresql": POSTGRES_DOWN, "sqlite": SQLITE_DOWN}),
+            run_sql_for({"postgresql": POSTGRES_UP, "sqlite": SQLITE_UP}),
+            run_sql_for({"postgresql": POSTGRES_DOWN, "sqlite": SQLITE_DOWN}),
         )
     ]

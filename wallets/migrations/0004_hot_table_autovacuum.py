@@ -3,17 +3,11 @@ their rows changed rather than PostgreSQL's default 20 % (see coupons 0002)."""
 
 from django.db import migrations
 
+from rewards_site.migration_sql import run_sql_for
+
 TABLES = ("wallets_earnedreward", "wallets_wallet")
 SETTINGS = "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000"
-
-
-def run(template):
-    def apply(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            for table in TABLES:
-                schema_editor.execute(template.format(table=table), params=None)
-
-    return apply
+RESET = "autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold"
 
 
 class Migration(migrations.Migration):
@@ -21,7 +15,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(
-            run(f"ALTER TABLE {{table}} SET ({SETTINGS})"),
-            run("ALTER TABLE {table} RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold)"),
+            run_sql_for({"postgresql": [f"ALTER TABLE {table} SET ({SETTINGS})" for table in TABLES]}),
+            run_sql_for({"postgresql": [f"ALTER TABLE {table} RESET ({RESET})" for table in TABLES]}),
         )
     ]
