@@ -38,7 +38,7 @@ from orgs.errors import InsufficientBalance, OutOfScope, PoolExhausted
 from orgs.models import Customer
 from orgs.money import ZERO, to_money
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import wallet_post
+from wallets.services import Posting, wallet_post, wallet_post_many
 
 from . import selectors
 from .errors import (
@@ -340,7 +340,6 @@ def _resolve(*, caller: Caller, scope: frozenset[int], call: IssueCallIn) -> lis
                 failure=_eligibility(reward=reward, payer=payer, segments=segments[org_id], now=now),
             )
         )
-    _match_seen_requests(lines)
     return lines
 
 
@@ -386,8 +385,9 @@ def _points_reference() -> str:
 
 _CLAIM_SQL = (
     "INSERT INTO catalogue_issuerequest (org_id, request_key, request_id, payload_hash, state, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (org_id, request_key) DO NOTHING RETURNING id"
+    "VALUES {values} ON CONFLICT (org_id, request_key) DO NOTHING RETURNING org_id, request_key, id"
 )
+_CLAIM_ROW = "(%s, %s, %s, %s, %s, %s)"
 
 
 def _claim(line: _Line, *, state: str) -> int | None:
@@ -397,11 +397,14 @@ def _claim(line: _Line, *, state: str) -> int | None:
         return None
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [line.org_id, line.request_key, line.item.request_id, line.payload_hash, state, now])
+        cursor.execute(
+            _CLAIM_SQL.format(values=_CLAIM_ROW),
+            [line.org_id, line.request_key, line.item.request_id, line.payload_hash, state, now],
+        )
         row = cursor.fetchone()
     if row is None:
         raise _RequestIdTaken
-    return row[0]
+    return row[2]
 
 
 def _release(claim_pk: int | None) -> None:
@@ -428,13 +431,14 @@ def _pay(line: _Line, *, reference: str) -> None:
         raise PointsGone("insufficient points: spent by another call meanwhile") from exc
 
 
-def _take_promotion(line: _Line) -> None:
-    """Per-customer limit of a cart promotion; the customer's row lock serialises concurrent calls."""
+def _take_promotion(line: _Line, *, pending: int = 0) -> None:
+    """Per-customer limit of a cart promotion; the customer's row lock serialises concurrent calls.
+    ``pending``: units of this promotion taken earlier in the same transaction, not yet recorded."""
     promotion = line.reward.promotion
     if promotion.max_per_customer is None:
         return
     Customer.objects.select_for_update().filter(pk=line.payer.customer.pk).values_list("pk").first()
-    held = selectors.promotion_units_held(
+    held = pending + selectors.promotion_units_held(
         org_id=line.org_id, customer_id=line.payer.customer.pk, promotion_id=promotion.pk
     )
     if held + line.item.quantity > promotion.max_per_customer:
@@ -443,8 +447,38 @@ def _take_promotion(line: _Line) -> None:
         )
 
 
-def _record(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int | None, **details) -> RewardIssue:
-    issue = RewardIssue(
+def _take_goods(line: _Line, *, pending_promotions: dict | None = None) -> dict[str, Any]:
+    """What a local reward hands out besides points: a cart promotion (within its limit) or
+    coupons of its series. Refuses with ``RewardNotIssued`` having written nothing; returns the
+    issue record's fields."""
+    if line.reward.type == CatalogueReward.Type.CART_PROMOTION:
+        key = (line.payer.customer.pk, line.reward.promotion_id)
+        pending = pending_promotions.get(key, 0) if pending_promotions is not None else 0
+        _take_promotion(line, pending=pending)
+        if pending_promotions is not None:
+            pending_promotions[key] = pending + line.item.quantity
+        return {"promotion": line.reward.promotion}
+    if line.reward.type == CatalogueReward.Type.COUPON:
+        try:
+            coupons = coupons_disburse(
+                pool_id=line.reward.coupon_pool_id,
+                org_id=line.org_id,
+                holder_id=line.payer.customer.pk,
+                count=line.item.quantity,
+            )
+        except PoolExhausted as exc:
+            raise RewardNotIssued(f"coupon series {line.reward.coupon_pool_id} has too few coupons") from exc
+        return {
+            "coupon_codes": [
+                {"code": c.code, "expiry": c.expires_at.strftime("%Y-%m-%d %H:%M:%S") if c.expires_at else None}
+                for c in coupons
+            ]
+        }
+    return {}
+
+
+def _issue_row(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int | None, **details) -> RewardIssue:
+    return RewardIssue(
         org_id=line.org_id,
         points_reference_id=reference,
         customer=line.payer.customer,
@@ -467,6 +501,10 @@ def _record(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int | N
         brand=ctx.call.brand or "",
         **details,
     )
+
+
+def _record(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int | None, **details) -> RewardIssue:
+    issue = _issue_row(line, ctx, reference=reference, claim_pk=claim_pk, **details)
     issue.save(force_insert=True)
     return issue
 
@@ -480,26 +518,9 @@ class _CallContext:
 def _issue_local(line: _Line, ctx: _CallContext) -> RewardIssue:
     """POINTS_ONLY, COUPON, CART_PROMOTION: everything in one transaction."""
     reference = _points_reference()
-    details: dict[str, Any] = {}
     with transaction.atomic():
         claim_pk = _claim(line, state=IssueRequest.State.DONE)
-        if line.reward.type == CatalogueReward.Type.CART_PROMOTION:
-            _take_promotion(line)
-            details["promotion"] = line.reward.promotion
-        elif line.reward.type == CatalogueReward.Type.COUPON:
-            try:
-                coupons = coupons_disburse(
-                    pool_id=line.reward.coupon_pool_id,
-                    org_id=line.org_id,
-                    holder_id=line.payer.customer.pk,
-                    count=line.item.quantity,
-                )
-            except PoolExhausted as exc:
-                raise RewardNotIssued(f"coupon series {line.reward.coupon_pool_id} has too few coupons") from exc
-            details["coupon_codes"] = [
-                {"code": c.code, "expiry": c.expires_at.strftime("%Y-%m-%d %H:%M:%S") if c.expires_at else None}
-                for c in coupons
-            ]
+        details = _take_goods(line)
         _pay(line, reference=reference)
         return _record(line, ctx, reference=reference, claim_pk=claim_pk, **details)
 
@@ -545,6 +566,91 @@ def _issue_vendor(line: _Line, ctx: _CallContext) -> RewardIssue:
     except BaseException:
         _release(claim_pk)
         raise
+
+
+class _OneByOne(Exception):
+    """The one-transaction path met what the reward-by-reward path handles: a requestId seen
+    before or held by a concurrent call, or points spent meanwhile. Raised inside the
+    transaction, so nothing of it stays."""
+
+
+def _claim_all(lines: list[_Line]) -> dict[int, int]:
+    """Claim every line's requestId in one statement (sorted by key, so two calls claiming the
+    same ids wait for each other instead of deadlocking); {line index: claim id}."""
+    keyed = sorted((line for line in lines if line.request_key is not None), key=lambda ln: (ln.org_id, ln.request_key))
+    if not keyed:
+        return {}
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = []
+    for line in keyed:
+        params += [line.org_id, line.request_key, line.item.request_id, line.payload_hash, IssueRequest.State.DONE, now]
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL.format(values=", ".join([_CLAIM_ROW] * len(keyed))), params)
+        claimed = {(org_id, key): pk for org_id, key, pk in cursor.fetchall()}
+    if len(claimed) < len(keyed):
+        raise _OneByOne
+    return {line.index: claimed[(line.org_id, line.request_key)] for line in keyed}
+
+
+def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
+    """Issue a call of local rewards (no vendor) in one transaction: claim the requestIds, hand
+    out each reward's coupons or promotion (a reward that cannot have them fails alone, having
+    written nothing but its claim, which goes), then one debit per paying wallet with one
+    ledger entry per reward, then the issue records. Same outcome as issuing reward by reward,
+    in a fraction of the round trips. Raises ``_OneByOne`` (nothing written) for the rare cases
+    the reward-by-reward path handles."""
+    results: dict[int, dict] = {}
+    todo = []
+    for line in lines:
+        if line.failure is not None:
+            results[line.index] = failure_result(line, line.failure, ctx)
+        else:
+            todo.append(line)
+    with transaction.atomic():
+        claims = _claim_all(todo)
+        goods: dict[int, dict] = {}
+        pending_promotions: dict[tuple, int] = {}
+        for line in todo:
+            try:
+                goods[line.index] = _take_goods(line, pending_promotions=pending_promotions)
+            except RewardNotIssued as exc:
+                results[line.index] = failure_result(line, exc, ctx)
+                if line.index in claims:  # the reward was not issued: its requestId stays free
+                    IssueRequest.objects.filter(pk=claims.pop(line.index)).delete()
+        issued = [line for line in todo if line.index in goods]
+        references = {line.index: _points_reference() for line in issued}
+        paying: dict[int, list[_Line]] = {}
+        for line in issued:
+            if line.points > 0:
+                if line.payer.wallet_id is None:
+                    raise _OneByOne
+                paying.setdefault(line.payer.wallet_id, []).append(line)
+        for wallet_id in sorted(paying):
+            wallet_lines = paying[wallet_id]
+            postings = [
+                Posting(
+                    delta=-line.points,
+                    kind=LedgerEntry.Kind.ISSUE,
+                    reference=references[line.index],
+                    memo=f"reward {line.reward.pk} x{line.item.quantity}",
+                )
+                for line in wallet_lines
+            ]
+            try:
+                wallet_post_many(wallet=Wallet(pk=wallet_id, org_id=wallet_lines[0].org_id), postings=postings)
+            except InsufficientBalance as exc:
+                raise _OneByOne from exc
+        issues = RewardIssue.objects.bulk_create(
+            [
+                _issue_row(
+                    line, ctx, reference=references[line.index], claim_pk=claims.get(line.index), **goods[line.index]
+                )
+                for line in issued
+            ]
+        )
+    for line, issue in zip(issued, issues, strict=True):
+        results[line.index] = issue_result(issue)
+    return [results[line.index] for line in lines]
 
 
 def _issue_line(line: _Line, ctx: _CallContext) -> dict:
@@ -668,10 +774,28 @@ def rewards_issue(*, caller: Caller, scope: frozenset[int], call: IssueCallIn, s
     """Issue the call's rewards (see the module's docstring). Raises ``IssueError`` / ``OutOfScope``
     when the call fails as a whole; per-reward failures are in the outcome."""
     lines = _resolve(caller=caller, scope=scope, call=call)
-    _check_redeemable(lines)
+    ctx = _CallContext(caller=caller, call=call)
+    together = not any(line.reward.type == CatalogueReward.Type.VENDOR for line in lines)
+    if together:
+        # Fast path: requestIds are claimed, not looked up first. Replayed rewards cost no
+        # points, so a short balance is checked again once the seen requestIds are known.
+        try:
+            _check_redeemable(lines)
+        except InsufficientPoints:
+            if not any(line.request_key for line in lines):
+                raise
+            together = False
+    if not together:
+        _match_seen_requests(lines)
+        _check_redeemable(lines)
     if not skip_validation:
         _validation_code_consume(code=call.validation_code, lines=lines)
-    ctx = _CallContext(caller=caller, call=call)
+    if together:
+        try:
+            return _outcome(_issue_together(lines, ctx))
+        except _OneByOne:
+            _match_seen_requests(lines)
+            _check_redeemable(lines)
     return _outcome([_issue_line(line, ctx) for line in lines])
 
 

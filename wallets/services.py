@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -91,6 +91,81 @@ def wallet_post(*, wallet: Wallet, delta: Decimal, kind: str, reference: str = "
         reference=reference,
         memo=memo,
     )
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One ledger entry of ``wallet_post_many``."""
+
+    delta: Decimal
+    kind: str
+    reference: str = ""
+    memo: str = ""
+
+
+# PostgreSQL: the balance update and every entry in one statement. The entries' balance_after
+# run up to the new balance in the given order (``later`` is the sum of the deltas after each).
+_POST_MANY_SQL = """
+WITH moved AS (
+    UPDATE wallets_wallet SET balance = balance + %s
+     WHERE id = %s AND org_id = %s AND balance + %s >= 0
+    RETURNING id, org_id, balance
+)
+INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo, created_at)
+SELECT moved.org_id, moved.id, p.delta, moved.balance - p.later, p.kind, p.reference, p.memo, %s
+  FROM moved, (VALUES {rows}) AS p(ord, delta, later, kind, reference, memo)
+ ORDER BY p.ord
+RETURNING id, balance_after
+"""
+
+
+@joined_transaction()
+def wallet_post_many(*, wallet: Wallet, postings: list[Posting]) -> list[LedgerEntry]:
+    """Several entries on one wallet, all or none: one ledger entry per posting, in order.
+
+    The deltas must all have the same sign, so no running balance dips below the final one.
+    On PostgreSQL this is one statement (one balance update, one row lock); it raises
+    ``InsufficientBalance`` for debits the wallet cannot cover, having written nothing.
+    """
+    deltas = [_money_delta(posting.delta) for posting in postings]
+    if len({delta > 0 for delta in deltas}) > 1:
+        raise ValueError("wallet_post_many takes credits or debits, not both")
+    if connection.vendor != "postgresql":
+        with transaction.atomic():  # SQLite's per-row triggers want one update per entry
+            return [
+                wallet_post(wallet=wallet, delta=d, kind=p.kind, reference=p.reference, memo=p.memo)
+                for d, p in zip(deltas, postings, strict=True)
+            ]
+    total = sum(deltas, ZERO)
+    rows, params, later = [], [], total
+    for order, (delta, posting) in enumerate(zip(deltas, postings, strict=True)):
+        later -= delta
+        rows.append("(%s::int, %s::numeric, %s::numeric, %s::varchar, %s::varchar, %s::varchar)")
+        params += [order, delta, later, posting.kind, posting.reference, posting.memo]
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _POST_MANY_SQL.format(rows=", ".join(rows)),
+            [total, wallet.pk, wallet.org_id, total, now, *params],
+        )
+        written = sorted(cursor.fetchall())  # ids follow the postings' order
+    if not written:
+        raise InsufficientBalance(wallet_id=wallet.pk, delta=total)
+    wallet.balance = written[-1][1]
+    return [
+        LedgerEntry(
+            id=pk,
+            org_id=wallet.org_id,
+            wallet_id=wallet.pk,
+            delta=delta,
+            balance_after=after,
+            kind=posting.kind,
+            reference=posting.reference,
+            memo=posting.memo,
+            created_at=now,
+        )  # fmt: skip
+        for (pk, after), delta, posting in zip(written, deltas, postings, strict=True)
+    ]
 
 
 @joined_transaction()

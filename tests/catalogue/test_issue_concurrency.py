@@ -95,3 +95,38 @@ def test_a_coupon_series_of_n_codes_is_never_handed_out_more_than_n_times(demo, 
     assert Counter(r.json()["status"]["code"] for r in responses) == {200: 6, 8003: 14}
     assert points(ASHA) == Decimal("494.00")
     assert_ledgers_add_up()
+
+
+def test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_without_deadlock(demo, live_server):
+    """Claims are taken in one sorted statement: two calls holding the same requestIds wait for
+    each other instead of deadlocking (which PostgreSQL would end with an error, a 5xx)."""
+    forward = {
+        "externalId": ASHA,
+        "rewards": [{"rewardId": 351, "requestId": "pair-a"}, {"rewardId": 352, "requestId": "pair-b"}],
+    }
+    backward = {"externalId": ASHA, "rewards": list(reversed(forward["rewards"]))}
+    responses = race(live_server.url, [forward, backward] * 6)
+    assert {r.status_code for r in responses} == {200}
+    # each requestId issued once; every call answers the same transaction for it
+    for request_id in ("pair-a", "pair-b"):
+        ids = {
+            item["transactionId"] for r in responses for item in r.json()["rewards"] if item["requestId"] == request_id
+        }
+        assert len(ids) == 1, ids
+    assert RewardIssue.objects.count() == 2
+    assert points(ASHA) == Decimal("435.00")  # 500 - 40 - 25
+    assert_ledgers_add_up()
+
+
+def test_a_reward_racing_a_spend_of_its_points_never_overdraws(demo, live_server):
+    """Bulk calls checked against the balance before their transaction, then beaten to the points:
+    the one-transaction path steps back to reward-by-reward issual (partial, 8004 per reward)."""
+    PaymentConfig.objects.filter(pk=62).update(points="70.00")
+    bulk = {"externalId": ASHA, "rewards": [{"rewardId": 353}, {"rewardId": 353}, {"rewardId": 353}]}
+    responses = race(live_server.url, [bulk] * 8)
+    issued = sum(1 for r in responses for item in r.json()["rewards"] if item["status"]["success"])
+    assert {r.status_code for r in responses} <= {200, 400}
+    assert issued == 7  # 7 x 70 of 500 points
+    assert points(ASHA) == Decimal("10.00")
+    assert RewardIssue.objects.count() == 7
+    assert_ledgers_add_up()

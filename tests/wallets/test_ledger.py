@@ -14,7 +14,7 @@ from orgs.errors import InsufficientBalance
 from orgs.services import org_purge
 from tests.factories import WalletFactory
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import wallet_post
+from wallets.services import Posting, wallet_post, wallet_post_many
 
 
 def ledger_sum(wallet: Wallet) -> Decimal:
@@ -190,3 +190,54 @@ def test_hot_tables_are_vacuumed_after_one_percent_of_changes():
     assert set(options) == {"coupons_coupon", "wallets_earnedreward", "wallets_wallet"}
     for table, settings_ in options.items():
         assert "autovacuum_vacuum_scale_factor=0.01" in (settings_ or []), table
+
+
+@pytest.mark.django_db
+class TestWalletPostMany:
+    def test_one_entry_per_posting_in_order_running_down_to_the_new_balance(self):
+        wallet = WalletFactory(opening="10.00")
+        entries = wallet_post_many(
+            wallet=wallet,
+            postings=[
+                Posting(delta=Decimal("-1.50"), kind=LedgerEntry.Kind.ISSUE, reference="a", memo="first"),
+                Posting(delta=Decimal("-2.00"), kind=LedgerEntry.Kind.ISSUE, reference="b"),
+                Posting(delta=Decimal("-0.25"), kind=LedgerEntry.Kind.ISSUE, reference="c"),
+            ],
+        )
+        wallet.refresh_from_db()
+        assert wallet.balance == Decimal("6.25") == ledger_sum(wallet)
+        written = list(wallet.entries.order_by("id").values_list("id", "delta", "balance_after", "reference", "memo"))
+        assert written[1:] == [
+            (entries[0].pk, Decimal("-1.50"), Decimal("8.50"), "a", "first"),
+            (entries[1].pk, Decimal("-2.00"), Decimal("6.50"), "b", ""),
+            (entries[2].pk, Decimal("-0.25"), Decimal("6.25"), "c", ""),
+        ]
+        assert [e.balance_after for e in entries] == [Decimal("8.50"), Decimal("6.50"), Decimal("6.25")]
+
+    def test_debits_the_wallet_cannot_cover_together_are_refused_and_write_nothing(self):
+        wallet = WalletFactory(opening="3.00")
+        with transaction.atomic():
+            with pytest.raises(InsufficientBalance):
+                wallet_post_many(
+                    wallet=wallet,
+                    postings=[
+                        Posting(delta=Decimal("-2.00"), kind="ISSUE"),
+                        Posting(delta=Decimal("-1.01"), kind="ISSUE"),
+                    ],
+                )
+            # the caller's transaction goes on
+            wallet_post(wallet=wallet, delta=Decimal("-3.00"), kind=LedgerEntry.Kind.ISSUE)
+        wallet.refresh_from_db()
+        assert wallet.balance == 0 and wallet.entries.count() == 2
+
+    def test_credits_and_debits_are_not_mixed(self):
+        wallet = WalletFactory(opening="3.00")
+        with pytest.raises(ValueError):
+            wallet_post_many(
+                wallet=wallet,
+                postings=[
+                    Posting(delta=Decimal("2.00"), kind="ADJUSTMENT"),
+                    Posting(delta=Decimal("-4.00"), kind="ISSUE"),
+                ],
+            )
+        assert wallet.entries.count() == 1
