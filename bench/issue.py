@@ -158,6 +158,30 @@ def capture(rewards: list[dict]) -> tuple[list[str], dict]:
     return events, response.json()
 
 
+def _claim_of(seed: str) -> str:
+    return f"(SELECT id FROM catalogue_issuerequest WHERE org_id = {BENCH_ORG} AND request_key = md5('{seed}'))"
+
+
+def _issue_records_replayed(sql: str, answer: dict) -> str:
+    """The issue records' insert: the requestIds become the replay's, and idempotency_id each
+    one's claim, looked up in the same statement. One record is an INSERT ... VALUES; several
+    are a bulk insert, which Django sends as UNNEST of one array per column."""
+    for n, reward in enumerate(answer["rewards"]):
+        sql = sql.replace(reward["requestId"], f"bench-:seed-{n}")
+    bulk = re.search(r"'\{(bench-:seed-[^}]*)\}'\)::text\[\], ", sql)
+    if bulk is None:
+        return re.sub(r", '(bench-:seed-\d+)', \d+, ", lambda m: f", '{m.group(1)}', {_claim_of(m.group(1))}, ", sql)
+    claims = ", ".join(_claim_of(seed) for seed in bulk.group(1).split(","))
+    references = ",".join(r["pointsReferenceId"] for r in answer["rewards"])
+    fresh = ", ".join(["substr(md5(random()::text), 1, 10)"] * len(answer["rewards"]))
+    sql = sql.replace(f"('{{{references}}}')::varchar[]", f"ARRAY[{fresh}]::varchar[]")
+    return re.sub(
+        r"(bench-:seed-[^}]*\}'\)::text\[\], )\('\{[\d,]+\}'::int\d\[\]\)::bigint\[\]",
+        lambda m: f"{m.group(1)}ARRAY[{claims}]::bigint[]",
+        sql,
+    )
+
+
 def pgbench_script(events: list[str], answer: dict) -> str:
     """Replay ``events`` for a random customer: its ids, its wallet, fresh references and keys."""
     from catalogue.services import request_key
@@ -187,17 +211,8 @@ def pgbench_script(events: list[str], answer: dict) -> str:
         sql = " ".join(sql.split())
         for pattern, value in replacements.items():
             sql = re.sub(pattern, value, sql)
-        if sql.startswith("UPDATE wallets_wallet SET balance"):
-            lines.append(f"{sql} \\gset w_")  # :w_id, :w_balance
-            continue
-        if sql.startswith("INSERT INTO catalogue_issuerequest"):
-            lines.append(f"{sql} \\gset")  # :id (of the requestId's claim)
-            continue
-        if sql.startswith('INSERT INTO "wallets_ledgerentry"'):
-            # balance_after continues the wallet's chain (a deferred trigger checks it): the UPDATE's result
-            sql = re.sub(r"(VALUES \(\d+, :\w+, -?[\d.]+, )[\d.]+", r"\1:w_balance", sql)
         if sql.startswith('INSERT INTO "catalogue_rewardissue"'):
-            sql = re.sub(r"(, 'bench-:seed-\d+'), \d+, ", r"\1, :id, ", sql)  # idempotency_id: the claim
+            sql = _issue_records_replayed(sql, answer)
         lines.append(sql + ";")
     return "\n".join(lines) + "\n"
 
@@ -289,6 +304,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", default="16,64")
     parser.add_argument("--no-setup", action="store_true", help="reuse the loaded bench org")
+    parser.add_argument("--case", choices=["1-reward", "5-reward"], help="run only this case")
     args = parser.parse_args()
     if args.no_setup:
         import django
@@ -298,6 +314,7 @@ def main() -> None:
         setup()
     workdir = Path(tempfile.mkdtemp(prefix="issue-bench-"))
     cases = {"1-reward POINTS_ONLY": SINGLE, "5-reward mixed": MIXED}
+    cases = {name: rewards for name, rewards in cases.items() if args.case in (None, name.split()[0])}
     scripts = {}
     for name, rewards in cases.items():
         events, answer = capture(rewards)

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
+from rewards_site.local_cache import LocalCache
 from wallets.models import Wallet
 
 from .models import (
@@ -39,13 +40,34 @@ _REWARDS_SQL = """
 """
 
 
+# Catalogue rewards as the issue path reads them, kept per process for CATALOGUE_CACHE_SECONDS:
+# a change saved through the ORM clears this process's copy at once (signals, ``apps.py``), other
+# processes see it within the TTL.
+_rewards_cache = LocalCache(ttl_setting="CATALOGUE_CACHE_SECONDS")
+
+
+def rewards_cache_clear(**_signal_kwargs) -> None:
+    _rewards_cache.clear()
+
+
 def rewards_for_issue(*, reward_ids: Iterable[int]) -> dict[int, CatalogueReward]:
     """The rewards by id, each with ``configs`` (its payment configs by id) and ``segment_ids``.
+    Treat them as read-only: they may be shared with later calls of this process.
 
     One statement for rewards, promotions and payment configs (the hot path of every issue
     call: ORM query building cost more than the database), a second only for segmented rewards.
     """
-    reward_ids = sorted(set(reward_ids))
+    reward_ids = set(reward_ids)
+    found = {pk: reward for pk in reward_ids if (reward := _rewards_cache.get(pk)) is not None}
+    missing = sorted(reward_ids - found.keys())
+    if missing:
+        for pk, reward in _rewards_read(missing).items():
+            _rewards_cache.set(pk, reward)
+            found[pk] = reward
+    return found
+
+
+def _rewards_read(reward_ids: list[int]) -> dict[int, CatalogueReward]:
     rewards: dict[int, CatalogueReward] = {}
     segmented = []
     field = CatalogueReward._meta.get_field

@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -27,6 +26,8 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
+
+from rewards_site.local_cache import LocalCache
 
 from .errors import InvalidCredentials, InvalidScope, OutOfScope
 from .models import ApiClient, OrgConnection, Till
@@ -51,8 +52,7 @@ class Caller:
 
 # --- Basic ------------------------------------------------------------------------------------
 
-_till_cache: dict[bytes, tuple[float, Caller]] = {}
-_till_cache_lock = threading.Lock()
+_till_cache = LocalCache(ttl_setting="TILL_AUTH_CACHE_SECONDS", maxsize=_CACHE_MAX_ENTRIES)
 
 
 def _cache_key(username: str, password: str) -> bytes:
@@ -61,8 +61,7 @@ def _cache_key(username: str, password: str) -> bytes:
 
 
 def till_auth_cache_clear() -> None:
-    with _till_cache_lock:
-        _till_cache.clear()
+    _till_cache.clear()
 
 
 def till_authenticate(*, username: str, password: str) -> Caller:
@@ -71,9 +70,8 @@ def till_authenticate(*, username: str, password: str) -> Caller:
         raise InvalidCredentials("invalid till username or password")
     key = _cache_key(username, password)
     hit = _till_cache.get(key)
-    now = time.monotonic()
-    if hit is not None and hit[0] > now:
-        return hit[1]
+    if hit is not None:
+        return hit
     till = Till.objects.filter(username=username, is_active=True).only("org_id", "username", "password").first()
     if till is None:
         make_password(password)  # spend the hashing time anyway: no user enumeration by timing
@@ -81,10 +79,7 @@ def till_authenticate(*, username: str, password: str) -> Caller:
     if not till.check_password(password):
         raise InvalidCredentials("invalid till username or password")
     caller = Caller(org_id=till.org_id, method="basic", till_username=till.username)
-    with _till_cache_lock:
-        if len(_till_cache) >= _CACHE_MAX_ENTRIES:
-            _till_cache.clear()
-        _till_cache[key] = (now + settings.TILL_AUTH_CACHE_SECONDS, caller)
+    _till_cache.set(key, caller)
     return caller
 
 

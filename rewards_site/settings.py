@@ -142,6 +142,8 @@ RATELIMIT_FAIL_OPEN = True  # the cache (Redis) down must not take the APIs down
 # Issue Reward (Capillary): till Basic-auth checks remembered in memory, OAuth token lifetime,
 # and the sandbox vendor (/sandbox/vendor/issue), on with DEBUG or SANDBOX_VENDOR=1.
 TILL_AUTH_CACHE_SECONDS = env.int("TILL_AUTH_CACHE_SECONDS", default=300)
+# Seconds a worker keeps catalogue rewards (with payment configs, promotion, segments) it has read.
+CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=5)
 OAUTH_TOKEN_TTL_SECONDS = env.int("OAUTH_TOKEN_TTL_SECONDS", default=300)
 VALIDATION_CODE_TTL_SECONDS = env.int("VALIDATION_CODE_TTL_SECONDS", default=300)
 SANDBOX_VENDOR = DEBUG or env.bool("SANDBOX_VENDOR", default=False)

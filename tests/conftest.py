@@ -56,11 +56,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Rate-limit counters and cached credentials must not leak from one test into the next."""
+    """Rate-limit counters, cached credentials and catalogue must not leak from one test into the next."""
     from django.core.cache import caches
+
+    from catalogue.selectors import rewards_cache_clear
+    from orgs.auth import till_auth_cache_clear
 
     for alias in ("default", "local"):
         caches[alias].clear()
+    rewards_cache_clear()
+    till_auth_cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -487,3 +487,38 @@ def test_a_replay_is_not_counted_against_the_balance(demo, issue):
     )
     assert status_of(again) == (200, 200, [200, 200])
     assert points(ASHA) == Decimal("175.00")
+
+
+# --- the catalogue cache ------------------------------------------------------------------
+
+
+def test_a_catalogue_change_saved_through_the_orm_or_admin_applies_to_the_next_call(demo, issue):
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 352}]}))[0] == 200  # cached now
+    reward = CatalogueReward.objects.get(pk=353)
+    reward.enabled = False
+    reward.save()
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]})) == (400, 8003, [8003])
+    config = PaymentConfig.objects.get(pk=61)
+    config.points = Decimal("5.00")
+    config.save()
+    issue({"externalId": ASHA, "rewards": [{"rewardId": 351}]})
+    assert points(ASHA) == Decimal("435.00")  # 25 for the first promotion, then 40 for the coupon
+
+
+def test_a_change_made_elsewhere_applies_within_catalogue_cache_seconds(demo, issue, settings):
+    """Another process's change (here: an UPDATE that sends no signal) is seen once the TTL is over."""
+    import time
+
+    settings.CATALOGUE_CACHE_SECONDS = 1
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]}))[0] == 200
+    CatalogueReward.objects.filter(pk=353).update(enabled=False)
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]}))[0] == 200  # still cached
+    time.sleep(1.1)
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]})) == (400, 8003, [8003])
+
+
+def test_catalogue_cache_seconds_zero_reads_the_catalogue_on_every_call(demo, issue, settings):
+    settings.CATALOGUE_CACHE_SECONDS = 0
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]}))[0] == 200
+    CatalogueReward.objects.filter(pk=353).update(enabled=False)
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]})) == (400, 8003, [8003])
