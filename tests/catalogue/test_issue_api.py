@@ -384,7 +384,7 @@ def test_after_all_this_the_ledgers_add_up(demo, issue):
     assert_ledgers_add_up()
 
 
-def test_a_one_reward_call_takes_seven_statements_besides_savepoints(demo, issue):
+def test_a_one_reward_call_takes_eight_statements_besides_savepoints(demo, issue):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -394,6 +394,6 @@ def test_a_one_reward_call_takes_seven_statements_besides_savepoints(demo, issue
     issue({"externalId": ASHA, "rewards": [{"rewardId": 352, "requestId": "warm"}]})  # the till check is remembered
     with CaptureQueriesContext(connection) as queries:
         assert issue({"externalId": ASHA, "rewards": [{"rewardId": 353, "requestId": "q-1"}]}).status_code == 200
-    # rewards, customer, requestIds seen | claim, wallet update, ledger entry, issue record
+    # rewards, customer, requestIds seen | claim, wallet update, ledger entry, issue record, outbox event
     statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
-    assert len(statements) == 7, statements
+    assert len(statements) == 8, statements
