@@ -133,7 +133,11 @@ def celery_broker(url: str):
 
 
 def _reset_pools(app) -> None:
-    app.pool.force_close_all()
+    from kombu import pools
+
+    pools.reset()  # the producer pools are global, keyed by connection
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
 
