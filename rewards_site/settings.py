@@ -142,6 +142,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 1,
     "socket_timeout": 2,
     "max_connections": 50,
+    # Publishing: one connection attempt, no back-off (the default retries for ~2 s per call).
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
     # Longer than the longest countdown/ETA a task gets, so Redis does not hand it out twice.
     "visibility_timeout": 3600,
 }
