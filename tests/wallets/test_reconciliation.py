@@ -3,10 +3,14 @@ found, recorded once, shown in the admin, and never "fixed"; a clean book has no
 
 import io
 import json
+import os
+import signal
+import time
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -132,3 +136,52 @@ def test_points_taken_without_an_issue_record_and_an_unpaid_voucher_are_found(de
     )
     findings = {f.check_name for f in reconciliation_run().open_findings}
     assert findings == {"ledger_issue_unrecorded", "vendor_voucher_unpaid"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_reconciliation_leaves_nothing_and_the_task_runs_again_to_completion(demo, tmp_path):
+    """SIGKILL of the worker process running the task (acks_late + reject_on_worker_lost: the
+    message goes back to Redis and runs again); the killed run's single transaction left nothing."""
+    from tests.processes import RedisServer, celery_broker, celery_worker, children, wait_for
+    from wallets.reconciliation import _RUN_LOCK
+    from wallets.tasks import reconcile as reconcile_task
+
+    # given a mismatch to find, and a worker whose run pauses after each batch (so it can be killed mid-way)
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance + 7 WHERE id = %s", [wallet.pk])
+
+    def run_in_progress() -> bool:
+        held = sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", [_RUN_LOCK])
+        return held[0][0] > 0
+
+    redis = RedisServer()
+    redis.start()
+    log = tmp_path / "worker.log"
+    env = {"REWARDS_TEST_RECONCILE_BATCH_PAUSE": "0.2", "RECONCILE_BATCH_SIZE": "200"}
+    try:
+        with celery_broker(redis.url), celery_worker(redis.url, log=log, **env) as worker:
+            reconcile_task.apply_async()
+            wait_for(run_in_progress, timeout=30, what="the reconciliation to start")
+            time.sleep(0.5)
+            # when the process running it is killed
+            [child] = children(worker.pid)
+            os.kill(child, signal.SIGKILL)
+            # then nothing of the killed run is there
+            assert not Discrepancy.objects.exists() and not ReconciliationRun.objects.exists()
+            # and the task runs again, to completion
+            wait_for(lambda: ReconciliationRun.objects.exists(), timeout=120, what="the re-run to complete")
+    finally:
+        redis.stop()
+    assert "WorkerLostError" in log.read_text() or "SIGKILL" in log.read_text()
+    assert ReconciliationRun.objects.count() == 1
+    finding = Discrepancy.objects.get()
+    assert finding.subject == f"wallets_wallet:{wallet.pk}" and finding.resolved_at is None
+    # and a second run records it once, not twice
+    reconciliation_run()
+    assert Discrepancy.objects.count() == 1
+    # (the test leaves the books as it found them: the flush at teardown checks them)
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])
