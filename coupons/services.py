@@ -319,8 +319,9 @@ def coupons_expire(*, now: datetime | None = None, batch: int = 10_000) -> int:
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(_EXPIRE[connection.vendor], params)
-            total += cursor.rowcount
-        if cursor.rowcount < batch:
+            done = cursor.rowcount
+        total += done
+        if done < batch:
             return total
 
 
