@@ -5,6 +5,7 @@ Django password hash of a till) are displayed, read-only.
 """
 
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from rewards_site.admin_mixins import ReadOnlyMixin
@@ -163,6 +164,7 @@ class WebhookEndpointAdmin(SimpleHistoryAdmin):
     list_select_related = ("org",)
     search_fields = ("url",)
     readonly_fields = ("created_at",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 class WebhookDeliveryInline(ReadOnlyMixin, admin.TabularInline):
