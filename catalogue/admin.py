@@ -17,6 +17,7 @@ from .models import (
     RewardIssue,
     RewardSegment,
     ValidationCode,
+    VendorCall,
     VendorException,
 )
 
@@ -140,3 +141,16 @@ class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "resolved"]
+
+
+@admin.register(VendorCall)
+class VendorCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Vendor rewards in flight or settled; open ones past ``stale_after`` are settled by recovery."""
+
+    list_display = ("id", "created_at", "org", "reward", "customer", "state", "points", "voucher", "issue")
+    list_filter = ("state", "org")
+    list_select_related = ("org", "reward", "customer", "issue")
+    search_fields = ("=voucher", *customer_search_fields("customer"))
+    raw_id_fields = ("customer", "group", "claim", "issue")
+    ordering = ("-id",)
+    show_full_result_count = False

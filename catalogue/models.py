@@ -261,3 +261,56 @@ class VendorException(models.Model):
 
     def __str__(self) -> str:
         return f"vendor voucher {self.voucher} unpaid ({self.reason})"
+
+
+class VendorCall(models.Model):
+    """A VENDOR reward being issued: written before the partner is called, with everything needed
+    to finish the issue without the caller.
+
+    PENDING: the partner is being called. ANSWERED: the partner's voucher is recorded (its own
+    short transaction) and the points are being taken. DONE: paid and recorded (``issue``).
+    FAILED: the partner refused; nothing was handed out. FLAGGED: a voucher without the points
+    (a ``VendorException`` for staff). ABANDONED: the process died before the partner's answer was
+    recorded; no voucher was handed out. ``vendor_calls_recover`` settles PENDING and ANSWERED rows
+    older than ``stale_after`` (a process that died between the partner's answer and the points).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "PENDING"
+        ANSWERED = "ANSWERED"
+        DONE = "DONE"
+        FAILED = "FAILED"
+        FLAGGED = "FLAGGED"
+        ABANDONED = "ABANDONED"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    customer = models.ForeignKey("orgs.Customer", on_delete=models.PROTECT, related_name="+")
+    group = models.ForeignKey("orgs.CustomerGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    wallet_id = models.BigIntegerField(null=True, blank=True, help_text="The paying points wallet.")
+    reward = models.ForeignKey(CatalogueReward, on_delete=models.PROTECT, related_name="+")
+    payment_config = models.ForeignKey(PaymentConfig, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    claim = models.ForeignKey(IssueRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    requested_quantity = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+    points = MoneyField()
+    redemption_value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
+    record = models.JSONField(default=dict, help_text="The RewardIssue fields of the call (till, notes, ...).")
+    voucher = models.CharField(max_length=255, blank=True)
+    vendor_details = models.JSONField(default=dict, blank=True)
+    vendor_answer = models.JSONField(null=True, blank=True)
+    issue = models.OneToOneField(RewardIssue, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    stale_after = models.DateTimeField(help_text="Recovery settles it after this moment if still open.")
+    answered_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["stale_after"], condition=Q(state__in=["PENDING", "ANSWERED"]), name="vendorcall_open")
+        ]
+
+    def __str__(self) -> str:
+        return f"vendor call {self.pk}: reward {self.reward_id} ({self.state})"

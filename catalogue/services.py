@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from django.utils import timezone
 from coupons.services import coupons_disburse
 from orgs.auth import Caller
 from orgs.errors import InsufficientBalance, OutOfScope, PoolExhausted
-from orgs.models import Customer
+from orgs.events import customer_ref, event_emit, events_emit
+from orgs.models import Customer, EventKind
 from orgs.money import ZERO, to_money
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import Posting, wallet_post, wallet_post_many
@@ -60,7 +62,15 @@ from .errors import (
     RewardUnavailable,
     VendorFailed,
 )
-from .models import CatalogueReward, IssueRequest, PaymentConfig, RewardIssue, ValidationCode, VendorException
+from .models import (
+    CatalogueReward,
+    IssueRequest,
+    PaymentConfig,
+    RewardIssue,
+    ValidationCode,
+    VendorCall,
+    VendorException,
+)
 
 SUCCESS = {"success": True, "code": 200, "message": "Reward issued successfully"}
 PARTIAL = {"success": True, "code": 8010, "message": "Reward issued partially"}
@@ -506,6 +516,7 @@ def _issue_row(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int 
 def _record(line: _Line, ctx: _CallContext, *, reference: str, claim_pk: int | None, **details) -> RewardIssue:
     issue = _issue_row(line, ctx, reference=reference, claim_pk=claim_pk, **details)
     issue.save(force_insert=True)
+    _issue_event(issue, customer=line.payer.customer)
     return issue
 
 
@@ -526,46 +537,202 @@ def _issue_local(line: _Line, ctx: _CallContext) -> RewardIssue:
 
 
 def _issue_vendor(line: _Line, ctx: _CallContext) -> RewardIssue:
-    """VENDOR: claim the requestId, call the vendor with no transaction open, then pay and record."""
-    claim_pk = None
-    if line.request_key is not None:
-        with transaction.atomic():
-            claim_pk = _claim(line, state=IssueRequest.State.PENDING)
+    """VENDOR: claim the requestId and record the pending call, call the vendor with no
+    transaction open, record its voucher, then pay and record (``vendor_call_settle``).
+
+    Each step commits on its own, so a process that dies after the vendor's answer leaves an
+    ANSWERED ``VendorCall`` that ``vendor_calls_recover`` settles (points taken, or flagged)."""
+    with transaction.atomic():
+        claim_pk = _claim(line, state=IssueRequest.State.PENDING)
+        call = _vendor_call_open(line, ctx, claim_pk=claim_pk)
     try:
         context, answer = vendor_voucher_request(line=line, call=ctx.call)
-        reference = _points_reference()
-        with transaction.atomic():
-            _pay(line, reference=reference)
-            issue = _record(
-                line,
-                ctx,
-                reference=reference,
-                claim_pk=claim_pk,
-                voucher=str(context["voucher"]),
-                vendor_details=context,
-            )
-            if claim_pk is not None:
-                IssueRequest.objects.filter(pk=claim_pk).update(state=IssueRequest.State.DONE)
-            return issue
-    except PointsGone as exc:
-        VendorException.objects.create(
-            org_id=line.org_id,
-            customer=line.payer.customer,
-            group=line.payer.group,
-            reward=line.reward,
-            quantity=line.item.quantity,
-            points=line.points,
-            voucher=str(context["voucher"])[:255],
-            vendor_answer=answer,
-            reason=str(exc)[:255],
-            request_id=line.item.request_id,
-            transaction_number=ctx.call.transaction_number or "",
-        )
-        _release(claim_pk)
-        raise
     except BaseException:
+        VendorCall.objects.filter(pk=call.pk).update(state=VendorCall.State.FAILED, settled_at=timezone.now())
         _release(claim_pk)
         raise
+    VendorCall.objects.filter(pk=call.pk, state__in=[VendorCall.State.PENDING, VendorCall.State.ABANDONED]).update(
+        state=VendorCall.State.ANSWERED,
+        voucher=str(context["voucher"])[:255],
+        vendor_details=context,
+        vendor_answer=answer,
+        answered_at=timezone.now(),
+    )
+    _test_crash_point("after_vendor")
+    return vendor_call_settle(call_pk=call.pk, reward=line.reward, config=line.config)
+
+
+def _test_crash_point(name: str) -> None:
+    """Test-only: ``REWARDS_TEST_CRASH_AT=<name>`` kills the process here (tests of recovery)."""
+    if os.environ.get("REWARDS_TEST_CRASH_AT") == name:
+        os._exit(137)
+
+
+def _vendor_call_open(line: _Line, ctx: _CallContext, *, claim_pk: int | None) -> VendorCall:
+    now = timezone.now()
+    grace = line.reward.vendor_timeout_ms / 1000 + settings.VENDOR_RECOVERY_MARGIN_SECONDS
+    record = {
+        "till_username": ctx.caller.till_username or "",
+        "request_id": line.item.request_id,
+        "event_log_id": ctx.call.event_log_id,
+        "transaction_number": ctx.call.transaction_number or "",
+        "notes": line.notes,
+        "brand": ctx.call.brand or "",
+        "custom_fields": line.item.custom_fields,
+        "fulfillment_status": line.item.fulfillment_status or "",
+    }
+    return VendorCall.objects.create(
+        org_id=line.org_id,
+        customer_id=line.payer.customer.pk,
+        group_id=line.payer.group.pk if line.payer.group is not None else None,
+        wallet_id=line.payer.wallet_id,
+        reward_id=line.reward.pk,
+        payment_config_id=line.config.pk if line.config is not None else None,
+        claim_id=claim_pk,
+        requested_quantity=line.item.requested_quantity,
+        quantity=line.item.quantity,
+        points=line.points,
+        redemption_value=line.redemption_value,
+        record=record,
+        stale_after=now + timedelta(seconds=grace),
+    )
+
+
+_SETTLE_SQL = (
+    "UPDATE catalogue_vendorcall SET state = 'DONE', settled_at = %s WHERE id = %s AND state = 'ANSWERED' RETURNING id"
+)
+
+
+def vendor_call_settle(*, call_pk: int, reward: CatalogueReward | None = None, config=None) -> RewardIssue:
+    """Pay for and record the voucher of an ANSWERED vendor call, once (its row lock decides).
+
+    Raises ``PointsGone`` when the points went meanwhile: the call is FLAGGED and the voucher
+    recorded as a ``VendorException`` for staff. Raises ``RewardNotIssued`` when the call is not
+    ANSWERED (settled by someone else)."""
+    call = VendorCall.objects.get(pk=call_pk)
+    reference = _points_reference()
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_SETTLE_SQL, [connection.ops.adapt_datetimefield_value(timezone.now()), call_pk])
+                if cursor.fetchone() is None:
+                    raise RewardNotIssued(f"vendor call {call_pk} is {call.state}, not waiting to be paid")
+            if call.points > 0:
+                if call.wallet_id is None:
+                    raise InsufficientBalance(wallet_id=None, delta=-call.points)
+                wallet_post(
+                    wallet=Wallet(pk=call.wallet_id, org_id=call.org_id),
+                    delta=-call.points,
+                    kind=LedgerEntry.Kind.ISSUE,
+                    reference=reference,
+                    memo=f"reward {call.reward_id} x{call.quantity}",
+                )
+            issue = RewardIssue(
+                org_id=call.org_id,
+                points_reference_id=reference,
+                customer_id=call.customer_id,
+                group_id=call.group_id,
+                group_loyalty_redemption=call.group_id is not None,
+                reward_id=call.reward_id,
+                payment_config_id=call.payment_config_id,
+                requested_quantity=call.requested_quantity,
+                quantity=call.quantity,
+                points=call.points,
+                redemption_value=call.redemption_value,
+                voucher=call.voucher,
+                vendor_details=call.vendor_details,
+                idempotency_id=call.claim_id,
+                **call.record,
+            )
+            issue.save(force_insert=True)
+            VendorCall.objects.filter(pk=call_pk).update(issue=issue)
+            if call.claim_id is not None:
+                IssueRequest.objects.filter(pk=call.claim_id).update(state=IssueRequest.State.DONE)
+            _issue_event(issue, customer=call.customer)
+    except InsufficientBalance as exc:
+        _vendor_call_flag(call, reason="insufficient points: spent by another call meanwhile")
+        raise PointsGone("insufficient points: spent by another call meanwhile") from exc
+    if reward is not None:
+        issue.reward = reward
+    if config is not None:
+        issue.payment_config = config
+    return issue
+
+
+def _vendor_call_flag(call: VendorCall, *, reason: str) -> None:
+    with transaction.atomic():
+        if not VendorCall.objects.filter(pk=call.pk, state=VendorCall.State.ANSWERED).update(
+            state=VendorCall.State.FLAGGED, settled_at=timezone.now(), note=reason[:255]
+        ):
+            return
+        VendorException.objects.create(
+            org_id=call.org_id,
+            customer_id=call.customer_id,
+            group_id=call.group_id,
+            reward_id=call.reward_id,
+            quantity=call.quantity,
+            points=call.points,
+            voucher=call.voucher,
+            vendor_answer=call.vendor_answer if call.vendor_answer is not None else {},
+            reason=reason[:255],
+            request_id=call.record.get("request_id"),
+            transaction_number=call.record.get("transaction_number") or "",
+        )
+        _release(call.claim_id)
+
+
+def vendor_calls_recover(*, now=None) -> dict:
+    """Settle vendor calls left open past ``stale_after`` by a process that died.
+
+    ANSWERED (the partner's voucher is recorded): take the points and record the issue, or flag
+    it for staff (``VendorException``) when the points are gone. PENDING (no answer recorded, so
+    no voucher was handed out): ABANDONED, and its requestId released for a retry.
+    """
+    now = now or timezone.now()
+    stale = list(
+        VendorCall.objects.filter(
+            state__in=[VendorCall.State.PENDING, VendorCall.State.ANSWERED], stale_after__lt=now
+        ).values_list("pk", "state", "claim_id")
+    )
+    outcome = {"completed": 0, "flagged": 0, "abandoned": 0}
+    for pk, state, claim_pk in stale:
+        if state == VendorCall.State.PENDING:
+            with transaction.atomic():
+                if VendorCall.objects.filter(pk=pk, state=VendorCall.State.PENDING).update(
+                    state=VendorCall.State.ABANDONED, settled_at=now, note="no vendor answer recorded"
+                ):
+                    _release(claim_pk)
+                    outcome["abandoned"] += 1
+            continue
+        try:
+            vendor_call_settle(call_pk=pk)
+            outcome["completed"] += 1
+        except PointsGone:
+            outcome["flagged"] += 1
+        except RewardNotIssued:
+            pass  # settled meanwhile by the call itself
+    return outcome
+
+
+def _issue_event(issue: RewardIssue, *, customer: Customer) -> None:
+    event_emit(org_id=issue.org_id, kind=EventKind.ISSUE, payload=_issue_payload(issue, customer=customer))
+
+
+def _issue_payload(issue: RewardIssue, *, customer: Customer) -> dict:
+    return {
+        "transactionId": issue.pk,
+        "rewardId": issue.reward_id,
+        "customer": customer_ref(customer),
+        "groupId": issue.group_id,
+        "quantity": issue.quantity,
+        "points": issue.points,
+        "pointsReferenceId": issue.points_reference_id,
+        "requestId": issue.request_id,
+        "transactionNumber": issue.transaction_number,
+        "couponCodes": [c["code"] for c in issue.coupon_codes],
+        "promotionId": issue.promotion_id,
+        "voucher": issue.voucher or None,
+    }
 
 
 class _OneByOne(Exception):
@@ -646,6 +813,12 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
                     line, ctx, reference=references[line.index], claim_pk=claims.get(line.index), **goods[line.index]
                 )
                 for line in issued
+            ]
+        )
+        events_emit(
+            events=[
+                (issue.org_id, EventKind.ISSUE, _issue_payload(issue, customer=line.payer.customer))
+                for line, issue in zip(issued, issues, strict=True)
             ]
         )
     for line, issue in zip(issued, issues, strict=True):

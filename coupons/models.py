@@ -19,7 +19,12 @@ class CouponPool(models.Model):
         related_name="coupon_pools",
         help_text="The AppVirality campaign whose users may pick from this pool.",
     )
-    low_stock_threshold = models.PositiveIntegerField(default=100)
+    low_stock_threshold = models.PositiveIntegerField(
+        default=100, help_text="A low_stock event is sent when fewer coupons than this are available."
+    )
+    low_stock_since = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the pool went below its stock level (one event per crossing)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

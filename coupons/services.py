@@ -5,11 +5,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, PoolExhausted, UnknownPool
-from orgs.models import Campaign, Customer
+from orgs.events import customer_ref, event_emit
+from orgs.models import Campaign, Customer, EventKind
 from orgs.selectors import campaign_is_eligible
 from rewards_site.transactions import joined_transaction
 from wallets.models import EarnedReward
@@ -264,7 +265,17 @@ def coupon_redeem_from_pool(
         holder_id=customer.pk,
         issued_at=now,
     )
+    _pool_redemption_event(customer=customer, coupon=coupon, reward_code=reward_code)
     return PoolRedemption(coupon=coupon, reward_code=reward_code)
+
+
+def _pool_redemption_event(*, customer: Customer, coupon: Coupon, reward_code: str) -> None:
+    payload = {
+        "customer": customer_ref(customer, user_key=True),
+        "rewardCodes": [reward_code],
+        "coupon": {"id": coupon.pk, "code": coupon.code, "poolId": coupon.pool_id},
+    }
+    event_emit(org_id=customer.org_id, kind=EventKind.REDEMPTION, payload=payload)
 
 
 def _redeem_from_pool_stepwise(*, customer: Customer, pool: CouponPool, now) -> PoolRedemption:
@@ -279,4 +290,67 @@ def _redeem_from_pool_stepwise(*, customer: Customer, pool: CouponPool, now) -> 
         raise NothingToRedeem(pool_id=pool.pk)
     [coupon] = coupons_disburse(pool_id=pool.pk, org_id=pool.org_id, holder_id=customer.pk)
     EarnedReward.objects.filter(pk=reward.pk).update(status=EarnedReward.Status.REDEEMED, redeemed_at=now)
+    _pool_redemption_event(customer=customer, coupon=coupon, reward_code=reward.code)
     return PoolRedemption(coupon=coupon, reward_code=reward.code)
+
+
+# --- scheduled: expiry and stock levels ----------------------------------------------------------
+
+_EXPIRE = {
+    "postgresql": """
+        UPDATE coupons_coupon SET status = 'EXPIRED'
+         WHERE id IN (SELECT id FROM coupons_coupon
+                       WHERE status IN ('AVAILABLE', 'ISSUED') AND expires_at <= %(now)s
+                       LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
+    """,
+    "sqlite": """
+        UPDATE coupons_coupon SET status = 'EXPIRED'
+         WHERE id IN (SELECT id FROM coupons_coupon
+                       WHERE status IN ('AVAILABLE', 'ISSUED') AND expires_at <= %(now)s LIMIT %(batch)s)
+    """,
+}
+
+
+def coupons_expire(*, now: datetime | None = None, batch: int = 10_000) -> int:
+    """Mark coupons past their expiry EXPIRED (available ones, and handed-out ones, which keep
+    their holder); one short transaction per batch. Returns how many."""
+    params = {"now": connection.ops.adapt_datetimefield_value(now or timezone.now()), "batch": batch}
+    total = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(_EXPIRE[connection.vendor], params)
+            done = cursor.rowcount
+        total += done
+        if done < batch:
+            return total
+
+
+_STOCK = """
+    SELECT p.id, p.org_id, p.name, p.low_stock_threshold, p.low_stock_since, COALESCE(a.available, 0)
+      FROM coupons_couponpool p
+      LEFT JOIN (SELECT pool_id, COUNT(*) AS available FROM coupons_coupon
+                  WHERE status = 'AVAILABLE' AND (expires_at IS NULL OR expires_at > %(now)s)
+                  GROUP BY pool_id) a ON a.pool_id = p.id
+"""
+
+
+def pools_check_stock(*, now: datetime | None = None) -> list[int]:
+    """Send a ``low_stock`` event for each pool that went below its ``low_stock_threshold``
+    since the last check: once per crossing (``low_stock_since``), again only after the pool
+    was refilled to its level. Returns the pools alerted now."""
+    now = now or timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_STOCK, {"now": connection.ops.adapt_datetimefield_value(now)})
+        pools = cursor.fetchall()
+    alerted = []
+    for pool_id, org_id, name, threshold, since, available in pools:
+        low = available < threshold
+        if low and since is None:
+            with transaction.atomic():
+                if CouponPool.objects.filter(pk=pool_id, low_stock_since__isnull=True).update(low_stock_since=now):
+                    payload = {"poolId": pool_id, "name": name, "available": available, "threshold": threshold}
+                    event_emit(org_id=org_id, kind=EventKind.LOW_STOCK, payload=payload)
+                    alerted.append(pool_id)
+        elif not low and since is not None:
+            CouponPool.objects.filter(pk=pool_id).update(low_stock_since=None)
+    return alerted

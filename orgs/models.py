@@ -12,6 +12,7 @@ import hmac
 import uuid
 
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -279,3 +280,102 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+# --- Events and webhooks -----------------------------------------------------------------------
+
+
+class EventKind(models.TextChoices):
+    REDEMPTION = "redemption", "Redemption (AppVirality Redeem Rewards)"
+    ISSUE = "issue", "Reward issued (Capillary Issue Reward)"
+    REVERSAL = "reversal", "Reversal of a redemption or issue"
+    ADJUSTMENT = "adjustment", "Manual wallet adjustment"
+    LOW_STOCK = "low_stock", "Coupon pool below its stock level"
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of an org that receives its events, signed with HMAC-SHA256 (``secret``)."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    secret = models.CharField(
+        max_length=200, help_text="Key of the HMAC-SHA256 signature (X-Rewards-Signature) over the raw body."
+    )
+    securekey = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="AppVirality 'Secure Key': sent as \"securekey\" in every payload, for receivers that check it.",
+    )
+    kinds = models.JSONField(default=list, blank=True, help_text="Event kinds sent here; empty: every kind.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords(excluded_fields=["secret"])
+
+    class Meta:
+        ordering = ["org_id", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def wants(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kinds
+
+
+class OutboxEvent(models.Model):
+    """An event, written in the transaction of the change it reports; delivered at least once.
+
+    ``event_id`` is the id receivers de-duplicate on (header X-Rewards-Event-Id and ``"id"``).
+    ``dispatched_at`` is set once a worker has fanned the event out into one
+    ``WebhookDelivery`` per endpoint: rows still without it are re-queued by the sweep.
+    """
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(dispatched_at__isnull=True), name="outbox_undispatched"),
+            models.Index(fields=["created_at"], name="outbox_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.event_id}"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: attempts, back-off and the dead-letter state."""
+
+    class State(models.TextChoices):
+        PENDING = "PENDING"
+        DELIVERED = "DELIVERED"
+        DEAD = "DEAD", "Dead-lettered"
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="When the next attempt is due (PENDING).")
+    leased_until = models.DateTimeField(
+        null=True, blank=True, help_text="A worker is sending it until then; others leave it alone."
+    )
+    last_status = models.SmallIntegerField(null=True, blank=True, help_text="HTTP status of the last attempt.")
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhookdelivery_event_endpoint")]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], condition=Q(state="PENDING"), name="webhookdelivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.endpoint_id} ({self.state})"

@@ -15,10 +15,11 @@ def _org_owned_models():
         RewardIssue,
         RewardSegment,
         ValidationCode,
+        VendorCall,
         VendorException,
     )
     from coupons.models import Coupon, CouponPool
-    from wallets.models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
+    from wallets.models import Discrepancy, EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
 
     from .models import (
         ApiClient,
@@ -29,11 +30,19 @@ def _org_owned_models():
         CustomerGroup,
         CustomerSegment,
         GroupMember,
+        OutboxEvent,
         Segment,
         Till,
+        WebhookDelivery,
+        WebhookEndpoint,
     )
 
     return [
+        WebhookDelivery,
+        OutboxEvent,
+        WebhookEndpoint,
+        Discrepancy,
+        VendorCall,
         RedemptionCall,
         IdempotencyKey,
         RewardIssue,
@@ -90,3 +99,38 @@ def org_purge(*, org_id: int) -> None:
 def _allow_ledger_purge(cursor, allowed: bool) -> None:
     if connection.vendor == "postgresql":
         cursor.execute(f"SET LOCAL rewards.allow_ledger_purge = '{'on' if allowed else 'off'}'")
+
+
+def records_prune(*, batch: int = 10_000) -> dict:
+    """Housekeeping: delete expired Idempotency-Key records, redemption call records and
+    delivered events older than their retention (settings, env vars); in batches."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from wallets.models import IdempotencyKey, RedemptionCall
+    from wallets.services import IDEMPOTENCY_TTL
+
+    from .events import outbox_prune
+
+    now = timezone.now()
+    key_age = max(timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS), IDEMPOTENCY_TTL)
+    return {
+        "idempotency_keys": _delete_in_batches(IdempotencyKey.objects.filter(created_at__lt=now - key_age), batch),
+        "redemption_calls": _delete_in_batches(
+            RedemptionCall.objects.filter(created_at__lt=now - timedelta(days=settings.REDEMPTION_CALL_RETENTION_DAYS)),
+            batch,
+        ),
+        "events": outbox_prune(older_than=timedelta(days=settings.OUTBOX_RETENTION_DAYS)),
+    }
+
+
+def _delete_in_batches(queryset, batch: int) -> int:
+    total = 0
+    while True:
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
+        if not ids:
+            return total
+        deleted, _ = queryset.model.objects.filter(pk__in=ids).delete()
+        total += deleted

@@ -134,6 +134,38 @@ CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# A dead or unreachable Redis must not hang an API call that queues a task after its commit:
+# short socket timeouts, and publishing does not retry (orgs.events; the outbox sweep catches up).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
+    "max_connections": 50,
+    # Publishing: one connection attempt, no back-off (the default retries for ~2 s per call).
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    # Longer than the longest countdown/ETA a task gets, so Redis does not hand it out twice.
+    "visibility_timeout": 3600,
+}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+
+# --- Scheduled jobs and events (README "Scheduled jobs and events") -----------------------------
+# Minutes between webhook attempts after a failure; after the last one the delivery is dead-lettered.
+WEBHOOK_RETRY_MINUTES = env.list("WEBHOOK_RETRY_MINUTES", default=["5", "30", "120", "360"])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Events not dispatched this long after their commit (Redis was down, a worker died) are queued again.
+OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
+# Housekeeping retention.
+IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=48)
+REDEMPTION_CALL_RETENTION_DAYS = env.int("REDEMPTION_CALL_RETENTION_DAYS", default=180)
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=30)
+# Vendor rewards: a call still open this many seconds after its vendor timeout is settled by recovery.
+VENDOR_RECOVERY_MARGIN_SECONDS = env.int("VENDOR_RECOVERY_MARGIN_SECONDS", default=60)
+# Reconciliation: wallets (and rows of the other checks) per batch.
+RECONCILE_BATCH_SIZE = env.int("RECONCILE_BATCH_SIZE", default=100_000)
 
 # --- API ----------------------------------------------------------------------
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)  # per app; 0 = off

@@ -23,6 +23,7 @@ from catalogue.models import (
     RewardIssue,
     RewardSegment,
     ValidationCode,
+    VendorCall,
     VendorException,
 )
 from coupons.models import Coupon, CouponPool
@@ -37,10 +38,21 @@ from orgs.models import (
     GroupMember,
     Org,
     OrgConnection,
+    OutboxEvent,
     Segment,
     Till,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
-from wallets.models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
+from wallets.models import (
+    Discrepancy,
+    EarnedReward,
+    IdempotencyKey,
+    LedgerEntry,
+    ReconciliationRun,
+    RedemptionCall,
+    Wallet,
+)
 from wallets.services import wallet_post
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +111,33 @@ def build_everything(n: int) -> dict:
         org=org, points_reference_id=f"ref-{n}", customer=customer, reward=reward, requested_quantity=1, quantity=1,
         points="50.00", idempotency=issue_request, request_id=f"req-{n}", transaction_number=f"txn-{n}",
     )  # fmt: skip
+    now = timezone.now()
+    endpoint = WebhookEndpoint.objects.create(org=org, url=f"http://127.0.0.1:9/hook-{n}", secret="s")
+    event = OutboxEvent.objects.create(org=org, kind="redemption", payload={"n": n})
     return {
+        WebhookEndpoint: endpoint,
+        OutboxEvent: event,
+        WebhookDelivery: WebhookDelivery.objects.create(org=org, event=event, endpoint=endpoint, next_attempt_at=now),
+        Discrepancy: Discrepancy.objects.create(
+            org=org,
+            check_name="wallet_balance",
+            subject=f"wallets_wallet:{wallet.pk}",
+            expected="1.00",
+            found="2.00",
+            first_seen=now,
+            last_seen=now,
+        ),
+        ReconciliationRun: ReconciliationRun.objects.create(started_at=now, finished_at=now),
+        VendorCall: VendorCall.objects.create(
+            org=org,
+            customer=customer,
+            reward=reward,
+            requested_quantity=1,
+            quantity=1,
+            points="5.00",
+            stale_after=now,
+            issue=issue,
+        ),
         IssueRequest: issue_request,
         RewardIssue: issue,
         ValidationCode: ValidationCode.objects.create(

@@ -5,15 +5,26 @@ field is read-only, ledger entries can only be viewed, and neither wallets nor
 earned rewards can be changed or deleted once they exist.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from orgs.admin import customer_search_fields
 from rewards_site.admin_mixins import ReadOnlyMixin
 
-from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
+from .models import (
+    Discrepancy,
+    EarnedReward,
+    IdempotencyKey,
+    LedgerEntry,
+    ReconciliationRun,
+    RedemptionCall,
+    Wallet,
+)
+from .reconciliation import discrepancies_resolve, reconciliation_request
 
 LATEST_ENTRIES_SHOWN = 20
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")
@@ -124,3 +135,46 @@ class IdempotencyKeyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("=key",)
     ordering = ("-id",)
     show_full_result_count = False
+
+
+# --- Reconciliation ----------------------------------------------------------------------------
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Findings of the reconciliation; "Run reconciliation now" queues every check."""
+
+    list_display = ("id", "check_name", "subject", "org", "expected", "found", "first_seen", "last_seen", "resolved_at")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter), "check_name", "org")
+    list_select_related = ("org",)
+    search_fields = ("=subject", "check_name")
+    ordering = ("resolved_at", "-last_seen")
+    actions = ("mark_resolved",)
+
+    def get_urls(self):
+        run = self.admin_site.admin_view(self.run_reconciliation)
+        return [path("reconcile/", run, name="wallets_discrepancy_reconcile"), *super().get_urls()]
+
+    def run_reconciliation(self, request):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if reconciliation_request():
+            self.message_user(request, "Reconciliation queued: findings appear here when it completes.")
+        else:
+            self.message_user(
+                request, "The task queue is unreachable: run `python manage.py reconcile`.", messages.ERROR
+            )
+        return HttpResponseRedirect(reverse("admin:wallets_discrepancy_changelist"))
+
+    @admin.action(description="Mark resolved (settled by staff)")
+    def mark_resolved(self, request, queryset):
+        count = discrepancies_resolve(pks=list(queryset.values_list("pk", flat=True)), note=f"by {request.user}")
+        self.message_user(request, f"{count} finding(s) marked resolved.")
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "started_at", "finished_at", "wallets_checked", "findings", "new_findings", "resolved")
+    ordering = ("-id",)

@@ -187,3 +187,55 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class Discrepancy(models.Model):
+    """A finding of the reconciliation: something in the books that does not add up.
+
+    Recorded once per (check, subject) while open (``resolved_at`` empty); a later run that
+    finds it again updates ``found`` and ``last_seen``. Nothing is corrected here: staff settle
+    a finding through the adjustment or reversal services, and the next run that no longer
+    finds it marks it resolved.
+    """
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    check_name = models.CharField(max_length=40, help_text="Which reconciliation check found it.")
+    subject = models.CharField(max_length=100, help_text="The row concerned: table:id.")
+    expected = models.CharField(max_length=255, blank=True)
+    found = models.CharField(max_length=255, blank=True)
+    detail = models.TextField(blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        verbose_name_plural = "discrepancies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["check_name", "subject"], condition=Q(resolved_at__isnull=True), name="discrepancy_open_once"
+            )
+        ]
+        indexes = [models.Index(fields=["org", "-last_seen"], name="discrepancy_org_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.check_name} {self.subject}: expected {self.expected}, found {self.found}"
+
+
+class ReconciliationRun(models.Model):
+    """A completed reconciliation: written in the transaction that records its findings."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    wallets_checked = models.BigIntegerField(default=0)
+    findings = models.PositiveIntegerField(default=0, help_text="Open findings after the run.")
+    new_findings = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} at {self.finished_at:%Y-%m-%d %H:%M}: {self.findings} open"

@@ -17,7 +17,8 @@ from orgs.errors import (
     NothingToRedeem,
     RewardsNotFound,
 )
-from orgs.models import Campaign, Customer, CustomerGroup
+from orgs.events import customer_ref, event_emit
+from orgs.models import Campaign, Customer, CustomerGroup, EventKind
 from orgs.money import ZERO, to_money
 from orgs.selectors import campaign_is_eligible, customer_segment_ids
 from rewards_site.transactions import joined_transaction
@@ -260,7 +261,19 @@ def _credit(*, customer: Customer, rewards: list[EarnedReward], amount: Decimal,
         reference=reference,
         memo=("rewards " + ", ".join(codes))[:255],
     )
+    event_emit(org_id=customer.org_id, kind=EventKind.REDEMPTION, payload=_redemption_event(customer, codes, entry))
     return Redemption(amount=amount, reward_codes=codes, ledger_entry=entry)
+
+
+def _redemption_event(customer: Customer, codes: list[str], entry: LedgerEntry) -> dict:
+    return {
+        "customer": customer_ref(customer, user_key=True),
+        "amount": entry.delta,
+        "rewardCodes": codes,
+        "wallet": {"id": entry.wallet_id, "kind": Wallet.Kind.CREDITS, "balance": entry.balance_after},
+        "ledgerEntry": entry.pk,
+        "reference": entry.reference,
+    }
 
 
 @joined_transaction()

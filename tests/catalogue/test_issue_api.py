@@ -388,7 +388,7 @@ def _statements(queries) -> list[str]:
     return [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
 
 
-def test_a_one_reward_call_takes_five_statements(demo, issue):
+def test_a_one_reward_call_takes_six_statements(demo, issue):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -398,9 +398,9 @@ def test_a_one_reward_call_takes_five_statements(demo, issue):
     issue({"externalId": ASHA, "rewards": [{"rewardId": 352, "requestId": "warm"}]})  # the till check is remembered
     with CaptureQueriesContext(connection) as queries:
         assert issue({"externalId": ASHA, "rewards": [{"rewardId": 353, "requestId": "q-1"}]}).status_code == 200
-    # rewards, customer | claim, wallet update with its ledger entry (two on SQLite), issue record
+    # rewards, customer | claim, wallet update with its ledger entry (two on SQLite), issue record, outbox event
     statements = _statements(queries)
-    assert len(statements) == (5 if connection.vendor == "postgresql" else 6), statements
+    assert len(statements) == (6 if connection.vendor == "postgresql" else 7), statements
 
 
 def test_a_five_reward_call_is_one_transaction_with_one_debit(demo, issue):
@@ -421,12 +421,18 @@ def test_a_five_reward_call_is_one_transaction_with_one_debit(demo, issue):
     assert response.status_code == 200 and response.json()["status"]["code"] == 200, response.json()
     statements = _statements(queries)
     if connection.vendor == "postgresql":
-        assert len(statements) == 6, statements  # rewards, customer | claims, coupon, debit, issue records
+        # rewards, customer | claims, coupon, debit, issue records, outbox events
+        assert len(statements) == 7, statements
     assert sum(s.startswith("COMMIT") for s in statements) <= 1
     entries = list(LedgerEntry.objects.order_by("id")[before:])
     assert len(entries) == 5
     references = [r["pointsReferenceId"] for r in response.json()["rewards"]]
     assert [e.reference for e in entries] == references  # one entry per reward, in the call's order
+    # one issue event per reward, written in the same transaction
+    from orgs.models import OutboxEvent
+
+    events = OutboxEvent.objects.filter(kind="issue").order_by("id")
+    assert [e.payload["pointsReferenceId"] for e in events][-5:] == references
     assert_ledgers_add_up()
 
 

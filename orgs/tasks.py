@@ -1,0 +1,38 @@
+"""Celery tasks of events and webhooks: they take ids and call ``orgs.events``."""
+
+from celery import shared_task
+
+from . import events
+
+
+@shared_task(name="orgs.event_dispatch")
+def event_dispatch(event_pk: int) -> int:
+    """Fan an event out to its endpoints and send the due deliveries."""
+    due = events.event_dispatch(event_pk=event_pk)
+    for delivery_pk in due:
+        events.delivery_attempt(delivery_pk=delivery_pk)
+    return len(due)
+
+
+@shared_task(name="orgs.events_dispatch")
+def events_dispatch(event_pks: list[int]) -> int:
+    """``event_dispatch`` for the events of one change (e.g. the rewards of one issue call)."""
+    return sum(event_dispatch(event_pk) for event_pk in event_pks)
+
+
+@shared_task(name="orgs.delivery_send")
+def delivery_send(delivery_pk: int) -> bool:
+    attempt = events.delivery_attempt(delivery_pk=delivery_pk)
+    return bool(attempt and attempt.delivered)
+
+
+@shared_task(name="orgs.outbox_sweep")
+def outbox_sweep() -> dict:
+    return events.outbox_sweep()
+
+
+@shared_task(name="orgs.records_prune")
+def records_prune() -> dict:
+    from .services import records_prune as prune
+
+    return prune()

@@ -1,0 +1,96 @@
+"""Events end to end: real Celery worker processes, a private Redis the tests stop and start,
+webhook receivers that verify the signature. Nothing is eager here."""
+
+import json
+import time
+from decimal import Decimal
+
+import pytest
+
+from catalogue.models import RewardIssue
+from orgs.events import outbox_sweep
+from orgs.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
+from tests.catalogue.conftest import ASHA, ISSUE_URL, TILL, basic
+from tests.processes import RedisServer, celery_broker, celery_worker, wait_for, webhook_receiver
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+O2 = 4000876
+KEYS = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey"}
+SECRET = "whsec-test-0123456789"
+
+
+@pytest.fixture
+def redis_server():
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def redeem(client, body) -> tuple[int, dict]:
+    response = client.post("/v2_0/redeemrewards", json.dumps({**KEYS, **body}), content_type="application/json")
+    return response.status_code, response.json()
+
+
+def issue(client, body) -> tuple[int, dict]:
+    url = f"{ISSUE_URL}?username={TILL}&skip_validation=true"
+    response = client.post(url, json.dumps(body), content_type="application/json", headers={"Authorization": basic()})
+    return response.status_code, response.json()
+
+
+def test_a_worker_delivers_a_redemption_event_signed_to_the_org_webhook(demo, client, redis_server, tmp_path):
+    with webhook_receiver(SECRET) as receiver, celery_broker(redis_server.url):
+        WebhookEndpoint.objects.create(org_id=O2, url=receiver.url, secret=SECRET, securekey="av-secure-key")
+        with celery_worker(redis_server.url, log=tmp_path / "worker.log"):
+            # when
+            http, body = redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001", "rd-1002"]})
+            assert (http, body["statuscode"]) == (200, 1)
+            # then
+            wait_for(lambda: receiver.received, timeout=30, what="the webhook")
+    [(event_id, document, valid)] = receiver.received
+    assert valid, "the receiver could not verify X-Rewards-Signature"
+    event = OutboxEvent.objects.get()
+    assert event_id == document["id"] == str(event.event_id)
+    assert document["kind"] == "redemption" and document["org"] == O2 and document["securekey"] == "av-secure-key"
+    assert document["data"]["amount"] == "25.00" and document["data"]["rewardCodes"] == ["rd-1001", "rd-1002"]
+    assert document["data"]["customer"]["externalId"] == ASHA
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.attempts, delivery.last_status) == ("DELIVERED", 1, 200)
+
+
+def test_with_redis_down_both_apis_answer_and_every_event_is_delivered_once_it_is_back(
+    demo, client, redis_server, tmp_path, settings
+):
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+    with webhook_receiver(SECRET) as receiver, celery_broker(redis_server.url):
+        WebhookEndpoint.objects.create(org_id=O2, url=receiver.url, secret=SECRET)
+        # given Redis is gone
+        redis_server.stop()
+        # when both APIs are called: they answer as always, promptly
+        started = time.monotonic()
+        assert redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]})[1]["statuscode"] == 1
+        assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})[1]["statuscode"] == 1
+        http, body = issue(client, {"externalId": ASHA, "rewards": [{"rewardId": 352}]})
+        assert (http, body["status"]["code"]) == (200, 200)
+        assert time.monotonic() - started < 5, "a dead broker must not hold up the calls"
+        assert RewardIssue.objects.count() == 1
+        expected = {str(e) for e in OutboxEvent.objects.values_list("event_id", flat=True)}
+        assert len(expected) == 3
+        assert not OutboxEvent.objects.filter(dispatched_at__isnull=False).exists()
+        # the sweep cannot queue them either, and says so without failing
+        assert outbox_sweep()["queued"] == 0
+        # then Redis comes back (same port), a worker starts, the sweep queues what never got there
+        redis_server.start()
+        with celery_worker(redis_server.url, log=tmp_path / "worker.log"):
+            assert outbox_sweep()["queued"] == 3
+            wait_for(lambda: set(receiver.ids()) >= expected, timeout=60, what="every event")
+            time.sleep(1)  # anything sent twice would show up now
+    assert set(receiver.ids()) == expected, "no event lost, none invented"
+    assert len(receiver.ids()) == len(expected), "each delivered once here (at-least-once allows a repeat id)"
+    assert all(valid for _, _, valid in receiver.received)
+    kinds = sorted(document["kind"] for _, document, _ in receiver.received)
+    assert kinds == ["issue", "redemption", "redemption"]
+    [issued] = [document for _, document, _ in receiver.received if document["kind"] == "issue"]
+    assert issued["data"]["points"] == "25.00" and Decimal(issued["data"]["points"]) == Decimal(25)
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"DELIVERED"}

@@ -1,0 +1,187 @@
+"""Reconciliation: mismatches injected by direct SQL (past the services and the triggers) are
+found, recorded once, shown in the admin, and never "fixed"; a clean book has no finding."""
+
+import io
+import json
+import os
+import signal
+import time
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from catalogue.models import VendorException
+from coupons.models import Coupon
+from orgs.models import Customer
+from tests.processes import sql
+from wallets.models import Discrepancy, ReconciliationRun, RedemptionCall, Wallet
+from wallets.reconciliation import reconciliation_run
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+URL = "/v2_0/redeemrewards"
+KEYS = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey"}
+ASHA = "ext_id98543198"
+
+
+def reconcile() -> tuple[int, str]:
+    out = io.StringIO()
+    try:
+        call_command("reconcile", stdout=out)
+    except SystemExit as exit_:
+        return exit_.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+def redeem(client, body) -> dict:
+    response = client.post(URL, data=json.dumps({**KEYS, **body}), content_type="application/json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def without_triggers():
+    """Writes in this transaction skip the books' triggers, as a bad manual fix would (the checks
+    the fixtures' writes deferred to commit run first, on the books as they were)."""
+    sql("SET CONSTRAINTS ALL IMMEDIATE")
+    sql("SET CONSTRAINTS ALL DEFERRED")
+    sql("SET LOCAL session_replication_role = replica")
+
+
+def test_books_written_by_the_services_reconcile_clean(demo, client):
+    # given redemptions of every mode
+    assert redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]})["statuscode"] == 1
+    assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
+    # when
+    code, out = reconcile()
+    # then
+    assert code == 0, out
+    assert "0 open finding(s)" in out
+    assert not Discrepancy.objects.exists()
+
+
+def test_an_injected_balance_mismatch_is_found_once_and_shown_in_the_admin(demo, admin_client):
+    # given a wallet whose cached balance no longer matches its ledger
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    without_triggers()
+    sql("UPDATE wallets_wallet SET balance = balance + 7 WHERE id = %s", [wallet.pk])
+    # when the reconciliation runs twice
+    first, out = reconcile()
+    second, _ = reconcile()
+    # then one finding, reported, exit status 1, and the balance left as it was (nothing fixed)
+    assert (first, second) == (1, 1)
+    finding = Discrepancy.objects.get()
+    assert (finding.check_name, finding.subject) == ("wallet_balance", f"wallets_wallet:{wallet.pk}")
+    assert finding.expected == str(wallet.balance + 7) and finding.found == str(wallet.balance)
+    assert f"wallets_wallet:{wallet.pk}" in out and "1 open finding(s)" in out
+    assert Wallet.objects.get(pk=wallet.pk).balance == wallet.balance + 7
+    assert ReconciliationRun.objects.count() == 2
+    page = admin_client.get(reverse("admin:wallets_discrepancy_changelist")).content.decode()
+    assert f"wallets_wallet:{wallet.pk}" in page
+
+
+def test_a_finding_no_longer_found_is_resolved_and_a_new_one_recorded_if_it_comes_back(demo):
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    without_triggers()
+    sql("UPDATE wallets_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+    reconciliation_run()
+    sql("UPDATE wallets_wallet SET balance = balance - 1 WHERE id = %s", [wallet.pk])
+    result = reconciliation_run()
+    assert result.open_findings == [] and result.run.resolved == 1
+    sql("UPDATE wallets_wallet SET balance = balance + 1 WHERE id = %s", [wallet.pk])
+    reconciliation_run()
+    assert Discrepancy.objects.filter(resolved_at__isnull=True).count() == 1
+    assert Discrepancy.objects.count() == 2
+
+
+def test_a_credited_redemption_without_its_ledger_amount_is_found(demo, client):
+    redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]})
+    call = RedemptionCall.objects.get(amount__isnull=False)
+    RedemptionCall.objects.filter(pk=call.pk).update(amount=Decimal("99.00"))
+    [finding] = reconciliation_run(batch_size=1).open_findings
+    assert (finding.check_name, finding.expected, finding.found) == ("redemption_ledger", "99.00", "10.00")
+
+
+def test_a_redemption_whose_rewards_are_not_consumed_is_found(demo, client):
+    redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001", "rd-1002"]})
+    sql("UPDATE wallets_earnedreward SET status = 'UNREDEEMED', redeemed_amount = 0 WHERE code = 'rd-1002'")
+    [finding] = reconciliation_run().open_findings
+    assert (finding.check_name, finding.expected, finding.found) == ("redemption_rewards", "2", "1")
+
+
+def test_an_issued_coupon_without_a_record_is_found(demo):
+    coupon = Coupon.objects.filter(status="AVAILABLE").first()
+    holder = Customer.objects.filter(org_id=coupon.org_id).first()
+    Coupon.objects.filter(pk=coupon.pk).update(status="ISSUED", holder=holder, issued_at=timezone.now())
+    [finding] = reconciliation_run().open_findings
+    assert (finding.check_name, finding.subject) == ("coupon_record", f"coupons_coupon:{coupon.pk}")
+    assert finding.found == "no redemption call or issue"
+
+
+def test_a_pool_redemption_reconciles_clean(demo, client):
+    assert redeem(client, {"UserIdInstore": ASHA, "poolId": 531})["statuscode"] == 1
+    assert reconciliation_run().open_findings == []
+
+
+def test_points_taken_without_an_issue_record_and_an_unpaid_voucher_are_found(demo):
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    from wallets.services import wallet_post
+
+    wallet_post(wallet=wallet, delta=Decimal("-3.00"), kind="ISSUE", reference="NO-RECORD")
+    VendorException.objects.create(
+        org_id=4000876, customer=wallet.customer, reward_id=350, quantity=1, points="10.00", voucher="V", reason="x"
+    )
+    findings = {f.check_name for f in reconciliation_run().open_findings}
+    assert findings == {"ledger_issue_unrecorded", "vendor_voucher_unpaid"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_reconciliation_leaves_nothing_and_the_task_runs_again_to_completion(demo, tmp_path):
+    """SIGKILL of the worker process running the task (acks_late + reject_on_worker_lost: the
+    message goes back to Redis and runs again); the killed run's single transaction left nothing."""
+    from tests.processes import RedisServer, celery_broker, celery_worker, children, wait_for
+    from wallets.reconciliation import _RUN_LOCK
+    from wallets.tasks import reconcile as reconcile_task
+
+    # given a mismatch to find, and a worker whose run pauses after each batch (so it can be killed mid-way)
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance + 7 WHERE id = %s", [wallet.pk])
+
+    def run_in_progress() -> bool:
+        held = sql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted", [_RUN_LOCK])
+        return held[0][0] > 0
+
+    redis = RedisServer()
+    redis.start()
+    log = tmp_path / "worker.log"
+    env = {"REWARDS_TEST_RECONCILE_BATCH_PAUSE": "0.2", "RECONCILE_BATCH_SIZE": "200"}
+    try:
+        with celery_broker(redis.url), celery_worker(redis.url, log=log, **env) as worker:
+            reconcile_task.apply_async()
+            wait_for(run_in_progress, timeout=30, what="the reconciliation to start")
+            time.sleep(0.5)
+            # when the process running it is killed
+            [child] = children(worker.pid)
+            os.kill(child, signal.SIGKILL)
+            # then nothing of the killed run is there
+            assert not Discrepancy.objects.exists() and not ReconciliationRun.objects.exists()
+            # and the task runs again, to completion
+            wait_for(lambda: ReconciliationRun.objects.exists(), timeout=120, what="the re-run to complete")
+    finally:
+        redis.stop()
+    assert "WorkerLostError" in log.read_text() or "SIGKILL" in log.read_text()
+    assert ReconciliationRun.objects.count() == 1
+    finding = Discrepancy.objects.get()
+    assert finding.subject == f"wallets_wallet:{wallet.pk}" and finding.resolved_at is None
+    # and a second run records it once, not twice
+    reconciliation_run()
+    assert Discrepancy.objects.count() == 1
+    # (the test leaves the books as it found them: the flush at teardown checks them)
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])

@@ -1,0 +1,321 @@
+"""Reconciliation of the books: set-based checks whose mismatches become ``Discrepancy`` rows.
+
+``reconciliation_run`` runs every check in batches of id ranges (one SQL statement per batch,
+no loop over rows) inside ONE transaction: on PostgreSQL a REPEATABLE READ snapshot, so every
+batch sees the same moment (no false findings from calls committing during the run), and the
+findings, the resolutions and the ``ReconciliationRun`` row are written at the end of that
+transaction. A run killed half-way (SIGKILL) therefore leaves nothing behind; the next run
+starts over. Findings are upserted on (check, subject) while open: running twice records each
+finding once. Nothing is corrected here: staff settle findings through the adjustment or
+reversal services; an open finding that a complete run no longer finds is marked resolved.
+
+Checks:
+
+* ``wallet_balance``: a wallet's cached balance equals the sum of its ledger entries;
+* ``redemption_ledger``: a credited redemption call has its REDEMPTION ledger entry, of its amount;
+* ``redemption_rewards``: the earned rewards a credited call lists exist, are the user's and consumed;
+* ``issue_points``: an issued reward's points equal its ISSUE ledger entries (by pointsReferenceId);
+* ``ledger_issue_unrecorded``: an ISSUE ledger entry belongs to an issued reward;
+* ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue);
+* ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
+* ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .models import Discrepancy, ReconciliationRun
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    table: str  # batched over this table's id ranges
+    sql: str  # -> (org_id, subject id, expected, found, detail) for ids in [%(lo)s, %(hi)s)
+    money: bool = True
+
+
+_ROUND = "ROUND(CAST({} AS NUMERIC), 2)"
+
+CHECKS = [
+    Check(
+        "wallet_balance",
+        "wallets_wallet",
+        """
+        SELECT w.org_id, w.id, w.balance, COALESCE(s.total, 0), ''
+          FROM wallets_wallet w
+          LEFT JOIN (SELECT wallet_id, SUM(delta) AS total FROM wallets_ledgerentry
+                      WHERE wallet_id >= %(lo)s AND wallet_id < %(hi)s GROUP BY wallet_id) s ON s.wallet_id = w.id
+         WHERE w.id >= %(lo)s AND w.id < %(hi)s
+           AND ROUND(CAST(w.balance AS NUMERIC), 2) <> ROUND(CAST(COALESCE(s.total, 0) AS NUMERIC), 2)
+        """,
+    ),
+    Check(
+        "redemption_ledger",
+        "wallets_redemptioncall",
+        """
+        SELECT r.org_id, r.id, r.amount, e.delta,
+               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
+          FROM wallets_redemptioncall r
+          LEFT JOIN wallets_ledgerentry e ON e.id = r.ledger_entry_id
+         WHERE r.id >= %(lo)s AND r.id < %(hi)s AND r.amount IS NOT NULL AND r.status_code = 1 AND NOT r.replayed
+           AND (e.id IS NULL OR e.kind <> 'REDEMPTION'
+                OR ROUND(CAST(e.delta AS NUMERIC), 2) <> ROUND(CAST(r.amount AS NUMERIC), 2))
+        """,
+    ),
+    Check(
+        "redemption_rewards",
+        "wallets_redemptioncall",
+        """
+        SELECT c.org_id, c.id, c.listed, c.consumed, 'earned rewards listed vs found consumed for the user'
+          FROM (SELECT r.id, r.org_id, COUNT(*) AS listed, COUNT(er.id) AS consumed
+                  FROM wallets_redemptioncall r
+                 CROSS JOIN {call_codes}
+                  LEFT JOIN wallets_earnedreward er
+                         ON er.org_id = r.org_id AND er.code = {call_code} AND er.customer_id = r.customer_id
+                        AND (er.status = 'REDEEMED' OR er.redeemed_amount > 0)
+                 WHERE r.id >= %(lo)s AND r.id < %(hi)s AND r.status_code = 1 AND NOT r.replayed
+                   AND (r.amount IS NOT NULL OR r.coupon_id IS NOT NULL)
+                 GROUP BY r.id, r.org_id) c
+         WHERE c.listed <> c.consumed
+        """,
+        money=False,
+    ),
+    Check(
+        "issue_points",
+        "catalogue_rewardissue",
+        """
+        SELECT ri.org_id, ri.id, -ri.points, COALESCE(e.total, 0), 'pointsReferenceId ' || ri.points_reference_id
+          FROM catalogue_rewardissue ri
+          LEFT JOIN (SELECT org_id, reference, SUM(delta) AS total FROM wallets_ledgerentry
+                      WHERE kind = 'ISSUE' AND reference IN (
+                            SELECT points_reference_id FROM catalogue_rewardissue WHERE id >= %(lo)s AND id < %(hi)s)
+                      GROUP BY org_id, reference) e
+                 ON e.org_id = ri.org_id AND e.reference = ri.points_reference_id
+         WHERE ri.id >= %(lo)s AND ri.id < %(hi)s
+           AND ROUND(CAST(COALESCE(e.total, 0) AS NUMERIC), 2) <> ROUND(CAST(-ri.points AS NUMERIC), 2)
+        """,
+    ),
+    Check(
+        "ledger_issue_unrecorded",
+        "wallets_ledgerentry",
+        """
+        SELECT e.org_id, e.id, 'an issued reward ' || e.reference, 'none', 'ISSUE entry of wallet ' || e.wallet_id
+          FROM wallets_ledgerentry e
+         WHERE e.id >= %(lo)s AND e.id < %(hi)s AND e.kind = 'ISSUE'
+           AND NOT EXISTS (SELECT 1 FROM catalogue_rewardissue ri
+                            WHERE ri.org_id = e.org_id AND ri.points_reference_id = e.reference)
+        """,
+        money=False,
+    ),
+    Check(
+        "coupon_record",
+        "coupons_coupon",
+        """
+        SELECT c.org_id, c.id, 'a holder and a record',
+               CASE WHEN c.holder_id IS NULL THEN 'no holder' ELSE 'no redemption call or issue' END,
+               'coupon ' || c.code || ' of pool ' || c.pool_id || ' (' || c.status || ')'
+          FROM coupons_coupon c
+         WHERE c.id >= %(lo)s AND c.id < %(hi)s AND (c.status = 'ISSUED' OR c.holder_id IS NOT NULL)
+           AND (c.holder_id IS NULL OR (
+                NOT EXISTS (SELECT 1 FROM wallets_redemptioncall r WHERE r.coupon_id = c.id)
+                AND NOT EXISTS (
+                    SELECT 1 FROM catalogue_rewardissue ri
+                      JOIN catalogue_cataloguereward cr ON cr.id = ri.reward_id
+                     CROSS JOIN {issue_codes}
+                     WHERE ri.org_id = c.org_id AND cr.coupon_pool_id = c.pool_id AND ri.customer_id = c.holder_id
+                       AND {issue_code} = c.code)))
+        """,
+        money=False,
+    ),
+    Check(
+        "vendor_voucher_unpaid",
+        "catalogue_vendorexception",
+        """
+        SELECT v.org_id, v.id, 'points for voucher ' || v.voucher, 'none taken', v.reason
+          FROM catalogue_vendorexception v
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved
+        """,
+        money=False,
+    ),
+    Check(
+        "vendor_call_stuck",
+        "catalogue_vendorcall",
+        """
+        SELECT v.org_id, v.id, 'settled by vendor recovery', v.state, 'stale since ' || v.stale_after
+          FROM catalogue_vendorcall v
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND v.state IN ('PENDING', 'ANSWERED') AND v.stale_after < %(stuck)s
+        """,
+        money=False,
+    ),
+]
+
+_FRAGMENTS = {
+    "postgresql": {
+        "call_codes": "jsonb_array_elements_text(r.reward_codes) AS code(value)",
+        "call_code": "code.value",
+        "issue_codes": "jsonb_to_recordset(ri.coupon_codes) AS x(code text)",
+        "issue_code": "x.code",
+    },
+    "sqlite": {
+        "call_codes": "json_each(r.reward_codes) AS code",
+        "call_code": "code.value",
+        "issue_codes": "json_each(ri.coupon_codes) AS x",
+        "issue_code": "json_extract(x.value, '$.code')",
+    },
+}
+
+_UPSERT = """
+    INSERT INTO wallets_discrepancy
+           (org_id, check_name, subject, expected, found, detail, first_seen, last_seen, resolution)
+    VALUES {values}
+    ON CONFLICT (check_name, subject) WHERE resolved_at IS NULL
+    DO UPDATE SET expected = EXCLUDED.expected, found = EXCLUDED.found, detail = EXCLUDED.detail,
+                  last_seen = EXCLUDED.last_seen
+    RETURNING first_seen = last_seen
+"""
+_RUN_LOCK = 7_346_001  # pg_advisory_xact_lock key: one run at a time
+
+
+@dataclass(frozen=True)
+class Finding:
+    org_id: int | None
+    check_name: str
+    subject: str
+    expected: str
+    found: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: ReconciliationRun
+    open_findings: list[Discrepancy]
+
+
+def _text(value, money: bool) -> str:
+    if value is None:
+        return ""
+    if money:
+        return str(Decimal(str(value)).quantize(Decimal("0.01")))
+    return str(value)
+
+
+def _id_bounds(cursor, table: str) -> tuple[int, int] | None:
+    cursor.execute(f"SELECT MIN(id), MAX(id) FROM {table}")  # noqa: S608 - a name from CHECKS
+    low, high = cursor.fetchone()
+    return None if low is None else (low, high)
+
+
+def _batch_pause() -> None:
+    """Test-only: ``REWARDS_TEST_RECONCILE_BATCH_PAUSE`` seconds after each batch (lets a test kill a run mid-way)."""
+    pause = os.environ.get("REWARDS_TEST_RECONCILE_BATCH_PAUSE")
+    if pause:
+        time.sleep(float(pause))
+
+
+def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) -> tuple[list[Finding], int, int]:
+    findings: list[Finding] = []
+    batches = 0
+    fragments = _FRAGMENTS.get(connection.vendor, _FRAGMENTS["postgresql"])
+    stuck = now - timedelta(minutes=15)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM wallets_wallet")
+        wallets = cursor.fetchone()[0]
+        for check in CHECKS:
+            bounds = _id_bounds(cursor, check.table)
+            if bounds is None:
+                continue
+            sql = check.sql.format(**fragments)
+            for low in range(bounds[0], bounds[1] + 1, batch_size):
+                cursor.execute(sql, {"lo": low, "hi": low + batch_size, "stuck": stuck})
+                for org_id, subject_id, expected, found, detail in cursor.fetchall():
+                    findings.append(
+                        Finding(
+                            org_id=org_id,
+                            check_name=check.name,
+                            subject=f"{check.table}:{subject_id}",
+                            expected=_text(expected, check.money)[:255],
+                            found=_text(found, check.money)[:255],
+                            detail=detail or "",
+                        )
+                    )
+                batches += 1
+                if progress:
+                    progress(check.name, batches)
+                _batch_pause()
+    return findings, batches, wallets
+
+
+def _record(findings: list[Finding], *, now) -> int:
+    """Upsert the findings (one row per open finding); returns how many are new."""
+    new = 0
+    adapted = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        for start in range(0, len(findings), 500):
+            chunk = findings[start : start + 500]
+            params = []
+            for f in chunk:
+                params += [f.org_id, f.check_name, f.subject, f.expected, f.found, f.detail, adapted, adapted, ""]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+            cursor.execute(_UPSERT.format(values=values), params)
+            new += sum(1 for (fresh,) in cursor.fetchall() if fresh)
+    return new
+
+
+def reconciliation_run(*, batch_size: int | None = None, progress=None) -> RunResult:
+    """Run every check now (see the module docstring); returns the run and the open findings."""
+    batch_size = batch_size or settings.RECONCILE_BATCH_SIZE
+    started = timezone.now()
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                if outermost:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RUN_LOCK])
+        findings, batches, wallets = _scan(batch_size=batch_size, now=started, progress=progress)
+        now = timezone.now()
+        new = _record(findings, now=now)
+        resolved = Discrepancy.objects.filter(resolved_at__isnull=True, last_seen__lt=now).update(
+            resolved_at=now, resolution="no longer found by the reconciliation"
+        )
+        open_findings = list(Discrepancy.objects.filter(resolved_at__isnull=True).order_by("check_name", "subject"))
+        run = ReconciliationRun.objects.create(
+            started_at=started,
+            finished_at=timezone.now(),
+            wallets_checked=wallets,
+            findings=len(open_findings),
+            new_findings=new,
+            resolved=resolved,
+            batches=batches,
+        )
+    return RunResult(run=run, open_findings=open_findings)
+
+
+def reconciliation_request() -> bool:
+    """Queue a reconciliation now (admin button); False when the broker cannot take it."""
+    from .tasks import reconcile
+
+    try:
+        reconcile.apply_async(retry=False)
+    except Exception:  # the broker is down: the caller says so
+        return False
+    return True
+
+
+def discrepancies_resolve(*, pks: list[int], note: str) -> int:
+    """Staff: close findings they settled (through the adjustment or reversal services)."""
+    return Discrepancy.objects.filter(pk__in=pks, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolution=f"marked resolved {note}"[:255]
+    )
