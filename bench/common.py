@@ -37,6 +37,9 @@ def start_gunicorn(*, port: int, workers: int) -> subprocess.Popen:
         "SECRET_KEY": "bench-secret-key-bench-secret-key-bench-secret-key",
         "LOG_LEVEL": "WARNING",
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Events are queued to a real broker, as in production (nothing consumes them here).
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "rewards_site.wsgi", "-w", str(workers), "-k", "sync"]
