@@ -223,7 +223,18 @@ WRK_LUA = """
 local rewards = os.getenv("BENCH_REWARDS")
 local customers = tonumber(os.getenv("BENCH_CUSTOMERS"))
 local counter = 0
-local thread_id = tostring(math.random(1, 1000000000))
+local thread_id = ""
+local threads = 0
+-- Each thread (and each wrk run) draws its own customers and requestIds: Lua's generator is
+-- not seeded per thread, and repeated requestIds would measure replays instead of issues.
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(tonumber(os.getenv("BENCH_SEED")) + tid)
+  thread_id = os.getenv("BENCH_SEED") .. "-" .. tid
+end
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
@@ -247,6 +258,7 @@ def wrk(rewards: list[dict], clients: int, duration: int, lua: Path) -> dict:
         **os.environ,
         "BENCH_REWARDS": json.dumps(with_ids),
         "BENCH_CUSTOMERS": str(CUSTOMERS),
+        "BENCH_SEED": str(time.time_ns() % 1_000_000_007),
         "BENCH_AUTH": "Basic " + base64.b64encode(f"{TILL}:{md5_hex(PASSWORD)}".encode()).decode(),
     }
     out = subprocess.run(

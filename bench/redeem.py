@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +49,9 @@ WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0; other = 0 end
+function setup(thread) table.insert(threads, thread); thread:set("tid", #threads) end
+-- each thread draws its own users (Lua's generator is not seeded per thread)
+function init(args) ok = 0; other = 0; math.randomseed(%(seed)d + tid) end
 function request()
   local n = math.random(1, %(users)d)
   return wrk.format(nil, nil, nil, string.format('%(body)s', n))
@@ -251,7 +253,7 @@ def run_wrk(mode: str, clients: int, duration: int, users: int, warmup: int = 3)
 def _wrk(mode: str, clients: int, duration: int, users: int) -> dict:
     body = json.dumps({"apikey": APIKEY, "privatekey": PRIVATEKEY, "UserIdInstore": "bench-%d", **MODES[mode]})
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(WRK_SCRIPT % {"users": users, "body": body})
+        handle.write(WRK_SCRIPT % {"users": users, "body": body, "seed": time.time_ns() % 1_000_000_007})
     done = subprocess.run(
         [
             "wrk",

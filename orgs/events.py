@@ -1,11 +1,12 @@
 """Events and their webhooks: a transactional outbox, delivered at least once.
 
 ``event_emit`` writes one ``OutboxEvent`` row in the caller's transaction (one INSERT) and,
-once that transaction commits, queues ``orgs.tasks.event_dispatch``. If Redis cannot take the
-task, the call that made the change still succeeds: ``outbox_sweep`` (every minute) queues the
-events nobody dispatched. A dispatch fans the event out into one ``WebhookDelivery`` per active
-endpoint of the org; each delivery is POSTed, retried after 5, 30, 120 and 360 minutes, then
-dead-lettered (admin: "retry now").
+once that transaction commits, hands it to a publisher thread that queues
+``orgs.tasks.events_dispatch``: the call never waits for Redis. If Redis cannot take the
+task, the call that made the change has succeeded anyway: ``outbox_sweep`` (every minute)
+queues the events nobody dispatched. A dispatch fans the event out into one
+``WebhookDelivery`` per active endpoint of the org; each delivery is POSTed, retried after
+5, 30, 120 and 360 minutes, then dead-lettered (admin: "retry now").
 
 The wire format (README "Events and webhooks")::
 
@@ -22,11 +23,14 @@ The wire format (README "Events and webhooks")::
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
 import logging
 import os
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -57,10 +61,7 @@ def event_emit(*, org_id: int, kind: str, payload: dict) -> OutboxEvent:
     Call it inside the transaction of the change it reports: the event exists exactly when
     the change does. Money values in ``payload`` may be Decimals (written as strings).
     """
-    if kind not in EventKind.values:
-        raise ValueError(f"unknown event kind {kind!r}")
-    event = OutboxEvent.objects.create(org_id=org_id, kind=kind, payload=payload)
-    transaction.on_commit(partial(event_enqueue, event_pk=event.pk))
+    [event] = events_emit(events=[(org_id, kind, payload)])
     return event
 
 
@@ -74,8 +75,78 @@ def events_emit(*, events: list[tuple[int, str, dict]]) -> list[OutboxEvent]:
         [OutboxEvent(org_id=org_id, kind=kind, payload=payload) for org_id, kind, payload in events]
     )
     if rows:
-        transaction.on_commit(partial(events_enqueue, event_pks=[row.pk for row in rows]))
+        transaction.on_commit(partial(_dispatch_soon, [row.pk for row in rows]))
     return rows
+
+
+def _dispatch_soon(event_pks: list[int]) -> None:
+    """After commit: queue the events' dispatch from this process's publisher thread, so the
+    call that made the change never waits for the broker (a slow or dead Redis costs it
+    nothing; the sweep queues what the publisher could not). Eager Celery (tests, the embedded
+    default) runs the dispatch here and now."""
+    from rewards_site.celery import app
+
+    if app.conf.task_always_eager:
+        events_enqueue(event_pks=event_pks)
+    else:
+        _publisher.submit(event_pks)
+
+
+class _Publisher:
+    """A daemon thread per process that queues dispatch tasks, many events per task when calls
+    come faster than the broker takes them. Events it has not queued when the process dies
+    are still in the outbox: the sweep queues them."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._pending = 0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def submit(self, event_pks: list[int]) -> None:
+        self._started()
+        with self._lock:
+            self._pending += len(event_pks)
+            self._idle.clear()
+        self._queue.put(event_pks)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted has been handed to the broker (or failed to be)."""
+        return self._idle.wait(timeout)
+
+    def _started(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                if self._pid != os.getpid():  # forked: the parent's queue and thread are not ours
+                    self._queue, self._pending = queue.SimpleQueue(), 0
+                    self._idle.set()
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="events-publisher", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = list(self._queue.get())
+            while len(batch) < 500:
+                try:
+                    batch += self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            events_enqueue(event_pks=batch)
+            with self._lock:
+                self._pending -= len(batch)
+                if self._pending <= 0:
+                    self._pending = 0
+                    self._idle.set()
+
+
+_publisher = _Publisher()
+atexit.register(_publisher.flush, 2.0)
 
 
 def events_enqueue(*, event_pks: list[int]) -> bool:

@@ -1,7 +1,10 @@
 """Events end to end: real Celery worker processes, a private Redis the tests stop and start,
 webhook receivers that verify the signature. Nothing is eager here."""
 
+import contextlib
 import json
+import socket
+import threading
 import time
 from decimal import Decimal
 
@@ -94,3 +97,54 @@ def test_with_redis_down_both_apis_answer_and_every_event_is_delivered_once_it_i
     [issued] = [document for _, document, _ in receiver.received if document["kind"] == "issue"]
     assert issued["data"]["points"] == "25.00" and Decimal(issued["data"]["points"]) == Decimal(25)
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {"DELIVERED"}
+
+
+@contextlib.contextmanager
+def silent_broker():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: a hung Redis."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def test_a_hung_broker_does_not_slow_the_calls_down_and_the_sweep_queues_their_events_later(
+    demo, client, redis_server, tmp_path, settings
+):
+    """Events are handed to the broker by a publisher thread after the commit: a broker that
+    accepts connections and never answers costs the calls nothing."""
+    from orgs.events import _publisher
+
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+    with silent_broker() as url, celery_broker(url):
+        started = time.monotonic()
+        for n in range(3):
+            http, body = issue(client, {"externalId": ASHA, "rewards": [{"rewardId": 352 if n == 0 else 351}]})
+            assert (http, body["status"]["code"]) == (200, 200)
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.5, f"three calls took {elapsed:.1f} s: they waited for the broker"
+        assert _publisher.flush(timeout=30), "the publisher never gave up on the hung broker"
+    assert OutboxEvent.objects.filter(dispatched_at__isnull=True).count() == 3
+    with webhook_receiver(SECRET) as receiver, celery_broker(redis_server.url):
+        WebhookEndpoint.objects.create(org_id=O2, url=receiver.url, secret=SECRET)
+        with celery_worker(redis_server.url, log=tmp_path / "worker.log"):
+            assert outbox_sweep()["queued"] == 3
+            wait_for(lambda: len(receiver.ids()) == 3, timeout=60, what="the three events")
