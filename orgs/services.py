@@ -13,12 +13,21 @@ def _org_owned_models():
         PaymentConfig,
         Promotion,
         RewardIssue,
+        RewardIssueRevocation,
         RewardSegment,
         ValidationCode,
         VendorException,
     )
     from coupons.models import Coupon, CouponPool
-    from wallets.models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
+    from wallets.models import (
+        EarnedReward,
+        IdempotencyKey,
+        LedgerEntry,
+        RedemptionCall,
+        RedemptionReversal,
+        Wallet,
+        WalletAdjustment,
+    )
 
     from .models import (
         ApiClient,
@@ -27,6 +36,7 @@ def _org_owned_models():
         Card,
         Customer,
         CustomerGroup,
+        CustomerNote,
         CustomerSegment,
         GroupMember,
         Segment,
@@ -34,12 +44,15 @@ def _org_owned_models():
     )
 
     return [
+        RedemptionReversal,
         RedemptionCall,
         IdempotencyKey,
+        RewardIssueRevocation,
         RewardIssue,
         IssueRequest,
         VendorException,
         ValidationCode,
+        WalletAdjustment,
         LedgerEntry,
         Wallet,
         EarnedReward,
@@ -54,6 +67,7 @@ def _org_owned_models():
         CustomerGroup,
         Card,
         CustomerSegment,
+        CustomerNote,
         Customer,
         Segment,
         CustomFieldDefinition,

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "wallets",
     "coupons",
     "catalogue",
+    "backoffice",  # roles, the dashboard on the admin index, Customer 360
 ]
 
 MIDDLEWARE = [
