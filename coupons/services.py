@@ -1,5 +1,6 @@
 """Writes to coupon pools."""
 
+import contextlib
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -421,10 +422,8 @@ class _CopySink(_ImportSink):
         self.copy.write_row((number, code))
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # the transaction is rolled back anyway
             self._copy_cm.__exit__(RuntimeError, RuntimeError("upload aborted"), None)
-        except Exception:  # the transaction is rolled back anyway
-            pass
 
     def finish(self, *, expires_at) -> tuple[list[tuple[int, str]], int]:
         self._copy_cm.__exit__(None, None, None)
@@ -489,7 +488,7 @@ def coupons_void(*, coupon_ids: Iterable[int]) -> tuple[int, int]:
     """Void the AVAILABLE (or EXPIRED) coupons among ``coupon_ids``; issued ones are left alone
     (revoke the issue instead). Returns (voided, left alone)."""
     ids = list(coupon_ids)
-    voided = Coupon.objects.filter(
-        pk__in=ids, status__in=[Coupon.Status.AVAILABLE, Coupon.Status.EXPIRED]
-    ).update(status=Coupon.Status.VOID)
+    voided = Coupon.objects.filter(pk__in=ids, status__in=[Coupon.Status.AVAILABLE, Coupon.Status.EXPIRED]).update(
+        status=Coupon.Status.VOID
+    )
     return voided, len(ids) - voided

@@ -434,9 +434,7 @@ def _reverse_credits(call: RedemptionCall) -> tuple[Decimal, LedgerEntry]:
         raise OperationRefused("this call recorded no per-reward amounts or ledger entry: it cannot be reversed here")
     if sum(taken.values(), ZERO) != call.amount:
         raise OperationRefused("the call's per-reward amounts do not add up to its amount")
-    rewards = list(
-        _locked_rewards(Q(org_id=call.org_id, customer_id=call.customer_id, code__in=list(taken)))
-    )
+    rewards = list(_locked_rewards(Q(org_id=call.org_id, customer_id=call.customer_id, code__in=list(taken))))
     if len(rewards) != len(taken):
         raise OperationRefused("some of the call's earned rewards no longer exist")
     for reward in rewards:
