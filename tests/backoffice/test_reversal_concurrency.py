@@ -83,14 +83,14 @@ def test_a_reversal_racing_a_spend_of_the_same_credits_never_goes_negative(world
         wallet = credits()
         before = wallet.balance
 
-        def spend():
+        def spend(wallet=wallet, before=before):
             return wallet_post(
                 wallet=Wallet.objects.get(pk=wallet.pk), delta=-before, kind="ADJUSTMENT", reference="shop"
             )
 
         # when
         reversal, spent = run_together(
-            lambda: redemption_reverse(redemption_call_id=call.pk, reason="race", staff_user=world), spend
+            lambda call=call: redemption_reverse(redemption_call_id=call.pk, reason="race", staff_user=world), spend
         )
         # then: exactly one of them got the credits
         outcomes = (isinstance(reversal, RedemptionReversal), isinstance(spent, LedgerEntry))
@@ -117,7 +117,8 @@ def test_a_reversal_racing_a_new_redemption_of_the_same_reward(world):
         call = redeem_rd_1001()
         # when: staff reverse it while the API redeems rd-1001 again
         reversal, again = run_together(
-            lambda: redemption_reverse(redemption_call_id=call.pk, reason="race", staff_user=world), redeem_rd_1001
+            lambda call=call: redemption_reverse(redemption_call_id=call.pk, reason="race", staff_user=world),
+            redeem_rd_1001,
         )
         # then: the reversal always succeeds; the new redemption either came after it (credited
         # again) or before it (refused: already redeemed)
