@@ -1,48 +1,214 @@
-"""Admin of coupon pools and their coupons."""
+"""Admin of coupon pools and their coupons: stock at a glance, uploads, generation, voiding, export."""
 
-from django.contrib import admin
+import csv
+import logging
+
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.urls import reverse
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from backoffice.admin_views import OperationsMixin, change_url, operation_view, require_perm
 from orgs.admin import customer_search_fields
+from orgs.errors import DomainError
+from rewards_site.admin_tools import EstimatedCountPaginator
 
 from .models import Coupon, CouponPool
+from .services import coupons_generate, coupons_import, coupons_void
+
+log = logging.getLogger(__name__)
+
+
+def stock_counts(now):
+    """Annotations of a pool's stock: available (unexpired), issued, expired."""
+    unexpired = Q(coupons__expires_at__isnull=True) | Q(coupons__expires_at__gt=now)
+    return {
+        "available_count": Count("coupons", filter=Q(coupons__status=Coupon.Status.AVAILABLE) & unexpired),
+        "issued_count": Count("coupons", filter=Q(coupons__status=Coupon.Status.ISSUED)),
+        "expired_count": Count(
+            "coupons",
+            filter=Q(coupons__status=Coupon.Status.EXPIRED) | (Q(coupons__status=Coupon.Status.AVAILABLE) & ~unexpired),
+        ),
+    }
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="One code per line; an optional first line 'code'.")
+    expires_at = forms.DateTimeField(required=False, help_text="Optional expiry of the uploaded codes.")
+
+
+class GenerateForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=1_000_000)
+    prefix = forms.CharField(required=False, max_length=20)
+    length = forms.IntegerField(min_value=6, max_value=32, initial=10, help_text="Random characters after the prefix.")
 
 
 @admin.register(CouponPool)
-class CouponPoolAdmin(SimpleHistoryAdmin):
-    list_display = ("id", "name", "org", "campaign", "low_stock_threshold", "available", "issued", "coupons")
+class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
+    list_display = (
+        "id",
+        "name",
+        "org",
+        "campaign",
+        "low_stock_threshold",
+        "available",
+        "issued",
+        "expired",
+        "coupons",
+    )
     list_filter = ("org",)
     list_select_related = ("org", "campaign")
     search_fields = ("id__exact", "name")
     autocomplete_fields = ("campaign",)
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "stock")
     show_full_result_count = False  # the counts join every coupon: one count query, not two
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                available_count=Count("coupons", filter=Q(coupons__status=Coupon.Status.AVAILABLE)),
-                issued_count=Count("coupons", filter=Q(coupons__status=Coupon.Status.ISSUED)),
-            )
-        )
+        return super().get_queryset(request).annotate(**stock_counts(timezone.now()))
 
     @admin.display(description="available", ordering="available_count")
     def available(self, obj):
+        if obj.available_count < obj.low_stock_threshold:
+            return format_html(
+                '<strong class="low-stock" style="color: #ba2121">{} (low)</strong>', obj.available_count
+            )
         return obj.available_count
 
     @admin.display(description="issued", ordering="issued_count")
     def issued(self, obj):
         return obj.issued_count
 
+    @admin.display(description="expired", ordering="expired_count")
+    def expired(self, obj):
+        return obj.expired_count
+
+    @admin.display(description="stock")
+    def stock(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            "{} available, {} issued, {} expired", self.available(obj), obj.issued_count, obj.expired_count
+        )
+
     @admin.display(description="")
     def coupons(self, obj):
         url = reverse("admin:coupons_coupon_changelist")
         return format_html('<a href="{}?pool={}">Coupons</a>', url, obj.pk)
+
+    def operation_links(self, request, obj):
+        links = []
+        if request.user.has_perm("coupons.manage_stock"):
+            links.append(("Upload codes (CSV)", reverse("admin:coupons_couponpool_upload", args=[obj.pk]), "upload"))
+            links.append(("Generate codes", reverse("admin:coupons_couponpool_generate", args=[obj.pk]), "generate"))
+        if request.user.has_perm("coupons.export_coupons"):
+            links.append(("Export issued (CSV)", reverse("admin:coupons_couponpool_export", args=[obj.pk]), "export"))
+        return links
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/upload/", wrap(self.upload_view), name="coupons_couponpool_upload"),
+            path("<path:object_id>/generate/", wrap(self.generate_view), name="coupons_couponpool_generate"),
+            path("<path:object_id>/export/", wrap(self.export_view), name="coupons_couponpool_export"),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request, object_id):
+        """Upload codes from a CSV file; the report names duplicates and malformed lines."""
+        require_perm(request, "coupons.manage_stock")
+        pool = get_object_or_404(CouponPool, pk=object_id)
+        form = UploadForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+
+            def progress(n, seen=[0]):  # noqa: B006 - a counter across calls
+                seen[0] += n
+                if seen[0] % 100_000 == 0:
+                    log.info("pool %s upload: %d lines read", pool.pk, seen[0])
+
+            try:
+                report = coupons_import(
+                    pool_id=pool.pk, lines=upload, expires_at=form.cleaned_data["expires_at"], progress=progress
+                )
+            except DomainError as exc:
+                form.add_error(None, str(exc))
+            else:
+                level = messages.WARNING if report.problems else messages.SUCCESS
+                self.message_user(request, f"Upload of {upload.name}: {report.summary()}.", level)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": pool,
+            "title": "Upload codes (CSV)",
+            "form": form,
+            "report": report,
+            "back_url": change_url(pool),
+        }
+        return TemplateResponse(request, "admin/backoffice/coupon_upload.html", context)
+
+    def generate_view(self, request, object_id):
+        pool = get_object_or_404(CouponPool, pk=object_id)
+
+        def perform(data):
+            added = coupons_generate(
+                pool_id=pool.pk, count=data["count"], prefix=data["prefix"] or "", length=data["length"]
+            )
+            return f"{added} new codes added to pool {pool.pk}."
+
+        return operation_view(
+            self,
+            request,
+            obj=pool,
+            permission="coupons.manage_stock",
+            title="Generate codes",
+            form_class=GenerateForm,
+            perform=perform,
+            intro="Random codes (Crockford base32), none equal to a code the pool has.",
+        )
+
+    def export_view(self, request, object_id):
+        """The pool's issued coupons as CSV, streamed (a million rows never sit in memory)."""
+        require_perm(request, "coupons.export_coupons")
+        pool = get_object_or_404(CouponPool, pk=object_id)
+        rows = (
+            Coupon.objects.filter(pool=pool, status=Coupon.Status.ISSUED)
+            .order_by("pk")
+            .values_list("code", "holder__external_id", "holder__email", "holder__mobile", "issued_at", "expires_at")
+            .iterator(chunk_size=5000)
+        )
+
+        class Echo:
+            def write(self, value):
+                return value
+
+        writer = csv.writer(Echo())
+
+        def lines():
+            yield writer.writerow(
+                ["code", "holder_external_id", "holder_email", "holder_mobile", "issued_at", "expires_at"]
+            )
+            for code, external_id, email, mobile, issued_at, expires_at in rows:
+                yield writer.writerow(
+                    [
+                        code,
+                        external_id,
+                        email or "",
+                        mobile or "",
+                        issued_at.isoformat() if issued_at else "",
+                        expires_at.isoformat() if expires_at else "",
+                    ]
+                )
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="pool-{pool.pk}-issued.csv"'
+        return response
 
 
 @admin.register(Coupon)
@@ -52,4 +218,16 @@ class CouponAdmin(admin.ModelAdmin):
     list_select_related = ("org", "pool", "holder")
     search_fields = ("=code", *customer_search_fields("holder"))
     raw_id_fields = ("pool", "holder")
+    ordering = ("-id",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    actions = ("void_coupons",)
+
+    def has_manage_stock_permission(self, request):
+        return request.user.has_perm("coupons.manage_stock")
+
+    @admin.action(description="Void the selected coupons (available or expired ones)", permissions=["manage_stock"])
+    def void_coupons(self, request, queryset):
+        voided, left = coupons_void(coupon_ids=queryset.values_list("pk", flat=True))
+        note = f"; {left} issued or void coupon(s) left as they were (revoke the issue instead)" if left else ""
+        self.message_user(request, f"{voided} coupon(s) voided{note}.", messages.WARNING if left else messages.SUCCESS)

@@ -104,3 +104,23 @@ def org_purge(*, org_id: int) -> None:
 def _allow_ledger_purge(cursor, allowed: bool) -> None:
     if connection.vendor == "postgresql":
         cursor.execute(f"SET LOCAL rewards.allow_ledger_purge = '{'on' if allowed else 'off'}'")
+
+
+def customer_note_add(*, customer_id: int, text: str, staff_user):
+    """A note by staff on a customer (support agents may add them; they change nothing else)."""
+    from .errors import OperationRefused
+    from .models import Customer, CustomerNote
+
+    text = (text or "").strip()
+    if not text:
+        raise OperationRefused("a note needs some text")
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise OperationRefused(f"no customer {customer_id}")
+    return CustomerNote.objects.create(
+        org_id=customer.org_id,
+        customer=customer,
+        text=text[:5000],
+        author=staff_user,
+        author_username=staff_user.get_username(),
+    )
