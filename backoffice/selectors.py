@@ -4,6 +4,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.apps import apps
 from django.core.paginator import Page, Paginator
@@ -14,6 +15,7 @@ from django.utils import timezone
 from catalogue.models import RewardIssue
 from coupons.models import Coupon, CouponPool
 from orgs.models import Customer, CustomerGroup
+from orgs.money import ZERO
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
 
 LEDGER_PAGE_SIZE = 20
@@ -129,9 +131,9 @@ def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None 
 class DayFigures:
     day: object
     redemptions: int = 0
-    credits_redeemed: object = 0
+    credits_redeemed: Decimal = ZERO
     issues: int = 0
-    points_redeemed: object = 0
+    points_redeemed: Decimal = ZERO
 
 
 def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
@@ -150,7 +152,7 @@ def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
     )
     for row in redemptions:
         if row["day"] in figures:
-            figures[row["day"]].redemptions, figures[row["day"]].credits_redeemed = row["n"], row["amount"] or 0
+            figures[row["day"]].redemptions, figures[row["day"]].credits_redeemed = row["n"], row["amount"] or ZERO
     issues = (
         _visible(RewardIssue.objects, user=user)
         .filter(created_at__gte=start, status=RewardIssue.Status.ISSUED)
@@ -160,7 +162,7 @@ def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
     )
     for row in issues:
         if row["day"] in figures:
-            figures[row["day"]].issues, figures[row["day"]].points_redeemed = row["n"], row["points"] or 0
+            figures[row["day"]].issues, figures[row["day"]].points_redeemed = row["n"], row["points"] or ZERO
     return [figures[day] for day in sorted(figures)]
 
 
