@@ -65,7 +65,7 @@ def test_a_support_agent_finds_a_customer_by_mobile_and_sees_the_ledger(page, li
     page.wait_for_selector("#search-results")
     page.steps.shot("results")
     assert "2 customers found" in page.inner_text("#search-results h2")  # Asha in both orgs
-    page.click(f"#search-results tr:has-text('O2Brand') a.customer-360-link")
+    page.click("#search-results tr:has-text('O2Brand') a.customer-360-link")
     # then: her page, her wallets and their ledger
     page.wait_for_selector("#identifiers")
     page.steps.shot("customer-360")
