@@ -11,8 +11,8 @@
 
 import argparse
 import io
-import re
 import os
+import re
 import sys
 import time
 from pathlib import Path
