@@ -2,11 +2,13 @@
 
 import csv
 import logging
+import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.cache import cache
 from django.db.models import Count, Q
-from django.http import StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -41,6 +43,14 @@ def stock_counts(now):
 class UploadForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text="One code per line; an optional first line 'code'.")
     expires_at = forms.DateTimeField(required=False, help_text="Optional expiry of the uploaded codes.")
+    token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+
+UPLOAD_PROGRESS_SECONDS = 3600
+
+
+def upload_progress_key(pool_id: int, token: str) -> str:
+    return f"coupon-upload:{pool_id}:{token}"
 
 
 class GenerateForm(forms.Form):
@@ -114,6 +124,11 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<path:object_id>/upload/", wrap(self.upload_view), name="coupons_couponpool_upload"),
+            path(
+                "<path:object_id>/upload/progress/",
+                wrap(self.upload_progress_view),
+                name="coupons_couponpool_upload_progress",
+            ),
             path("<path:object_id>/generate/", wrap(self.generate_view), name="coupons_couponpool_generate"),
             path("<path:object_id>/export/", wrap(self.export_view), name="coupons_couponpool_export"),
             *super().get_urls(),
@@ -123,13 +138,17 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
         """Upload codes from a CSV file; the report names duplicates and malformed lines."""
         require_perm(request, "coupons.manage_stock")
         pool = get_object_or_404(CouponPool, pk=object_id)
-        form = UploadForm(request.POST or None, request.FILES or None)
+        form = UploadForm(request.POST or None, request.FILES or None, initial={"token": uuid.uuid4().hex})
         report = None
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
+            key = upload_progress_key(pool.pk, form.cleaned_data["token"] or uuid.uuid4().hex)
+            seen = [0]
 
-            def progress(n, seen=[0]):  # noqa: B006 - a counter across calls
+            def progress(n):
+                """Lines read so far, for the page's progress line (polled) and the log."""
                 seen[0] += n
+                cache.set(key, {"lines": seen[0], "done": False}, UPLOAD_PROGRESS_SECONDS)
                 if seen[0] % 100_000 == 0:
                     log.info("pool %s upload: %d lines read", pool.pk, seen[0])
 
@@ -140,6 +159,7 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
             except DomainError as exc:
                 form.add_error(None, str(exc))
             else:
+                cache.set(key, {"lines": report.lines, "done": True}, UPLOAD_PROGRESS_SECONDS)
                 level = messages.WARNING if report.problems else messages.SUCCESS
                 self.message_user(request, f"Upload of {upload.name}: {report.summary()}.", level)
         context = {
@@ -150,8 +170,16 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
             "form": form,
             "report": report,
             "back_url": change_url(pool),
+            "progress_url": reverse("admin:coupons_couponpool_upload_progress", args=[pool.pk]),
         }
         return TemplateResponse(request, "admin/backoffice/coupon_upload.html", context)
+
+    def upload_progress_view(self, request, object_id):
+        """``{"lines": n, "done": bool}``: how far the server has read an upload (by its form token)."""
+        require_perm(request, "coupons.manage_stock")
+        pool = get_object_or_404(CouponPool, pk=object_id)
+        token = request.GET.get("token", "")[:64]
+        return JsonResponse(cache.get(upload_progress_key(pool.pk, token)) or {"lines": 0, "done": False})
 
     def generate_view(self, request, object_id):
         pool = get_object_or_404(CouponPool, pk=object_id)

@@ -239,6 +239,21 @@ def test_an_upload_reports_duplicates_and_malformed_lines(as_manager, demo):
     }  # fmt: skip
 
 
+def test_the_upload_page_reports_its_progress_by_token(as_manager, as_agent, demo):
+    # given
+    url = reverse("admin:coupons_couponpool_upload", args=[234])
+    progress = reverse("admin:coupons_couponpool_upload_progress", args=[234])
+    token = as_manager.get(url).context["form"].initial["token"]
+    assert as_manager.get(progress, {"token": token}).json() == {"lines": 0, "done": False}
+    # when
+    file = io.BytesIO(b"\n".join(b"P-%05d" % n for n in range(25_000)))
+    file.name = "codes.csv"
+    as_manager.post(url, {"file": file, "token": token})
+    # then
+    assert as_manager.get(progress, {"token": token}).json() == {"lines": 25_000, "done": True}
+    assert as_agent.get(progress, {"token": token}).status_code == 403
+
+
 def test_an_upload_that_is_not_text_changes_nothing_and_says_so(as_manager, demo):
     before = Coupon.objects.filter(pool_id=234).count()
     response = upload(as_manager, 234, b"\xff\xfe\x00garbage\nOK-1\n")
