@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -25,6 +25,23 @@ class ReasonForm(forms.Form):
         if not reason:
             raise forms.ValidationError("A reason is required.")
         return reason
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def object_or_404(queryset, object_id):
+    """The row with this id, or a 404 for a missing one or an id that is not a (bigint) number."""
+    try:
+        pk = int(object_id)
+    except (TypeError, ValueError):
+        raise Http404("not an id") from None
+    if not -BIGINT_MAX <= pk <= BIGINT_MAX:
+        raise Http404("not an id")
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404("no such object")
+    return obj
 
 
 def change_url(obj) -> str:

@@ -44,6 +44,8 @@ def customer_360_view(model_admin, request, customer_id):
         customer_id = int(customer_id)
     except ValueError:
         raise Http404("no such customer") from None
+    if not 0 < customer_id < 2**63:
+        raise Http404("no such customer")
     form = NoteForm(request.POST or None)
     if request.method == "POST":
         require_perm(request, "orgs.add_customernote")

@@ -4,12 +4,11 @@ import json
 
 from django.contrib import admin
 from django.db import models
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from backoffice.admin_views import OperationsMixin, ReasonForm, operation_view
+from backoffice.admin_views import OperationsMixin, ReasonForm, object_or_404, operation_view
 from orgs.admin import customer_search_fields
 from rewards_site.admin_mixins import ReadOnlyMixin
 from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
@@ -99,7 +98,10 @@ class RewardIdFilter(InputFilter):
     lookup = "reward_id"
 
     def clean(self, value):
-        return int(value)
+        number = int(value)
+        if not 0 < number < 2**63:
+            raise ValueError("not a reward id")
+        return number
 
 
 @admin.register(RewardIssue)
@@ -179,7 +181,7 @@ class RewardIssueAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
         return [path("<path:object_id>/revoke/", view, name="catalogue_rewardissue_revoke"), *super().get_urls()]
 
     def revoke_view(self, request, object_id):
-        issue = get_object_or_404(RewardIssue.objects.select_related("customer", "reward"), pk=object_id)
+        issue = object_or_404(RewardIssue.objects.select_related("customer", "reward"), object_id)
 
         def perform(data):
             revocation = reward_issue_revoke(reward_issue_id=issue.pk, reason=data["reason"], staff_user=request.user)

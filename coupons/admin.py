@@ -9,14 +9,13 @@ from django.contrib import admin, messages
 from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from backoffice.admin_views import OperationsMixin, change_url, operation_view, require_perm
+from backoffice.admin_views import OperationsMixin, change_url, object_or_404, operation_view, require_perm
 from orgs.admin import customer_search_fields
 from orgs.errors import DomainError
 from rewards_site.admin_tools import EstimatedCountPaginator
@@ -137,7 +136,7 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
     def upload_view(self, request, object_id):
         """Upload codes from a CSV file; the report names duplicates and malformed lines."""
         require_perm(request, "coupons.manage_stock")
-        pool = get_object_or_404(CouponPool, pk=object_id)
+        pool = object_or_404(CouponPool.objects, object_id)
         form = UploadForm(request.POST or None, request.FILES or None, initial={"token": uuid.uuid4().hex})
         report = None
         if request.method == "POST" and form.is_valid():
@@ -177,12 +176,12 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
     def upload_progress_view(self, request, object_id):
         """``{"lines": n, "done": bool}``: how far the server has read an upload (by its form token)."""
         require_perm(request, "coupons.manage_stock")
-        pool = get_object_or_404(CouponPool, pk=object_id)
+        pool = object_or_404(CouponPool.objects, object_id)
         token = request.GET.get("token", "")[:64]
         return JsonResponse(cache.get(upload_progress_key(pool.pk, token)) or {"lines": 0, "done": False})
 
     def generate_view(self, request, object_id):
-        pool = get_object_or_404(CouponPool, pk=object_id)
+        pool = object_or_404(CouponPool.objects, object_id)
 
         def perform(data):
             added = coupons_generate(
@@ -204,7 +203,7 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
     def export_view(self, request, object_id):
         """The pool's issued coupons as CSV, streamed (a million rows never sit in memory)."""
         require_perm(request, "coupons.export_coupons")
-        pool = get_object_or_404(CouponPool, pk=object_id)
+        pool = object_or_404(CouponPool.objects, object_id)
         rows = (
             Coupon.objects.filter(pool=pool, status=Coupon.Status.ISSUED)
             .order_by("pk")

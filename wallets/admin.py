@@ -11,11 +11,10 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from backoffice.admin_views import OperationsMixin, ReasonForm, operation_view
+from backoffice.admin_views import OperationsMixin, ReasonForm, object_or_404, operation_view
 from orgs.admin import customer_search_fields
 from rewards_site.admin_mixins import ReadOnlyMixin
 from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
@@ -96,7 +95,7 @@ class WalletAdmin(OperationsMixin, admin.ModelAdmin):
         return [path("<path:object_id>/adjust/", view, name="wallets_wallet_adjust"), *super().get_urls()]
 
     def adjust_view(self, request, object_id):
-        wallet = get_object_or_404(Wallet.objects.select_related("customer", "group"), pk=object_id)
+        wallet = object_or_404(Wallet.objects.select_related("customer", "group"), object_id)
 
         def perform(data):
             adjustment = wallet_adjust(
@@ -240,7 +239,7 @@ class RedemptionCallAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
         return [path("<path:object_id>/reverse/", view, name="wallets_redemptioncall_reverse"), *super().get_urls()]
 
     def reverse_view(self, request, object_id):
-        call = get_object_or_404(RedemptionCall.objects.select_related("customer"), pk=object_id)
+        call = object_or_404(RedemptionCall.objects.select_related("customer"), object_id)
 
         def perform(data):
             reversal = redemption_reverse(redemption_call_id=call.pk, reason=data["reason"], staff_user=request.user)

@@ -145,3 +145,27 @@ def test_two_reversals_of_one_call_at_once_reverse_it_once(world):
     assert credits().balance == Decimal("0.00")
     assert LedgerEntry.objects.filter(kind="REVERSAL").count() == 1
     assert_books_add_up(credits())
+
+
+def test_concurrent_revocations_of_one_issue_refund_its_points_once(world):
+    # given: an issued reward of 100 points paid from Asha's points wallet (500.00)
+    from catalogue.models import RewardIssue, RewardIssueRevocation
+    from catalogue.services import reward_issue_revoke
+
+    customer = Customer.objects.get(org_id=O2, external_id=ASHA)
+    points = Wallet.objects.get(org_id=O2, kind="POINTS", customer=customer)
+    wallet_post(wallet=points, delta=Decimal("-100.00"), kind="ISSUE", reference="RACE-REF")
+    issue = RewardIssue.objects.create(
+        org_id=O2, points_reference_id="RACE-REF", customer=customer, reward_id=353, requested_quantity=1,
+        quantity=1, points=Decimal("100.00"),
+    )  # fmt: skip
+    # when
+    results = run_together(
+        *[lambda: reward_issue_revoke(reward_issue_id=issue.pk, reason="race", staff_user=world)] * 4
+    )
+    # then
+    assert sum(isinstance(result, RewardIssueRevocation) for result in results) == 1, results
+    assert all(isinstance(result, (RewardIssueRevocation, AlreadyReversed)) for result in results), results
+    points.refresh_from_db()
+    assert points.balance == Decimal("500.00")
+    assert_books_add_up(points)
