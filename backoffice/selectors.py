@@ -15,7 +15,7 @@ from django.utils import timezone
 from catalogue.models import RewardIssue
 from coupons.models import Coupon, CouponPool
 from orgs.models import Customer, CustomerGroup
-from orgs.money import ZERO
+from orgs.money import ZERO, to_money
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
 
 LEDGER_PAGE_SIZE = 20
@@ -152,7 +152,10 @@ def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
     )
     for row in redemptions:
         if row["day"] in figures:
-            figures[row["day"]].redemptions, figures[row["day"]].credits_redeemed = row["n"], row["amount"] or ZERO
+            figures[row["day"]].redemptions, figures[row["day"]].credits_redeemed = (
+                row["n"],
+                to_money(row["amount"] or ZERO),
+            )
     issues = (
         _visible(RewardIssue.objects, user=user)
         .filter(created_at__gte=start, status=RewardIssue.Status.ISSUED)
@@ -162,7 +165,7 @@ def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
     )
     for row in issues:
         if row["day"] in figures:
-            figures[row["day"]].issues, figures[row["day"]].points_redeemed = row["n"], row["points"] or ZERO
+            figures[row["day"]].issues, figures[row["day"]].points_redeemed = row["n"], to_money(row["points"] or ZERO)
     return [figures[day] for day in sorted(figures)]
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.db import connection
 from django.forms.models import BaseInlineFormSet
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -159,6 +160,11 @@ class EarnedRewardCodeFilter(InputFilter):
     title = "earned reward (rewarddtlid)"
     parameter_name = "reward"
     lookup = "reward_codes__contains"
+
+    def queryset(self, request, queryset):
+        if connection.vendor != "postgresql" and self.value():  # no JSON containment: match the quoted code
+            return queryset.filter(reward_codes__icontains=json.dumps(self.value().strip()))
+        return super().queryset(request, queryset)
 
     def clean(self, value):
         return [value]

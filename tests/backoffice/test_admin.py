@@ -536,3 +536,34 @@ def test_bad_operation_input_is_no_5xx(as_manager, demo, url_name, args, body):
 def test_odd_ledger_page_numbers_are_no_5xx(as_agent, demo):
     url = reverse("admin:orgs_customer_360", args=[asha().pk])
     assert as_agent.get(url, {"ledger_1": "abc", "ledger_x": "1", "ledger_99999": "-4"}).status_code == 200
+
+
+def test_redemption_calls_filter_by_earned_reward_and_date_range(as_agent, redeem):
+    # given
+    redeem(UserIdInstore=ASHA, rewarddtlids=["rd-1001"])
+    redeem(UserIdInstore=ASHA, rewarddtlids=["rd-1002"])
+    url = reverse("admin:wallets_redemptioncall_changelist")
+    today = RedemptionCall.objects.first().created_at.date()
+
+    def codes(params):
+        return [call.reward_codes for call in as_agent.get(url, params).context["cl"].result_list]
+
+    # then
+    assert codes({"reward": "rd-1001"}) == [["rd-1001"]]
+    assert codes({"reward": "rd-100"}) == []  # a whole code, not a part of one
+    assert len(codes({"created_at__gte": today.isoformat(), "created_at__lte": today.isoformat()})) == 2
+    assert codes({"created_at__lte": "2020-01-01"}) == []
+
+
+def test_issued_rewards_filter_by_reward_status_and_search_by_transaction_number(as_agent, issue_reward):
+    issue_reward(353)
+    issue_reward(351)
+    RewardIssue.objects.filter(reward_id=351).update(transaction_number="TXN-42")
+    url = reverse("admin:catalogue_rewardissue_changelist")
+
+    def rewards(params):
+        return [issue.reward_id for issue in as_agent.get(url, params).context["cl"].result_list]
+
+    assert rewards({"reward_id": "353"}) == [353]
+    assert rewards({"q": "TXN-42"}) == [351]
+    assert rewards({"status__exact": "CANCELLED"}) == []
