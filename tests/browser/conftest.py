@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(os.environ.get("BROWSER_SCREENSHOTS_DIR", Path(__file__).resolve().parents[2] / "test-artifacts"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         message = f"no Chromium at {CHROMIUM}: apt-get install -y chromium"
