@@ -8,12 +8,13 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from catalogue.models import RewardIssue
 from coupons.models import Coupon, CouponPool
+from coupons.selectors import available_by_pool
 from orgs.models import Customer, CustomerGroup
 from orgs.money import ZERO, to_money
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
@@ -170,17 +171,14 @@ def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
 
 
 def pools_low_on_stock(*, user, limit: int = 20) -> list[CouponPool]:
-    """Pools whose available, unexpired coupons are fewer than their low-stock threshold."""
-    now = timezone.now()
-    unexpired = Q(coupons__expires_at__isnull=True) | Q(coupons__expires_at__gt=now)
-    pools = (
-        _visible(CouponPool.objects, user=user)
-        .select_related("org")
-        .annotate(available=Count("coupons", filter=Q(coupons__status=Coupon.Status.AVAILABLE) & unexpired))
-        .filter(available__lt=F("low_stock_threshold"))
-        .order_by("available", "id")
-    )
-    return list(pools[:limit])
+    """Pools whose available, unexpired coupons are fewer than their low-stock threshold, emptiest first."""
+    available = available_by_pool()
+    low = []
+    for pool in _visible(CouponPool.objects, user=user).select_related("org").order_by("id"):
+        pool.available = available.get(pool.pk, 0)
+        if pool.available < pool.low_stock_threshold:
+            low.append(pool)
+    return sorted(low, key=lambda pool: (pool.available, pool.pk))[:limit]
 
 
 @dataclass
