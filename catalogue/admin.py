@@ -1,11 +1,19 @@
 """Admin of the rewards catalogue: rewards, payment configs, promotions, org definitions."""
 
+import json
+
 from django.contrib import admin
 from django.db import models
+from django.urls import path, reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from orgs.admin import customer_search_fields
 from rewards_site.admin_mixins import ReadOnlyMixin
+from rewards_site.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
+from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
+from wallets.admin import ledger_table
+from wallets.models import LedgerEntry, Wallet
 
 from .models import (
     CatalogueReward,
@@ -15,11 +23,13 @@ from .models import (
     PaymentConfig,
     Promotion,
     RewardIssue,
+    RewardIssueRevocation,
     RewardSegment,
     ValidationCode,
     VendorCall,
     VendorException,
 )
+from .services import reward_issue_revoke
 
 
 @admin.register(Promotion)
@@ -83,8 +93,20 @@ class FulfillmentStatusDefinitionAdmin(admin.ModelAdmin):
 # --- Issue Reward records: read-only -------------------------------------------------------------
 
 
+class RewardIdFilter(InputFilter):
+    title = "reward id"
+    parameter_name = "reward_id"
+    lookup = "reward_id"
+
+    def clean(self, value):
+        number = int(value)
+        if not 0 < number < 2**63:
+            raise ValueError("not a reward id")
+        return number
+
+
 @admin.register(RewardIssue)
-class RewardIssueAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RewardIssueAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -94,11 +116,19 @@ class RewardIssueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "group",
         "quantity",
         "points",
+        "status",
         "points_reference_id",
         "request_id",
         "transaction_number",
     )
-    list_filter = ("org", "group_loyalty_redemption", "reward__type")
+    list_filter = (
+        "org",
+        "status",
+        "group_loyalty_redemption",
+        "reward__type",
+        RewardIdFilter,
+        ("created_at", DateRangeFilter),
+    )
     list_select_related = ("org", "reward", "customer", "group")
     search_fields = (
         "id__exact",
@@ -107,9 +137,80 @@ class RewardIssueAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "=transaction_number",
         "=event_log_id",
         "=voucher",
+        "=idempotency__request_id",
         *customer_search_fields("customer"),
     )
+    ordering = ("-id",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    readonly_fields = ("request_pretty", "ledger_entries", "revocation_details")
+
+    @admin.display(description="request and answer")
+    def request_pretty(self, obj):
+        from .services import issue_result
+
+        return format_html("<pre>{}</pre>", json.dumps(issue_result(obj), indent=2, default=str))
+
+    @admin.display(description="ledger entries it made")
+    def ledger_entries(self, obj):
+        owner = {"wallet__group_id": obj.group_id} if obj.group_id else {"wallet__customer_id": obj.customer_id}
+        references = [obj.points_reference_id, f"revoke:{obj.points_reference_id}"]
+        entries = LedgerEntry.objects.filter(
+            org_id=obj.org_id, wallet__kind=Wallet.Kind.POINTS, reference__in=references, **owner
+        ).order_by("id")
+        return ledger_table(list(entries))
+
+    @admin.display(description="revocation")
+    def revocation_details(self, obj):
+        revocation = RewardIssueRevocation.objects.filter(issue=obj).first()
+        if revocation is None:
+            return "-"
+        return format_html(
+            "revoked {} by {}: {}",
+            f"{revocation.created_at:%Y-%m-%d %H:%M}",
+            revocation.staff_username,
+            revocation.reason,
+        )
+
+    def operation_links(self, request, obj):
+        if not request.user.has_perm("catalogue.revoke_rewardissue") or obj.status != RewardIssue.Status.ISSUED:
+            return []
+        return [("Revoke this reward", reverse("admin:catalogue_rewardissue_revoke", args=[obj.pk]), "revoke-issue")]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.revoke_view)
+        return [path("<path:object_id>/revoke/", view, name="catalogue_rewardissue_revoke"), *super().get_urls()]
+
+    def revoke_view(self, request, object_id):
+        issue = object_or_404(RewardIssue.objects.select_related("customer", "reward"), object_id)
+
+        def perform(data):
+            revocation = reward_issue_revoke(reward_issue_id=issue.pk, reason=data["reason"], staff_user=request.user)
+            return (
+                f"Issued reward {issue.pk} revoked: {revocation.points} points refunded, "
+                f"{revocation.coupons_voided} coupon(s) voided."
+            )
+
+        return operation_view(
+            self,
+            request,
+            obj=issue,
+            permission="catalogue.revoke_rewardissue",
+            title="Revoke issued reward",
+            form_class=ReasonForm,
+            perform=perform,
+            intro="Its points go back to the wallet that paid, its coupons are voided, its status becomes CANCELLED.",
+            details=[("customer", issue.customer), ("reward", issue.reward), ("points", issue.points)],
+        )
+
+
+@admin.register(RewardIssueRevocation)
+class RewardIssueRevocationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "org", "issue", "points", "coupons_voided", "staff_username", "reason")
+    list_filter = ("org", ("created_at", DateRangeFilter))
+    list_select_related = ("org", "issue")
+    search_fields = ("=staff_username", "issue__id__exact")
+    ordering = ("-id",)
 
 
 @admin.register(IssueRequest)
@@ -137,7 +238,8 @@ class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("=voucher", "=request_id", "=transaction_number", *customer_search_fields("customer"))
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_staff  # staff mark an exception resolved once settled
+        # staff mark an exception resolved once settled
+        return request.user.has_perm("catalogue.change_vendorexception")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields if f.name != "resolved"]

@@ -1,6 +1,7 @@
 """The Capillary rewards catalogue: rewards, payment configs, cart promotions,
 and the custom fields and fulfillment statuses an org defines."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -148,8 +149,13 @@ class RewardIssue(models.Model):
     """One issued reward: the transaction record of the Issue Reward API (``transactionId`` is its pk).
 
     Written in the same database transaction as the ledger entry that paid for it, so a
-    record exists exactly when points moved (``wallets.services.wallet_post``).
+    record exists exactly when points moved (``wallets.services.wallet_post``). Staff may
+    revoke it (``catalogue.services.reward_issue_revoke``): CANCELLED, points refunded.
     """
+
+    class Status(models.TextChoices):
+        ISSUED = "ISSUED"
+        CANCELLED = "CANCELLED"
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
     points_reference_id = models.CharField(max_length=16, help_text="pointsReferenceId: the points redemption.")
@@ -179,10 +185,12 @@ class RewardIssue(models.Model):
     transaction_number = models.CharField(max_length=255, blank=True)
     notes = models.TextField(blank=True)
     brand = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("revoke_rewardissue", "Can revoke an issued reward (refund its points)")]
         constraints = [
             models.UniqueConstraint(fields=["org", "points_reference_id"], name="rewardissue_org_points_ref"),
         ]
@@ -314,3 +322,30 @@ class VendorCall(models.Model):
 
     def __str__(self) -> str:
         return f"vendor call {self.pk}: reward {self.reward_id} ({self.state})"
+
+
+class RewardIssueRevocation(models.Model):
+    """An issued reward revoked by staff: points refunded through the ledger, coupons voided.
+
+    One per issue (the unique constraint makes a second revocation impossible).
+    """
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    issue = models.OneToOneField(RewardIssue, on_delete=models.PROTECT, related_name="revocation")
+    reason = models.TextField()
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    staff_username = models.CharField(max_length=150, help_text="Kept if the staff account is deleted.")
+    points = MoneyField(help_text="Points refunded.")
+    ledger_entry = models.ForeignKey(
+        "wallets.LedgerEntry", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    coupons_voided = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"revocation of issue {self.issue_id} by {self.staff_username}"

@@ -227,7 +227,7 @@ def reward_issue_with_details(*, request_pk: int) -> RewardIssue | None:
 
 def promotion_units_held(*, org_id: int, customer_id: int, promotion_id: int) -> int:
     return sum(
-        RewardIssue.objects.filter(org_id=org_id, customer_id=customer_id, promotion_id=promotion_id).values_list(
-            "quantity", flat=True
-        )
+        RewardIssue.objects.filter(
+            org_id=org_id, customer_id=customer_id, promotion_id=promotion_id, status=RewardIssue.Status.ISSUED
+        ).values_list("quantity", flat=True)
     )

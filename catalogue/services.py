@@ -33,9 +33,10 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from coupons.models import Coupon
 from coupons.services import coupons_disburse
 from orgs.auth import Caller
-from orgs.errors import InsufficientBalance, OutOfScope, PoolExhausted
+from orgs.errors import AlreadyReversed, InsufficientBalance, OperationRefused, OutOfScope, PoolExhausted
 from orgs.events import customer_ref, event_emit, events_emit
 from orgs.models import Customer, EventKind
 from orgs.money import ZERO, to_money
@@ -67,6 +68,7 @@ from .models import (
     IssueRequest,
     PaymentConfig,
     RewardIssue,
+    RewardIssueRevocation,
     ValidationCode,
     VendorCall,
     VendorException,
@@ -1077,3 +1079,62 @@ def failure_result(line: _Line, error: RewardNotIssued, ctx: _CallContext) -> di
         "customFields": None,
         "redemptionDetails": None,
     }
+
+
+# --- Back office: revoking an issued reward --------------------------------------------------
+
+
+def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> RewardIssueRevocation:
+    """Revoke an issued reward (Capillary's revoke), in one transaction: status CANCELLED, its
+    points refunded to the wallet that paid (a REVERSAL ledger entry), its coupons voided.
+
+    Revoking twice is impossible: the status moves ISSUED -> CANCELLED in one conditional
+    UPDATE (a concurrent second revocation finds no ISSUED row), and the revocation record is
+    unique per issue. A vendor voucher cannot be taken back from the vendor: it is recorded
+    as revoked, and staff settle with the vendor.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise OperationRefused("a reason is required")
+    with transaction.atomic():
+        issue = RewardIssue.objects.select_related("reward").filter(pk=reward_issue_id).first()
+        if issue is None:
+            raise OperationRefused(f"no issued reward {reward_issue_id}")
+        cancelled = RewardIssue.objects.filter(pk=issue.pk, status=RewardIssue.Status.ISSUED).update(
+            status=RewardIssue.Status.CANCELLED
+        )
+        if not cancelled:
+            raise AlreadyReversed(f"issued reward {issue.pk} has been revoked already")
+        entry = None
+        if issue.points > 0:
+            owner = {"group_id": issue.group_id} if issue.group_id else {"customer_id": issue.customer_id}
+            wallet = Wallet.objects.filter(org_id=issue.org_id, kind=Wallet.Kind.POINTS, **owner).first()
+            if wallet is None:
+                raise OperationRefused("the wallet that paid for this reward no longer exists")
+            entry = wallet_post(
+                wallet=wallet,
+                delta=issue.points,
+                kind=LedgerEntry.Kind.REVERSAL,
+                reference=f"revoke:{issue.points_reference_id}",
+                memo=f"reward {issue.reward_id} x{issue.quantity} revoked"[:255],
+            )
+        voided = 0
+        codes = [item["code"] for item in issue.coupon_codes or [] if isinstance(item, dict) and "code" in item]
+        if codes:
+            voided = Coupon.objects.filter(
+                org_id=issue.org_id,
+                pool_id=issue.reward.coupon_pool_id,
+                code__in=codes,
+                holder_id=issue.customer_id,
+                status=Coupon.Status.ISSUED,
+            ).update(status=Coupon.Status.VOID)
+        return RewardIssueRevocation.objects.create(
+            org_id=issue.org_id,
+            issue=issue,
+            reason=reason,
+            staff_user=staff_user,
+            staff_username=staff_user.get_username(),
+            points=issue.points,
+            ledger_entry=entry,
+            coupons_voided=voided,
+        )

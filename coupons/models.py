@@ -30,6 +30,10 @@ class CouponPool(models.Model):
 
     class Meta:
         ordering = ["org_id", "id"]
+        permissions = [
+            ("manage_stock", "Can upload, generate and void the coupons of a pool"),
+            ("export_coupons", "Can export the issued coupons of a pool"),
+        ]
         constraints = [models.UniqueConstraint(fields=["org", "id"], name="couponpool_org_id")]
 
     def __str__(self) -> str:

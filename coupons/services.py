@@ -1,14 +1,16 @@
 """Writes to coupon pools."""
 
+import contextlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, PoolExhausted, UnknownPool
+from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, OperationRefused, PoolExhausted, UnknownPool
 from orgs.events import customer_ref, event_emit
 from orgs.models import Campaign, Customer, EventKind
 from orgs.selectors import campaign_is_eligible
@@ -354,3 +356,213 @@ def pools_check_stock(*, now: datetime | None = None) -> list[int]:
         elif not low and since is not None:
             CouponPool.objects.filter(pk=pool_id).update(low_stock_since=None)
     return alerted
+
+
+# --- Back office: stock of a pool (upload, generate, void) --------------------------------------
+
+CODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LISTED_PROBLEMS = 100  # lines named in a report, per kind of problem; all are counted
+
+
+@dataclass
+class ImportReport:
+    """What an upload did: every line is either added, a duplicate, malformed or blank."""
+
+    lines: int = 0
+    added: int = 0
+    blank: int = 0
+    duplicates_in_file: int = 0
+    duplicates_existing: int = 0
+    malformed: int = 0
+    # (line number, code or text, why), the first LISTED_PROBLEMS of each kind
+    duplicate_lines: list[tuple[int, str, str]] = field(default_factory=list)
+    malformed_lines: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        return self.duplicates_in_file + self.duplicates_existing + self.malformed
+
+    def summary(self) -> str:
+        return (
+            f"{self.lines} lines: {self.added} codes added, {self.duplicates_in_file} duplicates within the file, "
+            f"{self.duplicates_existing} already in the pool, {self.malformed} malformed, {self.blank} blank"
+        )
+
+
+def _parse_line(raw: bytes | str, number: int) -> tuple[str | None, str | None]:
+    """(code, None) for a good line, (None, why) for a malformed one, (None, None) for a blank one."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            return None, "not UTF-8 text"
+    text = raw.strip().strip("\ufeff")
+    if not text:
+        return None, None
+    fields = [part.strip().strip('"') for part in text.split(",")]
+    if any(fields[1:]):
+        return None, "more than one column (expected one code per line)"
+    code = fields[0]
+    if not CODE_PATTERN.fullmatch(code):
+        why = "longer than 64 characters" if len(code) > 64 else "not a code (letters, digits, '.', '_', '-')"
+        return None, why
+    return code, None
+
+
+def coupons_import(
+    *,
+    pool_id: int,
+    lines: Iterable[bytes | str],
+    expires_at: datetime | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Add the codes of a CSV upload (one code per line, an optional ``code`` header) to a pool.
+
+    Nothing is dropped silently: lines that repeat an earlier line, codes already in the pool and
+    malformed lines are counted and the first ``LISTED_PROBLEMS`` of each are named with their line
+    numbers. The good codes are added in one transaction; on PostgreSQL through COPY into a
+    temporary table and one INSERT ... SELECT (1,000,000 lines in seconds). ``progress(n)`` is
+    told every 10,000 lines read.
+    """
+    report = ImportReport()
+    seen: set[str] = set()
+    with transaction.atomic():
+        pool = CouponPool.objects.select_for_update().filter(pk=pool_id).first()
+        if pool is None:
+            raise OperationRefused(f"no coupon pool {pool_id}")
+        good = _ImportSink.open(pool=pool)
+        try:
+            _read_lines(lines, report=report, seen=seen, good=good, progress=progress)
+        except BaseException:
+            good.abort()
+            raise
+        existing, report.added = good.finish(expires_at=expires_at)
+        report.duplicates_existing = len(existing)
+        for number, code in existing[: max(0, LISTED_PROBLEMS - len(report.duplicate_lines))]:
+            report.duplicate_lines.append((number, code, "already in the pool"))
+        report.duplicate_lines.sort()
+    return report
+
+
+def _read_lines(lines, *, report: ImportReport, seen: set[str], good: "_ImportSink", progress) -> None:
+    for number, raw in enumerate(lines, 1):
+        report.lines = number
+        if progress and number % _BATCH == 0:
+            progress(_BATCH)
+        code, why = _parse_line(raw, number)
+        if code is None:
+            if why is None:
+                report.blank += 1
+            else:
+                report.malformed += 1
+                if len(report.malformed_lines) < LISTED_PROBLEMS:
+                    shown = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+                    report.malformed_lines.append((number, shown.strip()[:80], why))
+            continue
+        if number == 1 and code.lower() == "code":
+            report.blank += 1  # the header
+            continue
+        if code in seen:
+            report.duplicates_in_file += 1
+            if len(report.duplicate_lines) < LISTED_PROBLEMS:
+                report.duplicate_lines.append((number, code, "repeats an earlier line of the file"))
+            continue
+        seen.add(code)
+        good.add(number, code)
+    if progress and report.lines % _BATCH:
+        progress(report.lines % _BATCH)
+
+
+class _ImportSink:
+    """Where the good lines of an upload go before they become coupons."""
+
+    @staticmethod
+    def open(*, pool: CouponPool) -> "_ImportSink":
+        return _CopySink(pool) if connection.vendor == "postgresql" else _ListSink(pool)
+
+    def abort(self) -> None:
+        pass
+
+
+class _CopySink(_ImportSink):
+    def __init__(self, pool: CouponPool):
+        self.pool = pool
+        self.cursor = connection.cursor()
+        self.cursor.execute("CREATE TEMPORARY TABLE coupon_upload (line_no integer, code text) ON COMMIT DROP")
+        self._copy_cm = self.cursor.copy("COPY coupon_upload (line_no, code) FROM STDIN")
+        self.copy = self._copy_cm.__enter__()
+
+    def add(self, number: int, code: str) -> None:
+        self.copy.write_row((number, code))
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):  # the transaction is rolled back anyway
+            self._copy_cm.__exit__(RuntimeError, RuntimeError("upload aborted"), None)
+
+    def finish(self, *, expires_at) -> tuple[list[tuple[int, str]], int]:
+        self._copy_cm.__exit__(None, None, None)
+        params = {"org": self.pool.org_id, "pool": self.pool.pk, "expires": expires_at}
+        in_pool = (
+            "EXISTS (SELECT 1 FROM coupons_coupon c WHERE c.org_id = %(org)s AND c.pool_id = %(pool)s "
+            "AND c.code = u.code)"
+        )
+        with self.cursor as cursor:
+            cursor.execute(f"SELECT line_no, code FROM coupon_upload u WHERE {in_pool} ORDER BY line_no", params)
+            existing = cursor.fetchall()
+            cursor.execute(
+                "INSERT INTO coupons_coupon (org_id, pool_id, code, status, expires_at) "
+                f"SELECT %(org)s, %(pool)s, code, 'AVAILABLE', %(expires)s FROM coupon_upload u WHERE NOT {in_pool} "
+                "ORDER BY line_no ON CONFLICT (org_id, pool_id, code) DO NOTHING",
+                params,
+            )
+            added = cursor.rowcount
+            if added >= COPY_THRESHOLD:
+                cursor.execute("ANALYZE coupons_coupon")
+        return existing, added
+
+
+class _ListSink(_ImportSink):
+    def __init__(self, pool: CouponPool):
+        self.pool = pool
+        self.rows: list[tuple[int, str]] = []
+
+    def add(self, number: int, code: str) -> None:
+        self.rows.append((number, code))
+
+    def finish(self, *, expires_at) -> tuple[list[tuple[int, str]], int]:
+        taken: set[str] = set()
+        for start in range(0, len(self.rows), 500):
+            chunk = [code for _, code in self.rows[start : start + 500]]
+            taken.update(Coupon.objects.filter(pool=self.pool, code__in=chunk).values_list("code", flat=True))
+        existing = [(number, code) for number, code in self.rows if code in taken]
+        fresh = [code for _, code in self.rows if code not in taken]
+        coupons_bulk_add(pool=self.pool, codes=fresh, expires_at=expires_at)
+        return existing, len(fresh)
+
+
+def coupons_generate(*, pool_id: int, count: int, prefix: str = "", length: int = 10) -> int:
+    """Add ``count`` new random codes to a pool (none equal to a code it has); returns how many."""
+    if not 1 <= count <= 1_000_000:
+        raise OperationRefused("generate between 1 and 1,000,000 codes at a time")
+    if not 6 <= length <= 32 or (prefix and not CODE_PATTERN.fullmatch(prefix)) or len(prefix) + length > 64:
+        raise OperationRefused("a code is an optional prefix (letters, digits) and 6 to 32 random characters")
+    with transaction.atomic():
+        pool = CouponPool.objects.select_for_update().filter(pk=pool_id).first()
+        if pool is None:
+            raise OperationRefused(f"no coupon pool {pool_id}")
+        added = 0
+        while added < count:  # random codes may (very rarely) meet existing ones: top up
+            codes = coupon_codes_generate(count=count - added, prefix=prefix, length=length)
+            report = coupons_import(pool_id=pool.pk, lines=codes)
+            added += report.added
+        return added
+
+
+def coupons_void(*, coupon_ids: Iterable[int]) -> tuple[int, int]:
+    """Void the AVAILABLE (or EXPIRED) coupons among ``coupon_ids``; issued ones are left alone
+    (revoke the issue instead). Returns (voided, left alone)."""
+    ids = list(coupon_ids)
+    voided = Coupon.objects.filter(pk__in=ids, status__in=[Coupon.Status.AVAILABLE, Coupon.Status.EXPIRED]).update(
+        status=Coupon.Status.VOID
+    )
+    return voided, len(ids) - voided

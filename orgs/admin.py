@@ -6,6 +6,7 @@ Django password hash of a till) are displayed, read-only.
 
 from django.contrib import admin
 from django.db import models
+from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from rewards_site.admin_mixins import ReadOnlyMixin
@@ -18,6 +19,7 @@ from .models import (
     Card,
     Customer,
     CustomerGroup,
+    CustomerNote,
     CustomerSegment,
     GroupMember,
     Org,
@@ -116,6 +118,43 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at",)
     show_full_result_count = False
     inlines = (CustomerSegmentInline, CardInline)
+    change_form_template = "admin/backoffice/change_form_with_operations.html"
+    change_list_template = "admin/backoffice/customer_change_list.html"
+
+    def get_urls(self):
+        from orgs.admin_views import customer_360_view, customer_search_view
+
+        wrap = self.admin_site.admin_view
+        return [
+            path("360/", wrap(lambda request: customer_search_view(self, request)), name="orgs_customer_360_search"),
+            path(
+                "<path:customer_id>/360/",
+                wrap(lambda request, customer_id: customer_360_view(self, request, customer_id)),
+                name="orgs_customer_360",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        links = [("Customer 360", reverse("admin:orgs_customer_360", args=[object_id]), "customer-360")]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "operation_links": links})
+
+
+@admin.register(CustomerNote)
+class CustomerNoteAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "org", "customer", "author_username", "text")
+    list_filter = ("org",)
+    list_select_related = ("org", "customer")
+    search_fields = customer_search_fields("customer")
+    raw_id_fields = ("customer",)
+    fields = ("org", "customer", "text", "author_username", "created_at")
+    readonly_fields = ("author_username", "created_at")
+    ordering = ("-id",)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.author, obj.author_username = request.user, request.user.get_username()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Card)
@@ -202,3 +241,9 @@ class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# The admin index is the back-office dashboard (templates/admin/backoffice/index.html).
+admin.site.index_template = "admin/backoffice/index.html"
+admin.site.site_header = admin.site.site_title = "Rewards back office"
+admin.site.index_title = "Dashboard"

@@ -63,3 +63,14 @@ class OutOfScope(DomainError):
 
 class InvalidScope(DomainError):
     """The DATA-SCOPE / DATA-SCOPE-ORG headers cannot be read."""
+
+
+# --- Back office (staff operations in the admin) ---------------------------------------------------
+
+
+class OperationRefused(DomainError):
+    """The back-office operation is refused; nothing was changed."""
+
+
+class AlreadyReversed(OperationRefused):
+    """This redemption or issue has been reversed already."""

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -379,3 +380,23 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} -> {self.endpoint_id} ({self.state})"
+
+
+class CustomerNote(models.Model):
+    """A note support staff leave on a customer (shown on the Customer 360 page)."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notes")
+    text = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    author_username = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["org", "customer", "-id"], name="customernote_customer")]
+
+    def __str__(self) -> str:
+        return f"note on {self.customer_id} by {self.author_username or '-'}"

@@ -13,13 +13,23 @@ def _org_owned_models():
         PaymentConfig,
         Promotion,
         RewardIssue,
+        RewardIssueRevocation,
         RewardSegment,
         ValidationCode,
         VendorCall,
         VendorException,
     )
     from coupons.models import Coupon, CouponPool
-    from wallets.models import Discrepancy, EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
+    from wallets.models import (
+        Discrepancy,
+        EarnedReward,
+        IdempotencyKey,
+        LedgerEntry,
+        RedemptionCall,
+        RedemptionReversal,
+        Wallet,
+        WalletAdjustment,
+    )
 
     from .models import (
         ApiClient,
@@ -28,6 +38,7 @@ def _org_owned_models():
         Card,
         Customer,
         CustomerGroup,
+        CustomerNote,
         CustomerSegment,
         GroupMember,
         OutboxEvent,
@@ -43,12 +54,15 @@ def _org_owned_models():
         WebhookEndpoint,
         Discrepancy,
         VendorCall,
+        RedemptionReversal,
         RedemptionCall,
         IdempotencyKey,
+        RewardIssueRevocation,
         RewardIssue,
         IssueRequest,
         VendorException,
         ValidationCode,
+        WalletAdjustment,
         LedgerEntry,
         Wallet,
         EarnedReward,
@@ -63,6 +77,7 @@ def _org_owned_models():
         CustomerGroup,
         Card,
         CustomerSegment,
+        CustomerNote,
         Customer,
         Segment,
         CustomFieldDefinition,
@@ -134,3 +149,23 @@ def _delete_in_batches(queryset, batch: int) -> int:
             return total
         deleted, _ = queryset.model.objects.filter(pk__in=ids).delete()
         total += deleted
+
+
+def customer_note_add(*, customer_id: int, text: str, staff_user):
+    """A note by staff on a customer (support agents may add them; they change nothing else)."""
+    from .errors import OperationRefused
+    from .models import Customer, CustomerNote
+
+    text = (text or "").strip()
+    if not text:
+        raise OperationRefused("a note needs some text")
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        raise OperationRefused(f"no customer {customer_id}")
+    return CustomerNote.objects.create(
+        org_id=customer.org_id,
+        customer=customer,
+        text=text[:5000],
+        author=staff_user,
+        author_username=staff_user.get_username(),
+    )

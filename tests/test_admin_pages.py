@@ -21,6 +21,7 @@ from catalogue.models import (
     PaymentConfig,
     Promotion,
     RewardIssue,
+    RewardIssueRevocation,
     RewardSegment,
     ValidationCode,
     VendorCall,
@@ -34,6 +35,7 @@ from orgs.models import (
     Card,
     Customer,
     CustomerGroup,
+    CustomerNote,
     CustomerSegment,
     GroupMember,
     Org,
@@ -51,7 +53,9 @@ from wallets.models import (
     LedgerEntry,
     ReconciliationRun,
     RedemptionCall,
+    RedemptionReversal,
     Wallet,
+    WalletAdjustment,
 )
 from wallets.services import wallet_post
 
@@ -114,6 +118,13 @@ def build_everything(n: int) -> dict:
     now = timezone.now()
     endpoint = WebhookEndpoint.objects.create(org=org, url=f"http://127.0.0.1:9/hook-{n}", secret="s")
     event = OutboxEvent.objects.create(org=org, kind="redemption", payload={"n": n})
+
+    call = RedemptionCall.objects.create(
+        org=org, customer=customer, mode="AMOUNT", user_identifier=customer.external_id, status_code=1, amount="1.00",
+        ledger_entry=entry,
+    )  # fmt: skip
+    group_wallet = Wallet.objects.create(org=org, kind=Wallet.Kind.POINTS, group=group)
+    adjustment_entry = wallet_post(wallet=group_wallet, delta=Decimal("1.00"), kind=LedgerEntry.Kind.ADJUSTMENT)
     return {
         WebhookEndpoint: endpoint,
         OutboxEvent: event,
@@ -139,6 +150,21 @@ def build_everything(n: int) -> dict:
             issue=issue,
         ),
         IssueRequest: issue_request,
+        RedemptionReversal: RedemptionReversal.objects.create(
+            org=org, redemption_call=call, reason="test", staff_username="staff", amount="1.00"
+        ),
+        WalletAdjustment: WalletAdjustment.objects.create(
+            org=org,
+            wallet=group_wallet,
+            delta="1.00",
+            reason="test",
+            staff_username="staff",
+            ledger_entry=adjustment_entry,
+        ),
+        RewardIssueRevocation: RewardIssueRevocation.objects.create(
+            org=org, issue=issue, reason="test", staff_username="staff", points="50.00"
+        ),
+        CustomerNote: CustomerNote.objects.create(org=org, customer=customer, text="called about points"),
         RewardIssue: issue,
         ValidationCode: ValidationCode.objects.create(
             org=org, customer=customer, code_digest="0" * 64, expires_at=timezone.now()
@@ -173,15 +199,7 @@ def build_everything(n: int) -> dict:
         RewardSegment: RewardSegment.objects.create(org=org, reward=reward, segment=segment),
         CustomFieldDefinition: CustomFieldDefinition.objects.create(org=org, name=f"field-{n}"),
         FulfillmentStatusDefinition: FulfillmentStatusDefinition.objects.create(org=org, name=f"SHIPPED-{n}"),
-        RedemptionCall: RedemptionCall.objects.create(
-            org=org,
-            customer=customer,
-            mode="AMOUNT",
-            user_identifier=customer.external_id,
-            status_code=1,
-            amount="1.00",
-            ledger_entry=entry,
-        ),
+        RedemptionCall: call,
         IdempotencyKey: IdempotencyKey.objects.create(
             org=org, key=f"key-{n}", body_digest="0" * 64, http_status=200, response={}, created_at=timezone.now()
         ),
@@ -328,9 +346,13 @@ def test_coupon_pools_list_available_and_issued_counts(admin_client, data):
     )
     # when
     content = admin_client.get(admin_url(CouponPool, "changelist")).content.decode()
-    # then
-    assert '<td class="field-available">2</td>' in content
+    # then: 2 available is below the default threshold (100): highlighted
+    assert '<strong class="low-stock" style="color: #ba2121">2 (low)</strong>' in content
     assert '<td class="field-issued">1</td>' in content
+    # when the threshold is lower, the count is shown plain
+    CouponPool.objects.filter(pk=pool.pk).update(low_stock_threshold=2)
+    content = admin_client.get(admin_url(CouponPool, "changelist")).content.decode()
+    assert '<td class="field-available">2</td>' in content
 
 
 def test_catalogue_reward_edits_payment_configs_inline(admin_client, data):

@@ -5,15 +5,22 @@ field is read-only, ledger entries can only be viewed, and neither wallets nor
 earned rewards can be changed or deleted once they exist.
 """
 
+import json
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from orgs.admin import customer_search_fields
 from rewards_site.admin_mixins import ReadOnlyMixin
+from rewards_site.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
+from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
 
 from .models import (
     Discrepancy,
@@ -22,9 +29,12 @@ from .models import (
     LedgerEntry,
     ReconciliationRun,
     RedemptionCall,
+    RedemptionReversal,
     Wallet,
+    WalletAdjustment,
 )
 from .reconciliation import discrepancies_resolve, reconciliation_request
+from .services import redemption_reverse, wallet_adjust
 
 LATEST_ENTRIES_SHOWN = 20
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")
@@ -49,8 +59,20 @@ class LedgerEntryInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
 
 
+class AdjustmentForm(ReasonForm):
+    delta = forms.DecimalField(
+        label="amount", max_digits=18, decimal_places=2, help_text="Positive credits the wallet, negative debits it."
+    )
+    field_order = ["delta", "reason"]
+
+    def clean_delta(self):
+        if self.cleaned_data["delta"] == Decimal(0):
+            raise forms.ValidationError("The amount must not be zero.")
+        return self.cleaned_data["delta"]
+
+
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(OperationsMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "customer", "group", "org", "balance", "created_at")
     list_filter = ("org", "kind")
     list_select_related = ("org", "customer", "group")
@@ -59,6 +81,7 @@ class WalletAdmin(admin.ModelAdmin):
     fields = ("org", "kind", "customer", "group", "balance", "created_at", "all_entries")
     readonly_fields = ("balance", "created_at", "all_entries")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     inlines = (LedgerEntryInline,)
 
     @admin.display(description="ledger")
@@ -67,6 +90,37 @@ class WalletAdmin(admin.ModelAdmin):
             return "-"
         url = reverse("admin:wallets_ledgerentry_changelist")
         return format_html('<a href="{}?wallet={}">All ledger entries</a>', url, obj.pk)
+
+    def operation_links(self, request, obj):
+        if not request.user.has_perm("wallets.adjust_wallet"):
+            return []
+        return [("Adjust balance", reverse("admin:wallets_wallet_adjust", args=[obj.pk]), "adjust-wallet")]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.adjust_view)
+        return [path("<path:object_id>/adjust/", view, name="wallets_wallet_adjust"), *super().get_urls()]
+
+    def adjust_view(self, request, object_id):
+        wallet = object_or_404(Wallet.objects.select_related("customer", "group"), object_id)
+
+        def perform(data):
+            adjustment = wallet_adjust(
+                wallet_id=wallet.pk, delta=data["delta"], reason=data["reason"], staff_user=request.user
+            )
+            balance = adjustment.ledger_entry.balance_after
+            return f"Wallet {wallet.pk} adjusted by {adjustment.delta:+}: the balance is now {balance}."
+
+        return operation_view(
+            self,
+            request,
+            obj=wallet,
+            permission="wallets.adjust_wallet",
+            title="Adjust balance",
+            form_class=AdjustmentForm,
+            perform=perform,
+            intro="A credit (positive) or debit (negative) written to the ledger as an ADJUSTMENT entry.",
+            details=[("wallet", wallet), ("balance", wallet.balance)],
+        )
 
     def has_change_permission(self, request, obj=None):
         return False  # a wallet's owner and kind are fixed; its balance moves only through the ledger
@@ -84,6 +138,7 @@ class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ("wallet",)
     ordering = ("-id",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 @admin.register(EarnedReward)
@@ -97,6 +152,7 @@ class EarnedRewardAdmin(admin.ModelAdmin):
     readonly_fields = ("redeemed_amount", "status", "redeemed_at")
     ordering = ("-id",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_change_permission(self, request, obj=None):
         return False  # redemptions go through the wallet services
@@ -105,8 +161,22 @@ class EarnedRewardAdmin(admin.ModelAdmin):
         return False
 
 
+class EarnedRewardCodeFilter(InputFilter):
+    title = "earned reward (rewarddtlid)"
+    parameter_name = "reward"
+    lookup = "reward_codes__contains"
+
+    def queryset(self, request, queryset):
+        if connection.vendor != "postgresql" and self.value():  # no JSON containment: match the quoted code
+            return queryset.filter(reward_codes__icontains=json.dumps(self.value().strip()))
+        return super().queryset(request, queryset)
+
+    def clean(self, value):
+        return [value]
+
+
 @admin.register(RedemptionCall)
-class RedemptionCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RedemptionCallAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -117,14 +187,134 @@ class RedemptionCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "status_code",
         "amount",
         "replayed",
+        "reversed",
     )
-    list_filter = ("org", "mode", "status_code", "replayed", ("created_at", admin.DateFieldListFilter))
-    list_select_related = ("org", "customer")
+    list_filter = ("org", "mode", "status_code", "replayed", EarnedRewardCodeFilter, ("created_at", DateRangeFilter))
+    list_select_related = ("org", "customer", "reversal")
     search_fields = ("=user_identifier", "=idempotency_key", "=reference", *customer_search_fields("customer"))
     raw_id_fields = ("customer", "coupon", "ledger_entry")
     ordering = ("-id",)
     date_hierarchy = "created_at"
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = (
+        ("org", "customer", "created_at"),
+        ("mode", "user_identifier", "status_code", "http_status", "replayed"),
+        ("idempotency_key", "reference"),
+        "request_pretty",
+        "response_pretty",
+        ("amount", "reward_codes", "reward_amounts", "coupon"),
+        "ledger_entries",
+        "reversal_details",
+    )
+
+    @admin.display(description="reversed", boolean=True)
+    def reversed(self, obj):
+        return hasattr(obj, "reversal")
+
+    @admin.display(description="request")
+    def request_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.request_summary, indent=2, sort_keys=True))
+
+    @admin.display(description="response")
+    def response_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(obj.response, indent=2, sort_keys=True))
+
+    @admin.display(description="ledger entries it made")
+    def ledger_entries(self, obj):
+        entries = [obj.ledger_entry] if obj.ledger_entry_id else []
+        reversal = getattr(obj, "reversal", None)
+        if reversal is not None and reversal.ledger_entry_id:
+            entries.append(reversal.ledger_entry)
+        return ledger_table(entries)
+
+    @admin.display(description="reversal")
+    def reversal_details(self, obj):
+        reversal = getattr(obj, "reversal", None)
+        if reversal is None:
+            return "-"
+        return format_html(
+            "reversed {} by {}: {}", f"{reversal.created_at:%Y-%m-%d %H:%M}", reversal.staff_username, reversal.reason
+        )
+
+    def operation_links(self, request, obj):
+        if not request.user.has_perm("wallets.reverse_redemption"):
+            return []
+        if hasattr(obj, "reversal") or obj.status_code != 1 or obj.replayed:
+            return []
+        url = reverse("admin:wallets_redemptioncall_reverse", args=[obj.pk])
+        return [("Reverse this redemption", url, "reverse-redemption")]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.reverse_view)
+        return [path("<path:object_id>/reverse/", view, name="wallets_redemptioncall_reverse"), *super().get_urls()]
+
+    def reverse_view(self, request, object_id):
+        call = object_or_404(RedemptionCall.objects.select_related("customer"), object_id)
+
+        def perform(data):
+            reversal = redemption_reverse(redemption_call_id=call.pk, reason=data["reason"], staff_user=request.user)
+            if reversal.amount is not None:
+                return (
+                    f"Redemption {call.pk} reversed: {reversal.amount} taken back from the wallet, rewards unredeemed."
+                )
+            return f"Redemption {call.pk} reversed: the coupon is void, the reward unredeemed."
+
+        return operation_view(
+            self,
+            request,
+            obj=call,
+            permission="wallets.reverse_redemption",
+            title="Reverse redemption",
+            form_class=ReasonForm,
+            perform=perform,
+            intro=(
+                "The earned rewards become unredeemed again and the credits are taken back from the wallet "
+                "(refused if they were spent); a pool redemption's coupon is voided."
+            ),
+            details=[
+                ("customer", call.customer),
+                ("mode", call.get_mode_display()),
+                ("amount", call.amount if call.amount is not None else "-"),
+                ("earned rewards", ", ".join(call.reward_codes) or "-"),
+            ],
+        )
+
+
+def ledger_table(entries) -> str:
+    if not entries:
+        return "-"
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (e.pk, f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.kind, f"{e.delta:+}", e.balance_after, e.reference)
+            for e in entries
+        ),
+    )
+    return format_html(
+        '<table class="ledger"><tr><th>id</th><th>at</th><th>kind</th><th>delta</th>'
+        "<th>balance after</th><th>reference</th></tr>{}</table>",
+        rows,
+    )
+
+
+@admin.register(RedemptionReversal)
+class RedemptionReversalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "org", "redemption_call", "amount", "staff_username", "reason")
+    list_filter = ("org", ("created_at", DateRangeFilter))
+    list_select_related = ("org", "redemption_call")
+    search_fields = ("=staff_username", "redemption_call__id__exact")
+    ordering = ("-id",)
+
+
+@admin.register(WalletAdjustment)
+class WalletAdjustmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "org", "wallet", "delta", "staff_username", "reason")
+    list_filter = ("org", ("created_at", DateRangeFilter))
+    list_select_related = ("org", "wallet")
+    search_fields = ("=staff_username", "wallet__id__exact", *customer_search_fields("wallet__customer"))
+    ordering = ("-id",)
 
 
 @admin.register(IdempotencyKey)

@@ -379,6 +379,7 @@ def _record(*, org: Org, data: dict, outcome: Outcome, idempotency_key: str, rep
         response=outcome.body,
         amount=redemption.amount if redemption else None,
         reward_codes=reward_codes,
+        reward_amounts={code: str(take) for code, take in redemption.taken.items()} if redemption else {},
         coupon_id=pool.coupon.pk if pool else None,
         ledger_entry=redemption.ledger_entry if redemption else None,
         reference=outcome.reference,

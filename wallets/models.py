@@ -14,6 +14,7 @@ Only ``wallets.services.wallet_post`` writes balances.
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -34,6 +35,7 @@ class Wallet(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [("adjust_wallet", "Can credit or debit a wallet by a manual adjustment")]
         constraints = [
             models.CheckConstraint(condition=Q(balance__gte=0), name="wallet_balance_non_negative"),
             models.CheckConstraint(
@@ -153,6 +155,9 @@ class RedemptionCall(models.Model):
     response = models.JSONField(default=dict)
     amount = MoneyField(null=True, blank=True, help_text="Credits moved into the wallet.")
     reward_codes = models.JSONField(default=list, blank=True, help_text="Earned rewards consumed.")
+    reward_amounts = models.JSONField(
+        default=dict, blank=True, help_text="Amount taken from each earned reward (code: amount), for reversals."
+    )
     coupon = models.ForeignKey("coupons.Coupon", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     ledger_entry = models.ForeignKey(LedgerEntry, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     reference = models.UUIDField(default=uuid.uuid4, unique=True, help_text="Written on the ledger entries it made.")
@@ -162,6 +167,7 @@ class RedemptionCall(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("reverse_redemption", "Can reverse a redemption")]
         indexes = [
             models.Index(fields=["org", "customer", "-id"], name="redemptioncall_customer"),
             models.Index(fields=["org", "status_code", "-id"], name="redemptioncall_status"),
@@ -239,3 +245,48 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} at {self.finished_at:%Y-%m-%d %H:%M}: {self.findings} open"
+
+
+class RedemptionReversal(models.Model):
+    """A redemption undone by staff: rewards back to unredeemed, the credits taken back (or the coupon voided).
+
+    One per redemption call (the unique constraint makes a second reversal impossible).
+    """
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    redemption_call = models.OneToOneField(RedemptionCall, on_delete=models.PROTECT, related_name="reversal")
+    reason = models.TextField()
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    staff_username = models.CharField(max_length=150, help_text="Kept if the staff account is deleted.")
+    amount = MoneyField(null=True, blank=True, help_text="Credits taken back from the wallet.")
+    ledger_entry = models.ForeignKey(LedgerEntry, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"reversal of call {self.redemption_call_id} by {self.staff_username}"
+
+
+class WalletAdjustment(models.Model):
+    """A manual credit or debit of a wallet by staff, with its reason and ledger entry."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="adjustments")
+    delta = MoneyField()
+    reason = models.TextField()
+    staff_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    staff_username = models.CharField(max_length=150, help_text="Kept if the staff account is deleted.")
+    ledger_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="adjustment")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"adjustment {self.delta:+} of wallet {self.wallet_id} by {self.staff_username}"

@@ -4,17 +4,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from orgs.errors import (
     AlreadyRedeemed,
+    AlreadyReversed,
     AmountTooLarge,
     InsufficientBalance,
     ModeMismatch,
     NotEligible,
     NothingToRedeem,
+    OperationRefused,
     RewardsNotFound,
 )
 from orgs.events import customer_ref, event_emit
@@ -23,7 +25,15 @@ from orgs.money import ZERO, to_money
 from orgs.selectors import campaign_is_eligible, customer_segment_ids
 from rewards_site.transactions import joined_transaction
 
-from .models import EarnedReward, IdempotencyKey, LedgerEntry, RedemptionCall, Wallet
+from .models import (
+    EarnedReward,
+    IdempotencyKey,
+    LedgerEntry,
+    RedemptionCall,
+    RedemptionReversal,
+    Wallet,
+    WalletAdjustment,
+)
 
 # One statement applies a delta, takes the wallet's row lock and refuses to go below zero.
 _APPLY_DELTA = {
@@ -204,6 +214,7 @@ class Redemption:
     amount: Decimal
     reward_codes: list[str]
     ledger_entry: LedgerEntry
+    taken: dict[str, Decimal]  # code -> amount taken from that reward by this redemption
 
     @property
     def balance(self) -> Decimal:
@@ -244,7 +255,9 @@ def _locked_rewards(condition: Q):
     )
 
 
-def _credit(*, customer: Customer, rewards: list[EarnedReward], amount: Decimal, reference: str) -> Redemption:
+def _credit(
+    *, customer: Customer, rewards: list[EarnedReward], taken: dict[str, Decimal], amount: Decimal, reference: str
+) -> Redemption:
     if len(rewards) == 1:
         [reward] = rewards
         EarnedReward.objects.filter(pk=reward.pk).update(
@@ -262,7 +275,7 @@ def _credit(*, customer: Customer, rewards: list[EarnedReward], amount: Decimal,
         memo=("rewards " + ", ".join(codes))[:255],
     )
     event_emit(org_id=customer.org_id, kind=EventKind.REDEMPTION, payload=_redemption_event(customer, codes, entry))
-    return Redemption(amount=amount, reward_codes=codes, ledger_entry=entry)
+    return Redemption(amount=amount, reward_codes=codes, ledger_entry=entry, taken=taken)
 
 
 def _redemption_event(customer: Customer, codes: list[str], entry: LedgerEntry) -> dict:
@@ -308,10 +321,11 @@ def rewards_redeem_by_ids(
     if any(reward.status == EarnedReward.Status.REDEEMED for reward in rewards):
         raise AlreadyRedeemed(codes=[reward.code for reward in rewards if reward.status == "REDEEMED"])
     now = timezone.now()
-    amount = sum((reward.remaining for reward in rewards), ZERO)
+    taken = {reward.code: reward.remaining for reward in rewards}
+    amount = sum(taken.values(), ZERO)
     for reward in rewards:
         reward.redeemed_amount, reward.status, reward.redeemed_at = reward.amount, EarnedReward.Status.REDEEMED, now
-    return _credit(customer=customer, rewards=rewards, amount=amount, reference=reference)
+    return _credit(customer=customer, rewards=rewards, taken=taken, amount=amount, reference=reference)
 
 
 @joined_transaction()
@@ -352,7 +366,7 @@ def rewards_redeem_by_amount(
         raise NothingToRedeem()
     if amount > available:
         raise AmountTooLarge(requested=amount, available=available)
-    now, left, consumed = timezone.now(), amount, []
+    now, left, consumed, taken = timezone.now(), amount, [], {}
     for reward in rewards:
         if not left:
             break
@@ -362,7 +376,8 @@ def rewards_redeem_by_amount(
         if reward.remaining == 0:
             reward.status, reward.redeemed_at = EarnedReward.Status.REDEEMED, now
         consumed.append(reward)
-    return _credit(customer=customer, rewards=consumed, amount=amount, reference=reference)
+        taken[reward.code] = take
+    return _credit(customer=customer, rewards=consumed, taken=taken, amount=amount, reference=reference)
 
 
 # --- Idempotency-Key store and call records ------------------------------------------------------
@@ -408,3 +423,144 @@ def idempotency_store(*, claim_id: int, http_status: int, response: dict) -> Non
 
 def redemption_call_record(**fields) -> RedemptionCall:
     return RedemptionCall.objects.create(**fields)
+
+
+# --- Back office: manual adjustments and reversals by staff ---------------------------------------
+
+
+def _reason_required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise OperationRefused("a reason is required")
+    return reason
+
+
+def wallet_adjust(*, wallet_id: int, delta: Decimal, reason: str, staff_user) -> WalletAdjustment:
+    """Credit (``delta > 0``) or debit (``delta < 0``) a wallet by hand: one ledger entry
+    (ADJUSTMENT) and its ``WalletAdjustment`` record, in one transaction.
+
+    A debit the wallet cannot cover is refused (``OperationRefused``), as is a zero
+    amount or a missing reason; nothing is written then.
+    """
+    reason = _reason_required(reason)
+    try:
+        delta = to_money(delta)
+    except (ArithmeticError, ValueError, TypeError) as exc:
+        raise OperationRefused(f"not an amount: {delta!r}") from exc
+    if not delta:
+        raise OperationRefused("the amount must not be zero")
+    with transaction.atomic():
+        wallet = Wallet.objects.filter(pk=wallet_id).first()
+        if wallet is None:
+            raise OperationRefused(f"no wallet {wallet_id}")
+        try:
+            entry = wallet_post(
+                wallet=wallet,
+                delta=delta,
+                kind=LedgerEntry.Kind.ADJUSTMENT,
+                reference=f"adjustment:{staff_user.get_username()}"[:64],
+                memo=reason[:255],
+            )
+        except InsufficientBalance as exc:
+            raise OperationRefused(
+                f"the wallet holds {wallet.balance} (at most that can be debited), not {-delta}"
+            ) from exc
+        return WalletAdjustment.objects.create(
+            org_id=wallet.org_id,
+            wallet=wallet,
+            delta=delta,
+            reason=reason,
+            staff_user=staff_user,
+            staff_username=staff_user.get_username(),
+            ledger_entry=entry,
+        )
+
+
+def redemption_reverse(*, redemption_call_id: int, reason: str, staff_user) -> RedemptionReversal:
+    """Undo a successful Redeem Rewards call, in one transaction.
+
+    IDS / AMOUNT: each earned reward gets back what this call took from it (UNREDEEMED again),
+    and the credits are taken back from the wallet (a REVERSAL ledger entry); refused if the
+    wallet no longer holds them (spent meanwhile). POOL: the coupon is voided and the reward
+    that bought it is UNREDEEMED again. Refused for failed or replayed calls. Reversing twice is
+    impossible: the call's row is locked first and ``RedemptionReversal.redemption_call`` is unique.
+
+    Locks in the redemption's own order (rewards by earned_at, id, then the wallet), so a
+    reversal and a new redemption of the same rewards cannot deadlock.
+    """
+    reason = _reason_required(reason)
+    with transaction.atomic():
+        call = RedemptionCall.objects.select_for_update(of=("self",)).filter(pk=redemption_call_id).first()
+        if call is None:
+            raise OperationRefused(f"no redemption call {redemption_call_id}")
+        if call.status_code != 1 or call.replayed or call.customer_id is None:
+            raise OperationRefused("only a successful, first-time redemption can be reversed")
+        if RedemptionReversal.objects.filter(redemption_call_id=call.pk).exists():
+            raise AlreadyReversed(f"redemption call {call.pk} has been reversed already")
+        if call.mode == RedemptionCall.Mode.POOL:
+            amount, entry = None, _reverse_pool(call)
+        else:
+            amount, entry = _reverse_credits(call)
+        try:
+            with transaction.atomic():
+                return RedemptionReversal.objects.create(
+                    org_id=call.org_id,
+                    redemption_call=call,
+                    reason=reason,
+                    staff_user=staff_user,
+                    staff_username=staff_user.get_username(),
+                    amount=amount,
+                    ledger_entry=entry,
+                )
+        except IntegrityError as exc:  # the unique constraint: someone reversed it meanwhile
+            raise AlreadyReversed(f"redemption call {call.pk} has been reversed already") from exc
+
+
+def _reverse_credits(call: RedemptionCall) -> tuple[Decimal, LedgerEntry]:
+    taken = {code: to_money(amount) for code, amount in (call.reward_amounts or {}).items()}
+    if not taken or call.ledger_entry_id is None or call.amount is None:
+        raise OperationRefused("this call recorded no per-reward amounts or ledger entry: it cannot be reversed here")
+    if sum(taken.values(), ZERO) != call.amount:
+        raise OperationRefused("the call's per-reward amounts do not add up to its amount")
+    rewards = list(_locked_rewards(Q(org_id=call.org_id, customer_id=call.customer_id, code__in=list(taken))))
+    if len(rewards) != len(taken):
+        raise OperationRefused("some of the call's earned rewards no longer exist")
+    for reward in rewards:
+        back = taken[reward.code]
+        if reward.redeemed_amount < back:
+            raise OperationRefused(f"reward {reward.code} has only {reward.redeemed_amount} redeemed, not {back}")
+        reward.redeemed_amount -= back
+        reward.status, reward.redeemed_at = EarnedReward.Status.UNREDEEMED, None
+    EarnedReward.objects.bulk_update(rewards, ["redeemed_amount", "status", "redeemed_at"])
+    wallet = Wallet.objects.get(pk=LedgerEntry.objects.values_list("wallet_id", flat=True).get(pk=call.ledger_entry_id))
+    try:
+        entry = wallet_post(
+            wallet=wallet,
+            delta=-call.amount,
+            kind=LedgerEntry.Kind.REVERSAL,
+            reference=f"reversal:{call.reference.hex}",
+            memo=("rewards " + ", ".join(taken))[:255],
+        )
+    except InsufficientBalance as exc:
+        raise OperationRefused(
+            f"the credits were already spent: the wallet holds {wallet.balance}, the redemption credited {call.amount}"
+        ) from exc
+    return call.amount, entry
+
+
+def _reverse_pool(call: RedemptionCall) -> None:
+    from coupons.models import Coupon
+
+    if call.coupon_id is None or len(call.reward_codes) != 1:
+        raise OperationRefused("this pool redemption recorded no coupon or reward")
+    [code] = call.reward_codes
+    reward = _locked_rewards(Q(org_id=call.org_id, customer_id=call.customer_id, code=code)).first()
+    if reward is None or reward.status != EarnedReward.Status.REDEEMED:
+        raise OperationRefused(f"reward {code} is not redeemed")
+    voided = Coupon.objects.filter(
+        pk=call.coupon_id, org_id=call.org_id, holder_id=call.customer_id, status=Coupon.Status.ISSUED
+    ).update(status=Coupon.Status.VOID)
+    if voided != 1:
+        raise OperationRefused("the coupon is no longer issued to this customer")
+    EarnedReward.objects.filter(pk=reward.pk).update(status=EarnedReward.Status.UNREDEEMED, redeemed_at=None)
+    return None
