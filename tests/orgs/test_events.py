@@ -173,3 +173,27 @@ def test_the_default_schedules_are_installed_once_and_staff_changes_are_kept(db)
     assert tasks["wallets.reconcile"] is False
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery
     assert set(tasks) <= set(app.tasks)
+
+
+def test_the_admin_runs_the_reconciliation_on_demand(demo, admin_client):
+    from wallets.models import ReconciliationRun
+
+    url = reverse("admin:wallets_discrepancy_reconcile")
+    assert admin_client.get(url).status_code == 405
+    page = admin_client.get(reverse("admin:wallets_discrepancy_changelist")).content.decode()
+    assert url in page and "Run reconciliation now" in page
+    response = admin_client.post(url, follow=True)
+    assert response.status_code == 200
+    assert ReconciliationRun.objects.count() == 1  # eager here; queued for a worker in production
+    assert "Reconciliation queued" in response.content.decode()
+
+
+def test_an_org_purge_takes_its_events_deliveries_findings_and_vendor_calls(demo):
+    from orgs.services import _org_owned_models, org_purge
+
+    endpoint = WebhookEndpoint.objects.create(org_id=O2, url="http://127.0.0.1:9/", secret=SECRET)
+    event = event_emit(org_id=O2, kind="adjustment", payload={})
+    WebhookDelivery.objects.create(org_id=O2, event=event, endpoint=endpoint, next_attempt_at=timezone.now())
+    org_purge(org_id=O2)
+    for model in _org_owned_models():
+        assert not model.objects.filter(org_id=O2).exists(), model

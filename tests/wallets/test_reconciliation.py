@@ -185,3 +185,21 @@ def test_a_worker_killed_mid_reconciliation_leaves_nothing_and_the_task_runs_aga
     with transaction.atomic():
         sql("SET LOCAL session_replication_role = replica")
         sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])
+
+
+def test_a_vendor_call_left_open_long_after_it_went_stale_is_found(demo):
+    from datetime import timedelta
+
+    from catalogue.models import VendorCall
+
+    customer = Customer.objects.get(org_id=4000876, external_id=ASHA)
+    call = VendorCall.objects.create(
+        org_id=4000876, customer=customer, reward_id=350, requested_quantity=1, quantity=1, points="10.00",
+        state="ANSWERED", voucher="V-1", stale_after=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    [finding] = reconciliation_run().open_findings
+    assert (finding.check_name, finding.subject, finding.found) == (
+        "vendor_call_stuck",
+        f"catalogue_vendorcall:{call.pk}",
+        "ANSWERED",
+    )
