@@ -280,14 +280,29 @@ def _record(findings: list[Finding], *, now) -> int:
 def reconciliation_run(*, batch_size: int | None = None, progress=None) -> RunResult:
     """Run every check now (see the module docstring); returns the run and the open findings."""
     batch_size = batch_size or settings.RECONCILE_BATCH_SIZE
-    started = timezone.now()
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
+    postgres, outermost = connection.vendor == "postgresql", not connection.in_atomic_block
+    if postgres and outermost:
+        # One run at a time, waited for *before* the snapshot is taken (a snapshot older than the
+        # other run's findings could not update them). Session-level: a killed process releases it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_RUN_LOCK])
+        try:
+            return _run(batch_size=batch_size, progress=progress, repeatable_read=True)
+        finally:
             with connection.cursor() as cursor:
-                if outermost:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RUN_LOCK])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_RUN_LOCK])
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RUN_LOCK])
+    return _run(batch_size=batch_size, progress=progress, repeatable_read=False)
+
+
+def _run(*, batch_size: int, progress, repeatable_read: bool) -> RunResult:
+    started = timezone.now()
+    with transaction.atomic():
+        if repeatable_read:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         findings, batches, wallets = _scan(batch_size=batch_size, now=started, progress=progress)
         now = timezone.now()
         new = _record(findings, now=now)

@@ -203,3 +203,36 @@ def test_a_vendor_call_left_open_long_after_it_went_stale_is_found(demo):
         f"catalogue_vendorcall:{call.pk}",
         "ANSWERED",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_take_turns_and_record_each_finding_once(demo):
+    import threading
+
+    from django.db import connection as this_thread_connection
+
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance + 7 WHERE id = %s", [wallet.pk])
+    errors, start = [], threading.Barrier(3)
+
+    def run():
+        try:
+            start.wait()
+            reconciliation_run(batch_size=50)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            this_thread_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert ReconciliationRun.objects.count() == 3 and Discrepancy.objects.count() == 1
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])
