@@ -197,3 +197,30 @@ def test_an_org_purge_takes_its_events_deliveries_findings_and_vendor_calls(demo
     org_purge(org_id=O2)
     for model in _org_owned_models():
         assert not model.objects.filter(org_id=O2).exists(), model
+
+
+def test_each_redemption_and_issued_reward_writes_one_event_and_a_refusal_none(demo, client):
+    from tests.catalogue.conftest import ISSUE_URL, TILL, basic
+
+    keys = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey", "UserIdInstore": "ext_id98543198"}
+
+    def redeem(**body):
+        response = client.post("/v2_0/redeemrewards", json.dumps({**keys, **body}), content_type="application/json")
+        return response.json()["statuscode"]
+
+    assert redeem(rewarddtlids=["rd-1001"]) == 1
+    assert redeem(rewarddtlids=["rd-1001"]) == 57  # refused: no event
+    assert redeem(amount="5.00") == 1
+    assert redeem(poolId=531) == 1
+    body = {"externalId": "ext_id98543198", "rewards": [{"rewardId": 352}, {"rewardId": 999_999}]}
+    url = f"{ISSUE_URL}?username={TILL}&skip_validation=true"
+    client.post(url, json.dumps(body), content_type="application/json", headers={"Authorization": basic()})
+    body = {"externalId": "ext_id98543198", "rewards": [{"rewardId": 352}]}
+    response = client.post(url, json.dumps(body), content_type="application/json", headers={"Authorization": basic()})
+    assert response.status_code == 200
+    events = list(OutboxEvent.objects.order_by("pk"))
+    assert [e.kind for e in events] == ["redemption", "redemption", "redemption", "issue"]
+    assert [e.payload.get("amount") for e in events[:2]] == ["10.00", "5.00"]
+    assert events[2].payload["coupon"]["poolId"] == 531
+    issued = events[3].payload
+    assert issued["transactionId"] == response.json()["rewards"][0]["transactionId"] and issued["points"] == "25.00"
