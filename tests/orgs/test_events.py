@@ -224,3 +224,13 @@ def test_each_redemption_and_issued_reward_writes_one_event_and_a_refusal_none(d
     assert events[2].payload["coupon"]["poolId"] == 531
     issued = events[3].payload
     assert issued["transactionId"] == response.json()["rewards"][0]["transactionId"] and issued["points"] == "25.00"
+
+
+def test_an_endpoint_names_only_known_event_kinds(demo, admin_client):
+    url = reverse("admin:orgs_webhookendpoint_add")
+    form = {"org": O2, "url": "https://hooks.example.com/rewards", "secret": "s", "securekey": "", "active": "on"}
+    response = admin_client.post(url, {**form, "kinds": '["redemption", "refund"]'})
+    assert response.status_code == 200 and not WebhookEndpoint.objects.exists()
+    response = admin_client.post(url, {**form, "kinds": '["redemption", "low_stock"]'})
+    assert response.status_code == 302
+    assert WebhookEndpoint.objects.get().kinds == ["redemption", "low_stock"]
