@@ -618,6 +618,9 @@ def vendor_call_settle(*, call_pk: int, reward: CatalogueReward | None = None, c
             with connection.cursor() as cursor:
                 cursor.execute(_SETTLE_SQL, [connection.ops.adapt_datetimefield_value(timezone.now()), call_pk])
                 if cursor.fetchone() is None:
+                    settled = VendorCall.objects.filter(pk=call_pk, issue__isnull=False).values_list("issue", flat=True)
+                    if settled:  # the recovery job settled it while this call was slow: its issue
+                        return _with_details(RewardIssue.objects.get(pk=settled[0]), reward, config)
                     raise RewardNotIssued(f"vendor call {call_pk} is {call.state}, not waiting to be paid")
             if call.points > 0:
                 if call.wallet_id is None:
@@ -654,6 +657,11 @@ def vendor_call_settle(*, call_pk: int, reward: CatalogueReward | None = None, c
     except InsufficientBalance as exc:
         _vendor_call_flag(call, reason="insufficient points: spent by another call meanwhile")
         raise PointsGone("insufficient points: spent by another call meanwhile") from exc
+    return _with_details(issue, reward, config)
+
+
+def _with_details(issue: RewardIssue, reward: CatalogueReward | None, config) -> RewardIssue:
+    """The issue with the reward and payment config the caller holds already (no reads for the answer)."""
     if reward is not None:
         issue.reward = reward
     if config is not None:

@@ -318,6 +318,12 @@ class WebhookEndpoint(models.Model):
     def __str__(self) -> str:
         return self.url
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if not isinstance(self.kinds, list) or not set(self.kinds) <= set(EventKind.values):
+            raise ValidationError({"kinds": f"a list of event kinds among {', '.join(EventKind.values)}"})
+
     def wants(self, kind: str) -> bool:
         return not self.kinds or kind in self.kinds
 

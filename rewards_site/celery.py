@@ -1,3 +1,8 @@
+"""The Celery app: configured from the Django settings' ``CELERY_*`` names (Redis broker, JSON
+only, ``acks_late`` with ``reject_on_worker_lost``, time limits, broker socket timeouts), tasks
+autodiscovered from each app's ``tasks.py``, schedules in django-celery-beat
+(``rewards_site/schedules.py``)."""
+
 import os
 
 from celery import Celery

@@ -1,5 +1,7 @@
 """POST /v2_0/redeemrewards: the AppVirality-compatible Redeem Rewards endpoint (thin view)."""
 
+import logging
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import is_ratelimited
@@ -10,6 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import appvirality
+
+logger = logging.getLogger(__name__)
 
 _CODES_TABLE = "\n".join(f"| {c.code} | {c.http_status} | {c.message} |" for c in appvirality.STATUS_CODES.values())
 
@@ -91,9 +95,13 @@ def _throttled(request, org) -> bool:
     limit = settings.API_RATE_LIMIT_PER_MINUTE
     if not limit:
         return False
-    return is_ratelimited(
-        request, group="appvirality-redeem", key=lambda group, req: str(org.pk), rate=f"{limit}/m", increment=True
-    )
+    try:
+        return is_ratelimited(
+            request, group="appvirality-redeem", key=lambda group, req: str(org.pk), rate=f"{limit}/m", increment=True
+        )
+    except Exception as exc:  # the cache (Redis) is down: fail open (RATELIMIT_FAIL_OPEN), never a 5xx
+        logger.warning("rate limit not checked: %s", exc)
+        return False
 
 
 class RedeemRewardsApi(APIView):

@@ -16,7 +16,8 @@ Checks:
 * ``redemption_rewards``: the earned rewards a credited call lists exist, are the user's and consumed;
 * ``issue_points``: an issued reward's points equal its ISSUE ledger entries (by pointsReferenceId);
 * ``ledger_issue_unrecorded``: an ISSUE ledger entry belongs to an issued reward;
-* ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue);
+* ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue;
+  coupons handed out before the call records' retention only need the holder);
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
 * ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
 """
@@ -127,7 +128,7 @@ CHECKS = [
                'coupon ' || c.code || ' of pool ' || c.pool_id || ' (' || c.status || ')'
           FROM coupons_coupon c
          WHERE c.id >= %(lo)s AND c.id < %(hi)s AND (c.status = 'ISSUED' OR c.holder_id IS NOT NULL)
-           AND (c.holder_id IS NULL OR (
+           AND (c.holder_id IS NULL OR (c.issued_at >= %(calls_kept_since)s AND
                 NOT EXISTS (SELECT 1 FROM wallets_redemptioncall r WHERE r.coupon_id = c.id)
                 AND NOT EXISTS (
                     SELECT 1 FROM catalogue_rewardissue ri
@@ -229,6 +230,9 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
     batches = 0
     fragments = _FRAGMENTS.get(connection.vendor, _FRAGMENTS["postgresql"])
     stuck = now - timedelta(minutes=15)
+    # Coupons handed out before the oldest call record kept (housekeeping) have no call to match.
+    kept = connection.ops.adapt_datetimefield_value(now - timedelta(days=settings.REDEMPTION_CALL_RETENTION_DAYS))
+    stuck = connection.ops.adapt_datetimefield_value(stuck)
     with connection.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM wallets_wallet")
         wallets = cursor.fetchone()[0]
@@ -238,7 +242,7 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
                 continue
             sql = check.sql.format(**fragments)
             for low in range(bounds[0], bounds[1] + 1, batch_size):
-                cursor.execute(sql, {"lo": low, "hi": low + batch_size, "stuck": stuck})
+                cursor.execute(sql, {"lo": low, "hi": low + batch_size, "stuck": stuck, "calls_kept_since": kept})
                 for org_id, subject_id, expected, found, detail in cursor.fetchall():
                     findings.append(
                         Finding(
@@ -276,14 +280,29 @@ def _record(findings: list[Finding], *, now) -> int:
 def reconciliation_run(*, batch_size: int | None = None, progress=None) -> RunResult:
     """Run every check now (see the module docstring); returns the run and the open findings."""
     batch_size = batch_size or settings.RECONCILE_BATCH_SIZE
-    started = timezone.now()
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
+    postgres, outermost = connection.vendor == "postgresql", not connection.in_atomic_block
+    if postgres and outermost:
+        # One run at a time, waited for *before* the snapshot is taken (a snapshot older than the
+        # other run's findings could not update them). Session-level: a killed process releases it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_RUN_LOCK])
+        try:
+            return _run(batch_size=batch_size, progress=progress, repeatable_read=True)
+        finally:
             with connection.cursor() as cursor:
-                if outermost:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RUN_LOCK])
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_RUN_LOCK])
+    if postgres:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_RUN_LOCK])
+    return _run(batch_size=batch_size, progress=progress, repeatable_read=False)
+
+
+def _run(*, batch_size: int, progress, repeatable_read: bool) -> RunResult:
+    started = timezone.now()
+    with transaction.atomic():
+        if repeatable_read:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         findings, batches, wallets = _scan(batch_size=batch_size, now=started, progress=progress)
         now = timezone.now()
         new = _record(findings, now=now)

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from catalogue.models import IssueRequest, RewardIssue, VendorCall, VendorException
-from catalogue.services import vendor_calls_recover
+from catalogue.services import vendor_call_settle, vendor_calls_recover
 from tests.catalogue.conftest import ASHA, ISSUE_URL, TILL, VOUCHER, assert_ledgers_add_up, basic, points
 from tests.processes import ROOT, worker_env
 from wallets.models import Wallet
@@ -70,6 +70,9 @@ def test_killed_after_the_partner_answered_the_recovery_takes_the_points_and_rec
     assert IssueRequest.objects.get().state == "DONE"
     assert VendorCall.objects.get().state == "DONE"
     assert_ledgers_add_up()
+    # a live call that comes back after the recovery (too slow) answers with that issue, pays nothing more
+    assert vendor_call_settle(call_pk=call.pk).pk == issue.pk
+    assert points(ASHA) == Decimal("490.00")
     assert reconciliation_run().open_findings == []
     # and a retry of the call answers with that issue, without calling the partner again
     again = issue_in_a_process(crash_at=None)

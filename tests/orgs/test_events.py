@@ -173,3 +173,64 @@ def test_the_default_schedules_are_installed_once_and_staff_changes_are_kept(db)
     assert tasks["wallets.reconcile"] is False
     app.loader.import_default_modules()  # what a worker does at start: autodiscovery
     assert set(tasks) <= set(app.tasks)
+
+
+def test_the_admin_runs_the_reconciliation_on_demand(demo, admin_client):
+    from wallets.models import ReconciliationRun
+
+    url = reverse("admin:wallets_discrepancy_reconcile")
+    assert admin_client.get(url).status_code == 405
+    page = admin_client.get(reverse("admin:wallets_discrepancy_changelist")).content.decode()
+    assert url in page and "Run reconciliation now" in page
+    response = admin_client.post(url, follow=True)
+    assert response.status_code == 200
+    assert ReconciliationRun.objects.count() == 1  # eager here; queued for a worker in production
+    assert "Reconciliation queued" in response.content.decode()
+
+
+def test_an_org_purge_takes_its_events_deliveries_findings_and_vendor_calls(demo):
+    from orgs.services import _org_owned_models, org_purge
+
+    endpoint = WebhookEndpoint.objects.create(org_id=O2, url="http://127.0.0.1:9/", secret=SECRET)
+    event = event_emit(org_id=O2, kind="adjustment", payload={})
+    WebhookDelivery.objects.create(org_id=O2, event=event, endpoint=endpoint, next_attempt_at=timezone.now())
+    org_purge(org_id=O2)
+    for model in _org_owned_models():
+        assert not model.objects.filter(org_id=O2).exists(), model
+
+
+def test_each_redemption_and_issued_reward_writes_one_event_and_a_refusal_none(demo, client):
+    from tests.catalogue.conftest import ISSUE_URL, TILL, basic
+
+    keys = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey", "UserIdInstore": "ext_id98543198"}
+
+    def redeem(**body):
+        response = client.post("/v2_0/redeemrewards", json.dumps({**keys, **body}), content_type="application/json")
+        return response.json()["statuscode"]
+
+    assert redeem(rewarddtlids=["rd-1001"]) == 1
+    assert redeem(rewarddtlids=["rd-1001"]) == 57  # refused: no event
+    assert redeem(amount="5.00") == 1
+    assert redeem(poolId=531) == 1
+    body = {"externalId": "ext_id98543198", "rewards": [{"rewardId": 352}, {"rewardId": 999_999}]}
+    url = f"{ISSUE_URL}?username={TILL}&skip_validation=true"
+    client.post(url, json.dumps(body), content_type="application/json", headers={"Authorization": basic()})
+    body = {"externalId": "ext_id98543198", "rewards": [{"rewardId": 352}]}
+    response = client.post(url, json.dumps(body), content_type="application/json", headers={"Authorization": basic()})
+    assert response.status_code == 200
+    events = list(OutboxEvent.objects.order_by("pk"))
+    assert [e.kind for e in events] == ["redemption", "redemption", "redemption", "issue"]
+    assert [e.payload.get("amount") for e in events[:2]] == ["10.00", "5.00"]
+    assert events[2].payload["coupon"]["poolId"] == 531
+    issued = events[3].payload
+    assert issued["transactionId"] == response.json()["rewards"][0]["transactionId"] and issued["points"] == "25.00"
+
+
+def test_an_endpoint_names_only_known_event_kinds(demo, admin_client):
+    url = reverse("admin:orgs_webhookendpoint_add")
+    form = {"org": O2, "url": "https://hooks.example.com/rewards", "secret": "s", "securekey": "", "active": "on"}
+    response = admin_client.post(url, {**form, "kinds": '["redemption", "refund"]'})
+    assert response.status_code == 200 and not WebhookEndpoint.objects.exists()
+    response = admin_client.post(url, {**form, "kinds": '["redemption", "low_stock"]'})
+    assert response.status_code == 302
+    assert WebhookEndpoint.objects.get().kinds == ["redemption", "low_stock"]

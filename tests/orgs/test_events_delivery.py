@@ -66,6 +66,8 @@ def test_with_redis_down_both_apis_answer_and_every_event_is_delivered_once_it_i
     demo, client, redis_server, tmp_path, settings
 ):
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+    # the cache (rate limits) on the same Redis as the broker, as in production
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": redis_server.url}}
     with webhook_receiver(SECRET) as receiver, celery_broker(redis_server.url):
         WebhookEndpoint.objects.create(org_id=O2, url=receiver.url, secret=SECRET)
         # given Redis is gone

@@ -185,3 +185,54 @@ def test_a_worker_killed_mid_reconciliation_leaves_nothing_and_the_task_runs_aga
     with transaction.atomic():
         sql("SET LOCAL session_replication_role = replica")
         sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])
+
+
+def test_a_vendor_call_left_open_long_after_it_went_stale_is_found(demo):
+    from datetime import timedelta
+
+    from catalogue.models import VendorCall
+
+    customer = Customer.objects.get(org_id=4000876, external_id=ASHA)
+    call = VendorCall.objects.create(
+        org_id=4000876, customer=customer, reward_id=350, requested_quantity=1, quantity=1, points="10.00",
+        state="ANSWERED", voucher="V-1", stale_after=timezone.now() - timedelta(hours=1),
+    )  # fmt: skip
+    [finding] = reconciliation_run().open_findings
+    assert (finding.check_name, finding.subject, finding.found) == (
+        "vendor_call_stuck",
+        f"catalogue_vendorcall:{call.pk}",
+        "ANSWERED",
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_take_turns_and_record_each_finding_once(demo):
+    import threading
+
+    from django.db import connection as this_thread_connection
+
+    wallet = Wallet.objects.filter(org_id=4000876, kind="POINTS").order_by("pk").first()
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance + 7 WHERE id = %s", [wallet.pk])
+    errors, start = [], threading.Barrier(3)
+
+    def run():
+        try:
+            start.wait()
+            reconciliation_run(batch_size=50)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            this_thread_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert ReconciliationRun.objects.count() == 3 and Discrepancy.objects.count() == 1
+    with transaction.atomic():
+        sql("SET LOCAL session_replication_role = replica")
+        sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])
