@@ -1136,7 +1136,7 @@ def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> Rew
                 holder_id=issue.customer_id,
                 status=Coupon.Status.ISSUED,
             ).update(status=Coupon.Status.VOID)
-        return RewardIssueRevocation.objects.create(
+        revocation = RewardIssueRevocation.objects.create(
             org_id=issue.org_id,
             issue=issue,
             reason=reason,
@@ -1146,3 +1146,19 @@ def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> Rew
             ledger_entry=entry,
             coupons_voided=voided,
         )
+        payload = {
+            "of": "issue",
+            "revocationId": revocation.pk,
+            "transactionId": issue.pk,
+            "pointsReferenceId": issue.points_reference_id,
+            "rewardId": issue.reward_id,
+            "customerId": issue.customer_id,
+            "groupId": issue.group_id,
+            "points": issue.points,
+            "couponsVoided": voided,
+            "ledgerEntry": entry.pk if entry is not None else None,
+            "reason": reason,
+            "staff": staff_user.get_username(),
+        }
+        event_emit(org_id=issue.org_id, kind=EventKind.REVERSAL, payload=payload)
+        return revocation

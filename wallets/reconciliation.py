@@ -14,6 +14,9 @@ Checks:
 * ``wallet_balance``: a wallet's cached balance equals the sum of its ledger entries;
 * ``redemption_ledger``: a credited redemption call has its REDEMPTION ledger entry, of its amount;
 * ``redemption_rewards``: the earned rewards a credited call lists exist, are the user's and consumed;
+* ``reversal_ledger`` / ``revocation_refund``: a reversal by staff took back exactly the credits
+  (a REVERSAL entry), a revocation refunded exactly the points; a reversed call's rewards are
+  unredeemed again, so ``redemption_rewards`` leaves reversed calls alone;
 * ``issue_points``: an issued reward's points equal its ISSUE ledger entries (by pointsReferenceId);
 * ``ledger_issue_unrecorded``: an ISSUE ledger entry belongs to an issued reward;
 * ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue;
@@ -87,10 +90,37 @@ CHECKS = [
                         AND (er.status = 'REDEEMED' OR er.redeemed_amount > 0)
                  WHERE r.id >= %(lo)s AND r.id < %(hi)s AND r.status_code = 1 AND NOT r.replayed
                    AND (r.amount IS NOT NULL OR r.coupon_id IS NOT NULL)
+                   AND NOT EXISTS (SELECT 1 FROM wallets_redemptionreversal rv WHERE rv.redemption_call_id = r.id)
                  GROUP BY r.id, r.org_id) c
          WHERE c.listed <> c.consumed
         """,
         money=False,
+    ),
+    Check(
+        "reversal_ledger",
+        "wallets_redemptionreversal",
+        """
+        SELECT rv.org_id, rv.id, -rv.amount, e.delta,
+               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
+          FROM wallets_redemptionreversal rv
+          LEFT JOIN wallets_ledgerentry e ON e.id = rv.ledger_entry_id
+         WHERE rv.id >= %(lo)s AND rv.id < %(hi)s AND rv.amount IS NOT NULL
+           AND (e.id IS NULL OR e.kind <> 'REVERSAL'
+                OR ROUND(CAST(e.delta AS NUMERIC), 2) <> ROUND(CAST(-rv.amount AS NUMERIC), 2))
+        """,
+    ),
+    Check(
+        "revocation_refund",
+        "catalogue_rewardissuerevocation",
+        """
+        SELECT rv.org_id, rv.id, rv.points, e.delta,
+               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
+          FROM catalogue_rewardissuerevocation rv
+          LEFT JOIN wallets_ledgerentry e ON e.id = rv.ledger_entry_id
+         WHERE rv.id >= %(lo)s AND rv.id < %(hi)s AND rv.points > 0
+           AND (e.id IS NULL OR e.kind <> 'REVERSAL'
+                OR ROUND(CAST(e.delta AS NUMERIC), 2) <> ROUND(CAST(rv.points AS NUMERIC), 2))
+        """,
     ),
     Check(
         "issue_points",

@@ -465,7 +465,7 @@ def wallet_adjust(*, wallet_id: int, delta: Decimal, reason: str, staff_user) ->
             raise OperationRefused(
                 f"the wallet holds {wallet.balance} (at most that can be debited), not {-delta}"
             ) from exc
-        return WalletAdjustment.objects.create(
+        adjustment = WalletAdjustment.objects.create(
             org_id=wallet.org_id,
             wallet=wallet,
             delta=delta,
@@ -474,6 +474,18 @@ def wallet_adjust(*, wallet_id: int, delta: Decimal, reason: str, staff_user) ->
             staff_username=staff_user.get_username(),
             ledger_entry=entry,
         )
+        payload = {
+            "adjustmentId": adjustment.pk,
+            "wallet": {"id": wallet.pk, "kind": wallet.kind, "balance": wallet.balance},
+            "customerId": wallet.customer_id,
+            "groupId": wallet.group_id,
+            "delta": delta,
+            "ledgerEntry": entry.pk,
+            "reason": reason,
+            "staff": staff_user.get_username(),
+        }
+        event_emit(org_id=wallet.org_id, kind=EventKind.ADJUSTMENT, payload=payload)
+        return adjustment
 
 
 def redemption_reverse(*, redemption_call_id: int, reason: str, staff_user) -> RedemptionReversal:
@@ -503,7 +515,7 @@ def redemption_reverse(*, redemption_call_id: int, reason: str, staff_user) -> R
             amount, entry = _reverse_credits(call)
         try:
             with transaction.atomic():
-                return RedemptionReversal.objects.create(
+                reversal = RedemptionReversal.objects.create(
                     org_id=call.org_id,
                     redemption_call=call,
                     reason=reason,
@@ -514,6 +526,22 @@ def redemption_reverse(*, redemption_call_id: int, reason: str, staff_user) -> R
                 )
         except IntegrityError as exc:  # the unique constraint: someone reversed it meanwhile
             raise AlreadyReversed(f"redemption call {call.pk} has been reversed already") from exc
+        payload = {
+            "of": "redemption",
+            "reversalId": reversal.pk,
+            "redemptionCallId": call.pk,
+            "reference": str(call.reference),
+            "mode": call.mode,
+            "customerId": call.customer_id,
+            "rewardCodes": call.reward_codes,
+            "amount": amount,
+            "couponId": call.coupon_id if call.mode == RedemptionCall.Mode.POOL else None,
+            "ledgerEntry": entry.pk if entry is not None else None,
+            "reason": reason,
+            "staff": staff_user.get_username(),
+        }
+        event_emit(org_id=call.org_id, kind=EventKind.REVERSAL, payload=payload)
+        return reversal
 
 
 def _reverse_credits(call: RedemptionCall) -> tuple[Decimal, LedgerEntry]:

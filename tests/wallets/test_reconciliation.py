@@ -236,3 +236,57 @@ def test_two_runs_at_once_take_turns_and_record_each_finding_once(demo):
     with transaction.atomic():
         sql("SET LOCAL session_replication_role = replica")
         sql("UPDATE wallets_wallet SET balance = balance - 7 WHERE id = %s", [wallet.pk])
+
+
+def test_reversals_revocations_and_adjustments_by_staff_reconcile_clean_and_send_events(demo, client, admin_user):
+    """What staff do through the back-office services keeps the books whole, and each change
+    writes its event in its own transaction."""
+    from catalogue.models import RewardIssue
+    from catalogue.services import reward_issue_revoke
+    from orgs.models import OutboxEvent
+    from tests.catalogue.conftest import ISSUE_URL, TILL, basic
+    from wallets.services import redemption_reverse, wallet_adjust
+
+    assert redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]})["statuscode"] == 1
+    assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
+    body = {"externalId": ASHA, "rewards": [{"rewardId": 351}, {"rewardId": 352}]}
+    issued = client.post(
+        f"{ISSUE_URL}?username={TILL}&skip_validation=true",
+        json.dumps(body),
+        content_type="application/json",
+        headers={"Authorization": basic()},
+    )
+    assert issued.status_code == 200, issued.content
+    # when staff reverse both redemptions, revoke the coupon reward and adjust a wallet
+    for call in RedemptionCall.objects.filter(status_code=1).order_by("-id"):
+        redemption_reverse(redemption_call_id=call.pk, reason="customer asked", staff_user=admin_user)
+    reward_issue_revoke(
+        reward_issue_id=RewardIssue.objects.get(reward_id=351).pk, reason="wrong reward", staff_user=admin_user
+    )
+    wallet = Wallet.objects.get(org_id=4000876, kind="POINTS", customer__external_id=ASHA)
+    wallet_adjust(wallet_id=wallet.pk, delta=Decimal("7.50"), reason="goodwill", staff_user=admin_user)
+    # then the books reconcile clean
+    code, out = reconcile()
+    assert code == 0, out
+    kinds = list(OutboxEvent.objects.order_by("id").values_list("kind", flat=True))
+    assert kinds[-4:] == ["reversal", "reversal", "reversal", "adjustment"]
+    revoked = OutboxEvent.objects.filter(kind="reversal", payload__of="issue").get()
+    assert revoked.payload["points"] == "40.00" and revoked.payload["reason"] == "wrong reward"
+    adjusted = OutboxEvent.objects.get(kind="adjustment")
+    assert adjusted.payload["delta"] == "7.50" and adjusted.payload["staff"] == admin_user.get_username()
+
+
+def test_a_reversal_that_did_not_take_back_its_credits_is_found(demo, client, admin_user):
+    from wallets.models import RedemptionReversal
+    from wallets.services import redemption_reverse
+
+    assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
+    call = RedemptionCall.objects.get(status_code=1)
+    reversal = redemption_reverse(redemption_call_id=call.pk, reason="test", staff_user=admin_user)
+    with transaction.atomic():
+        without_triggers()
+        sql("UPDATE wallets_redemptionreversal SET amount = 6.00 WHERE id = %s", [reversal.pk])
+    code, out = reconcile()
+    assert code == 1 and "reversal_ledger" in out, out
+    assert Discrepancy.objects.get().subject == f"wallets_redemptionreversal:{reversal.pk}"
+    assert RedemptionReversal.objects.get().amount == Decimal("6.00")  # reported, not fixed
