@@ -213,6 +213,13 @@ def pgbench_script(events: list[str], answer: dict) -> str:
             sql = re.sub(pattern, value, sql)
         if sql.startswith('INSERT INTO "catalogue_rewardissue"'):
             sql = _issue_records_replayed(sql, answer)
+        if sql.startswith('INSERT INTO "orgs_outboxevent"'):  # each event its own id
+            sql = re.sub(r"'[0-9a-f]{32}'::uuid", "gen_random_uuid()", sql)
+            sql = re.sub(
+                r"\('\{([0-9a-f]{32}(?:,[0-9a-f]{32})*)\}'::uuid\[\]\)",
+                lambda m: "ARRAY[" + ", ".join(["gen_random_uuid()"] * len(m.group(1).split(","))) + "]",
+                sql,
+            )
         lines.append(sql + ";")
     return "\n".join(lines) + "\n"
 

@@ -100,6 +100,11 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     )
 else:
     _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+    # A connection the server closed (restart, proxy timeout) is replaced before a request uses
+    # it. The check asks the socket first and runs SELECT 1 only when the server has said
+    # something (rewards_site/postgresql/base.py): no round trip per request.
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["ENGINE"] = "rewards_site.postgresql"
     _db["CONN_HEALTH_CHECKS"] = True
     # Server-side parameters let psycopg prepare the statements a connection runs repeatedly:
     # PostgreSQL then parses and plans each hot-path statement once per connection.
@@ -165,6 +170,8 @@ WEBHOOK_RETRY_MINUTES = env.list("WEBHOOK_RETRY_MINUTES", default=["5", "30", "1
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Events not dispatched this long after their commit (Redis was down, a worker died) are queued again.
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
+# The publisher thread gathers the events committed within this many seconds into one task.
+EVENTS_PUBLISH_BATCH_SECONDS = env.float("EVENTS_PUBLISH_BATCH_SECONDS", default=0.05)
 # Housekeeping retention.
 IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=48)
 REDEMPTION_CALL_RETENTION_DAYS = env.int("REDEMPTION_CALL_RETENTION_DAYS", default=180)

@@ -80,7 +80,7 @@ def test_postgres_and_redis_come_from_the_environment_and_connections_are_kept_o
     )
     db = seen["DATABASES"]["default"]
     assert (db["ENGINE"], db["HOST"], db["PORT"], db["NAME"]) == (
-        "django.db.backends.postgresql",
+        "rewards_site.postgresql",
         "db.example",
         5433,
         "rewards",
@@ -150,3 +150,40 @@ def test_make_run_serves_the_demo_on_sqlite_with_nothing_else(tmp_path):
         output, _ = server.communicate(timeout=30)
     assert "Loaded scenarios/demo.json: 2 org(s)" in output
     assert f"http://127.0.0.1:{port}/admin/" in output
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_ended_is_replaced_before_a_request_uses_it(monkeypatch):
+    """The health check asks the socket (no round trip while the server is quiet) and falls back
+    to SELECT 1 once the server has said something: here, that it terminated the connection."""
+    import time
+
+    import psycopg
+    from django.db import connection
+    from django.db.backends.postgresql import base
+
+    from orgs.models import Org
+
+    select_1 = []
+    django_check = base.DatabaseWrapper.is_usable
+    monkeypatch.setattr(base.DatabaseWrapper, "is_usable", lambda self: select_1.append(1) or django_check(self))
+    connection.ensure_connection()
+    assert connection.is_usable()
+    assert select_1 == [], "a quiet connection was checked with a round trip"
+    pid = connection.connection.info.backend_pid
+    settings_db = connection.settings_dict
+    with psycopg.connect(
+        host=settings_db["HOST"], port=settings_db["PORT"] or None, user=settings_db["USER"], dbname="postgres",
+        autocommit=True,
+    ) as admin:  # fmt: skip
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    deadline = time.monotonic() + 5
+    while connection.is_usable() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not connection.is_usable() and select_1
+    # what Django does when a request starts (close_old_connections): check, close, reconnect
+    connection.health_check_done = False
+    connection.close_if_health_check_failed()
+    assert Org.objects.count() >= 0
+    assert connection.connection.info.backend_pid != pid
