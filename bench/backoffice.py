@@ -24,7 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-bench-only")
 
-from common import ensure_database  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import postgres_ready  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 9_200_001
 
@@ -41,11 +41,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
+    postgres_ready("bench/backoffice.py")
     from django.contrib.auth.models import User
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
 
@@ -53,10 +50,6 @@ def main() -> None:
     from orgs.models import Org
     from orgs.services import org_purge
 
-    if connection.vendor != "postgresql":
-        sys.exit("bench/backoffice.py measures PostgreSQL: set DATABASE_URL=postgres://...")
-    ensure_database()
-    call_command("migrate", verbosity=0)
     org_purge(org_id=BENCH_ORG)
     org = Org.objects.create(id=BENCH_ORG, name="Back-office bench")
     pool = CouponPool.objects.create(id=BENCH_ORG, org=org, name="Bench upload pool")

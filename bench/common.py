@@ -9,6 +9,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def postgres_ready(script: str) -> None:
+    """Django set up on the PostgreSQL database of DATABASE_URL, created and migrated if needed;
+    exits with a message on any other database (the benchmarks measure PostgreSQL)."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit(f"{script} measures PostgreSQL: set DATABASE_URL=postgres://...")
+    ensure_database()
+    call_command("migrate", verbosity=0)
+
+
 def ensure_database() -> None:
     """Create the benchmark database named by DATABASE_URL if it does not exist."""
     import psycopg

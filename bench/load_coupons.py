@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import ensure_database  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import postgres_ready  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 9_100_001
 
@@ -46,16 +46,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
+    postgres_ready("bench/load_coupons.py")
     from django.core.management import call_command
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        sys.exit("bench/load_coupons.py measures PostgreSQL: set DATABASE_URL=postgres://...")
-    ensure_database()
-    call_command("migrate", verbosity=0)
 
     document = {
         "orgs": [
