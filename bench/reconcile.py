@@ -23,7 +23,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reward
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
-from common import ensure_database, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import postgres_ready, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 9_200_001
 PER_WALLET = 10
@@ -73,9 +73,9 @@ def load(entries: int) -> None:
             """
             INSERT INTO catalogue_rewardissue (org_id, points_reference_id, customer_id, group_loyalty_redemption,
                    reward_id, till_username, requested_quantity, quantity, points, coupon_codes, voucher,
-                   vendor_details, fulfillment_status, transaction_number, notes, brand, created_at)
+                   vendor_details, fulfillment_status, transaction_number, notes, brand, status, created_at)
             SELECT w.org_id, 'B' || w.id, w.customer_id, false, %s, '', 1, 1, 10.00, '[]', '', '{}', '', '', '',
-                   '', now()
+                   '', 'ISSUED', now()
               FROM wallets_wallet w WHERE w.org_id = %s
             """,
             [BENCH_ORG, BENCH_ORG],
@@ -90,17 +90,12 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    import django
-
-    django.setup()
-    ensure_database()
-    from django.core.management import call_command
+    postgres_ready("bench/reconcile.py")
     from django.db import connection, transaction
 
     from wallets.models import Discrepancy, LedgerEntry
     from wallets.reconciliation import reconciliation_run
 
-    call_command("migrate", verbosity=0)
     load(args.entries)
     Discrepancy.objects.all().delete()
     entries = LedgerEntry.objects.count()
