@@ -528,3 +528,29 @@ def test_catalogue_cache_seconds_zero_reads_the_catalogue_on_every_call(demo, is
     assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]}))[0] == 200
     CatalogueReward.objects.filter(pk=353).update(enabled=False)
     assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353}]})) == (400, 8003, [8003])
+
+
+def test_the_input_fields_built_once_per_thread_validate_each_call_on_its_own():
+    """The issue input's fields are reused across calls of a thread: a bad call leaves nothing
+    behind for the next, in either order, and other threads build their own."""
+    import threading
+
+    from catalogue.apis import IssueInputSerializer
+
+    good = {"externalId": "x", "rewards": [{"rewardId": 1, "quantity": 2.7, "requestId": "r"}]}
+    bad = {"externalId": "x", "rewards": [{"rewardId": 1}, {"rewardId": 0}]}
+    for body, valid in ((good, True), (bad, False), (good, True), (bad, False)):
+        serializer = IssueInputSerializer(data=body)
+        assert serializer.is_valid() is valid, serializer.errors
+        if valid:
+            assert serializer.validated_data["rewards"][0]["quantity"] == 2
+        else:
+            errors = serializer.errors["rewards"]
+            assert list(errors) == [1] and set(errors[1]) == {"rewardId"}, errors
+    here = IssueInputSerializer(data=good).fields
+    assert IssueInputSerializer(data=bad).fields is here
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(IssueInputSerializer(data=good).fields))
+    thread.start()
+    thread.join()
+    assert elsewhere[0] is not here
