@@ -1,11 +1,33 @@
-"""Reads of coupon pools: their stock."""
+"""Reads of coupon pools: the pool a redemption draws from, and their stock."""
 
 from dataclasses import dataclass
 
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import Coupon
+from rewards_site.local_cache import LocalCache
+
+from .models import Coupon, CouponPool
+
+# Pools with their campaign as a redemption reads them, kept per process for
+# CATALOGUE_CACHE_SECONDS, like the catalogue: a change saved through the ORM clears this
+# process's copy at once (signals, ``apps.py``), other processes see it within the TTL.
+_pools_cache = LocalCache(ttl_setting="CATALOGUE_CACHE_SECONDS")
+
+
+def pools_cache_clear(**_signal_kwargs) -> None:
+    _pools_cache.clear()
+
+
+def pool_for_redemption(*, org_id: int, pool_id: int) -> CouponPool | None:
+    """The org's pool with its ``campaign``, or None. Treat it as read-only: later calls of
+    this process may share it. Unknown pools are not remembered (a new pool works at once)."""
+    pool = _pools_cache.get((org_id, pool_id))
+    if pool is None:
+        pool = CouponPool.objects.select_related("campaign").filter(org_id=org_id, pk=pool_id).first()
+        if pool is not None:
+            _pools_cache.set((org_id, pool_id), pool)
+    return pool
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from rewards_site.transactions import joined_transaction
 from wallets.models import EarnedReward
 
 from .models import Coupon, CouponPool
+from .selectors import pool_for_redemption
 
 # Crockford's base32: no I, L, O, U, so codes survive being read aloud or retyped.
 CODE_ALPHABET = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -219,7 +220,7 @@ def coupon_redeem_from_pool(
     """
     if customer.blocked or (campaign is not None and not campaign_is_eligible(campaign=campaign, customer=customer)):
         raise NotEligible(campaign=campaign.code if campaign else None)
-    pool = CouponPool.objects.select_related("campaign").filter(org_id=customer.org_id, pk=pool_id).first()
+    pool = pool_for_redemption(org_id=customer.org_id, pool_id=pool_id)
     if pool is None:
         raise UnknownPool(pool_id=pool_id)
     pool_campaign = pool.campaign

@@ -56,15 +56,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    """Rate-limit counters, cached credentials and catalogue must not leak from one test into the next."""
+    """Rate-limit counters, cached credentials, catalogue and pools must not leak from one test into the next."""
     from django.core.cache import caches
 
     from catalogue.selectors import rewards_cache_clear
+    from coupons.selectors import pools_cache_clear
     from orgs.auth import till_auth_cache_clear
 
     for alias in ("default", "local"):
         caches[alias].clear()
     rewards_cache_clear()
+    pools_cache_clear()
     till_auth_cache_clear()
 
 

@@ -56,3 +56,39 @@ def test_an_exhausted_pool_spends_no_reward(path, asha):
         coupon_redeem_from_pool(customer=asha, pool_id=531)
     assert EarnedReward.objects.get(code="rd-2001").status == "UNREDEEMED"
     assert not Coupon.objects.filter(pool_id=531, status="ISSUED").exists()
+
+
+def test_a_pool_or_campaign_change_saved_through_the_orm_applies_to_the_next_redemption(asha):
+    from coupons.models import CouponPool
+    from orgs.errors import NotEligible
+
+    coupon_redeem_from_pool(customer=asha, pool_id=531)  # the pool and its campaign are remembered now
+    campaign = CouponPool.objects.select_related("campaign").get(pk=531).campaign
+    campaign.active = False
+    campaign.save()
+    with pytest.raises(NotEligible):
+        coupon_redeem_from_pool(customer=asha, pool_id=531)
+
+
+def test_a_change_made_elsewhere_applies_within_catalogue_cache_seconds(asha, settings):
+    """Another process's change (an UPDATE that sends no signal) is seen once the TTL is over."""
+    import time
+
+    from orgs.errors import NotEligible
+    from orgs.models import Campaign
+
+    settings.CATALOGUE_CACHE_SECONDS = 1
+    for code in ("rd-second", "rd-third"):
+        EarnedReward.objects.create(
+            org_id=asha.org_id,
+            code=code,
+            campaign_id=EarnedReward.objects.get(code="rd-2001").campaign_id,
+            customer=asha,
+            earned_at=timezone.now(),
+        )
+    coupon_redeem_from_pool(customer=asha, pool_id=531)
+    Campaign.objects.filter(coupon_pools__pk=531).update(active=False)
+    coupon_redeem_from_pool(customer=asha, pool_id=531)  # still the remembered, active campaign
+    time.sleep(1.1)
+    with pytest.raises(NotEligible):
+        coupon_redeem_from_pool(customer=asha, pool_id=531)
