@@ -769,6 +769,21 @@ def _claim_all(lines: list[_Line]) -> dict[int, int]:
     return {line.index: claimed[(line.org_id, line.request_key)] for line in keyed}
 
 
+def _lock_promotion_holders(lines: list[_Line]) -> None:
+    """Lock, in id order, every customer whose cart-promotion limit the call checks: two calls
+    paying from customers of two orgs in opposite orders then wait instead of deadlocking."""
+    holders = sorted(
+        {
+            line.payer.customer.pk
+            for line in lines
+            if line.reward.type == CatalogueReward.Type.CART_PROMOTION
+            and line.reward.promotion.max_per_customer is not None
+        }
+    )
+    if len(holders) > 1:
+        list(Customer.objects.select_for_update().filter(pk__in=holders).order_by("pk").values_list("pk", flat=True))
+
+
 def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
     """Issue a call of local rewards (no vendor) in one transaction: claim the requestIds, hand
     out each reward's coupons or promotion (a reward that cannot have them fails alone, having
@@ -785,6 +800,7 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
             todo.append(line)
     with transaction.atomic():
         claims = _claim_all(todo)
+        _lock_promotion_holders(todo)
         goods: dict[int, dict] = {}
         pending_promotions: dict[tuple, int] = {}
         for line in todo:

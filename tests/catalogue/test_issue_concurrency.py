@@ -13,7 +13,7 @@ import pytest
 from catalogue.models import CatalogueReward, PaymentConfig, RewardIssue
 from coupons.models import Coupon, CouponPool
 from coupons.services import coupons_bulk_add
-from tests.catalogue.conftest import ASHA, ISSUE_URL, O2, assert_ledgers_add_up, basic, points
+from tests.catalogue.conftest import ASHA, ISSUE_URL, O2, OTHER_SCOPE, TRAVEL, assert_ledgers_add_up, basic, points
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -26,7 +26,7 @@ class _Answer:
         return json.loads(self._body)
 
 
-def race(url: str, bodies: list[dict]) -> list[_Answer]:
+def race(url: str, bodies: list[dict], headers: dict | None = None) -> list[_Answer]:
     """POST every body at once, one thread and connection each. Connections are opened before
     the barrier (the live server's listen backlog is short), the requests sent after it."""
     barrier = threading.Barrier(len(bodies))
@@ -41,7 +41,7 @@ def race(url: str, bodies: list[dict]) -> list[_Answer]:
             "POST",
             f"{ISSUE_URL}?username=o2.till&skip_validation=true",
             body=json.dumps(body),
-            headers={"Authorization": basic(), "Content-Type": "application/json"},
+            headers={"Authorization": basic(), "Content-Type": "application/json", **(headers or {})},
         )
         response = connection.getresponse()
         answers[i] = _Answer(response.status, response.read())
@@ -129,4 +129,23 @@ def test_a_reward_racing_a_spend_of_its_points_never_overdraws(demo, live_server
     assert issued == 7  # 7 x 70 of 500 points
     assert points(ASHA) == Decimal("10.00")
     assert RewardIssue.objects.count() == 7
+    assert_ledgers_add_up()
+
+
+def test_calls_paying_limited_promotions_in_two_orgs_in_opposite_orders_do_not_deadlock(demo, live_server):
+    """The customers whose promotion limits a call checks are locked in id order up front."""
+    from catalogue.models import Promotion
+
+    for org, reward_id in ((O2, 9_021), (TRAVEL, 9_022)):
+        promotion = Promotion.objects.create(org_id=org, code=f"limited-{org}", active=True, max_per_customer=100)
+        reward = CatalogueReward.objects.create(
+            id=reward_id, org_id=org, name="Limited", type="CART_PROMOTION", promotion=promotion
+        )
+        PaymentConfig.objects.create(id=reward_id, org_id=org, reward=reward, mode="POINTS", points="1.00")
+    forward = {"externalId": ASHA, "rewards": [{"rewardId": 9_021, "orgId": O2}, {"rewardId": 9_022, "orgId": TRAVEL}]}
+    backward = {"externalId": ASHA, "rewards": list(reversed(forward["rewards"]))}
+    responses = race(live_server.url, [forward, backward] * 8, headers=OTHER_SCOPE)
+    assert [r.status_code for r in responses] == [200] * 16, [r.json()["status"] for r in responses]
+    assert RewardIssue.objects.count() == 32
+    assert points(ASHA) == Decimal("484.00") and points(ASHA, TRAVEL) == Decimal("64.00")
     assert_ledgers_add_up()
