@@ -160,6 +160,13 @@ def events_enqueue(*, event_pks: list[int]) -> bool:
     return _enqueue(events_dispatch, event_pks)
 
 
+def delivery_enqueue(*, delivery_pk: int) -> bool:
+    """Queue one delivery attempt as its own task; False (logged) when the broker cannot take it."""
+    from .tasks import delivery_send
+
+    return _enqueue(delivery_send, delivery_pk)
+
+
 def event_enqueue(*, event_pk: int) -> bool:
     """Queue the dispatch of an event; False (logged) when the broker cannot take it.
 

@@ -14,10 +14,21 @@ def event_dispatch(event_pk: int) -> int:
     return len(due)
 
 
+# Deliveries a batch dispatch sends itself; more go out as tasks of their own, so that a slow
+# endpoint (up to WEBHOOK_TIMEOUT_SECONDS a try) holds up neither the others nor the time limit.
+INLINE_DELIVERIES = 5
+
+
 @shared_task(name="orgs.events_dispatch")
 def events_dispatch(event_pks: list[int]) -> int:
-    """``event_dispatch`` for the events of one change (e.g. the rewards of one issue call)."""
-    return sum(event_dispatch(event_pk) for event_pk in event_pks)
+    """Fan the events the publisher gathered (one call's, or several calls') out to their
+    endpoints; send a few deliveries here, queue the rest (the sweep queues what cannot be)."""
+    due = [delivery_pk for event_pk in event_pks for delivery_pk in events.event_dispatch(event_pk=event_pk)]
+    for delivery_pk in due[:INLINE_DELIVERIES]:
+        events.delivery_attempt(delivery_pk=delivery_pk)
+    for delivery_pk in due[INLINE_DELIVERIES:]:
+        events.delivery_enqueue(delivery_pk=delivery_pk)
+    return len(due)
 
 
 @shared_task(name="orgs.delivery_send")

@@ -154,3 +154,23 @@ def test_a_hung_broker_does_not_slow_the_calls_down_and_the_sweep_queues_their_e
         with celery_worker(redis_server.url, log=tmp_path / "worker.log"):
             assert outbox_sweep()["queued"] == 3
             wait_for(lambda: len(receiver.ids()) == 3, timeout=60, what="the three events")
+
+
+def test_a_batch_dispatch_sends_a_few_deliveries_itself_and_queues_the_rest(demo, redis_server):
+    """A slow endpoint must not hold a whole batch up: past INLINE_DELIVERIES, each delivery
+    is a task of its own (here they wait in Redis: no worker runs)."""
+    import redis
+
+    from orgs.events import events_emit
+    from orgs.tasks import INLINE_DELIVERIES, events_dispatch
+
+    with webhook_receiver(SECRET) as receiver, celery_broker(redis_server.url):
+        WebhookEndpoint.objects.create(org_id=O2, url=receiver.url, secret=SECRET)
+        rows = events_emit(events=[(O2, "adjustment", {"n": n}) for n in range(INLINE_DELIVERIES + 2)])
+        assert events_dispatch([row.pk for row in rows]) == INLINE_DELIVERIES + 2
+        assert len(receiver.ids()) == INLINE_DELIVERIES
+    states = sorted(WebhookDelivery.objects.values_list("state", flat=True))
+    assert states == ["DELIVERED"] * INLINE_DELIVERIES + ["PENDING"] * 2
+    messages = redis.Redis.from_url(redis_server.url).lrange("celery", 0, -1)
+    tasks = [json.loads(message)["headers"]["task"] for message in messages]
+    assert tasks.count("orgs.delivery_send") == 2, tasks  # (beside the publisher's own dispatch task)
