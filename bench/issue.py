@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import ensure_database, start_gunicorn, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import postgres_ready, start_gunicorn, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000
@@ -94,15 +94,9 @@ def scenario() -> dict:
 
 
 def setup() -> None:
-    import django
-
-    django.setup()
-    ensure_database()
-    from django.core.management import call_command
-
+    postgres_ready("bench/issue.py")
     from orgs.scenario import scenario_load
 
-    call_command("migrate", verbosity=0)
     started = time.perf_counter()
     scenario_load(document=scenario(), replace=True)
     print(f"bench org loaded in {time.perf_counter() - started:.1f} s")

@@ -30,7 +30,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reward
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 
-from common import ensure_database, start_gunicorn  # noqa: E402
+from common import postgres_ready, start_gunicorn  # noqa: E402
 from common import vacuum as common_vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 ORG, POOL, PORT = 9_200_001, 9_300_001, 8077
@@ -72,12 +72,6 @@ MODES = {
 }
 
 
-def django_setup():
-    import django
-
-    django.setup()
-
-
 def seed(users: int, rewards_per_user: int, coupons: int) -> dict:
     """A bench org: ``users`` customers, each with one big wallet reward, ``rewards_per_user``
     coupon rewards, a pre-funded credit wallet; a "User will choose" pool of ``coupons``."""
@@ -89,7 +83,6 @@ def seed(users: int, rewards_per_user: int, coupons: int) -> dict:
     from wallets.models import EarnedReward, LedgerEntry, Wallet
     from wallets.services import wallet_post
 
-    call_command("migrate", verbosity=0)
     with transaction.atomic():
         org_purge(org_id=ORG)
     with connection.cursor() as cursor:
@@ -322,8 +315,7 @@ def main() -> None:
     for tool in ("wrk", "pgbench"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not on PATH")
-    django_setup()
-    ensure_database()
+    postgres_ready("bench/redeem.py")
     modes = args.modes.split(",")
     client_counts = [int(c) for c in args.clients.split(",")]
     # enough coupons and coupon rewards for every run at up to ~2,500 calls/s

@@ -41,7 +41,7 @@ from orgs.events import customer_ref, event_emit, events_emit
 from orgs.models import Customer, EventKind
 from orgs.money import ZERO, to_money
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import Posting, wallet_post, wallet_post_many
+from wallets.services import Posting, staff_reason, wallet_post, wallet_post_many
 
 from . import selectors
 from .errors import (
@@ -974,27 +974,23 @@ def rewards_issue(*, caller: Caller, scope: frozenset[int], call: IssueCallIn, s
     when the call fails as a whole; per-reward failures are in the outcome."""
     lines = _resolve(caller=caller, scope=scope, call=call)
     ctx = _CallContext(caller=caller, call=call)
-    together = not any(line.reward.type == CatalogueReward.Type.VENDOR for line in lines)
-    if together:
-        # Fast path: requestIds are claimed, not looked up first. Replayed rewards cost no
-        # points, so a short balance is checked again once the seen requestIds are known.
+    # Fast path: one transaction, requestIds claimed rather than looked up first. Not for vendor
+    # rewards (no transaction around a partner call), nor with a validation code (spent only
+    # once every check of the whole call has passed, which here ends inside the transaction).
+    if skip_validation and not any(line.reward.type == CatalogueReward.Type.VENDOR for line in lines):
         try:
             _check_redeemable(lines)
+            return _outcome(_issue_together(lines, ctx))
         except InsufficientPoints:
             if not any(line.request_key for line in lines):
                 raise
-            together = False
-    if not together:
-        _match_seen_requests(lines)
-        _check_redeemable(lines)
+            # replayed rewards cost no points: check again once the seen requestIds are known
+        except _OneByOne:
+            pass  # a requestId seen before or held by another call, or points spent meanwhile
+    _match_seen_requests(lines)
+    _check_redeemable(lines)
     if not skip_validation:
         _validation_code_consume(code=call.validation_code, lines=lines)
-    if together:
-        try:
-            return _outcome(_issue_together(lines, ctx))
-        except _OneByOne:
-            _match_seen_requests(lines)
-            _check_redeemable(lines)
     return _outcome([_issue_line(line, ctx) for line in lines])
 
 
@@ -1117,9 +1113,7 @@ def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> Rew
     unique per issue. A vendor voucher cannot be taken back from the vendor: it is recorded
     as revoked, and staff settle with the vendor.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise OperationRefused("a reason is required")
+    reason = staff_reason(reason)
     with transaction.atomic():
         issue = RewardIssue.objects.select_related("reward").filter(pk=reward_issue_id).first()
         if issue is None:

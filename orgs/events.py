@@ -167,16 +167,6 @@ def delivery_enqueue(*, delivery_pk: int) -> bool:
     return _enqueue(delivery_send, delivery_pk)
 
 
-def event_enqueue(*, event_pk: int) -> bool:
-    """Queue the dispatch of an event; False (logged) when the broker cannot take it.
-
-    Never raises: the change is committed, and the sweep queues the event later.
-    """
-    from .tasks import event_dispatch
-
-    return _enqueue(event_dispatch, event_pk)
-
-
 # --- payloads of the kinds emitted by the services -----------------------------------------------
 
 
@@ -326,10 +316,8 @@ def delivery_retry_now(*, delivery_pks: list[int]) -> int:
         .exclude(state=WebhookDelivery.State.DELIVERED)
         .update(state=WebhookDelivery.State.PENDING, next_attempt_at=timezone.now(), attempts=0, leased_until=None)
     )
-    from .tasks import delivery_send
-
     for pk in delivery_pks:
-        _enqueue(delivery_send, pk)
+        delivery_enqueue(delivery_pk=pk)
     return count
 
 
@@ -343,12 +331,14 @@ def _enqueue(task, *args) -> bool:
     return True
 
 
+SWEEP_EVENTS_PER_TASK = 100
+
+
 def outbox_sweep(*, batch: int = 1000) -> dict:
     """Queue what should be on its way and is not: events not dispatched within
     ``OUTBOX_SWEEP_AFTER_SECONDS`` (never reached Redis, or a worker died), and deliveries
-    due for an attempt (retries, expired leases)."""
-    from .tasks import delivery_send, event_dispatch
-
+    due for an attempt (retries, expired leases). Events go out as the publisher sends them,
+    ``SWEEP_EVENTS_PER_TASK`` to a task. ``queued``: events and deliveries the broker took."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.OUTBOX_SWEEP_AFTER_SECONDS)
     events = list(
@@ -362,8 +352,12 @@ def outbox_sweep(*, batch: int = 1000) -> dict:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:batch]
     )
-    queued = sum(_enqueue(event_dispatch, pk) for pk in events)
-    queued += sum(_enqueue(delivery_send, pk) for pk in deliveries)
+    queued = sum(
+        len(chunk)
+        for chunk in (events[i : i + SWEEP_EVENTS_PER_TASK] for i in range(0, len(events), SWEEP_EVENTS_PER_TASK))
+        if events_enqueue(event_pks=chunk)
+    )
+    queued += sum(delivery_enqueue(delivery_pk=pk) for pk in deliveries)
     return {"events": len(events), "deliveries": len(deliveries), "queued": queued}
 
 

@@ -4,16 +4,6 @@ from celery import shared_task
 
 from . import events
 
-
-@shared_task(name="orgs.event_dispatch")
-def event_dispatch(event_pk: int) -> int:
-    """Fan an event out to its endpoints and send the due deliveries."""
-    due = events.event_dispatch(event_pk=event_pk)
-    for delivery_pk in due:
-        events.delivery_attempt(delivery_pk=delivery_pk)
-    return len(due)
-
-
 # Deliveries a batch dispatch sends itself; more go out as tasks of their own, so that a slow
 # endpoint (up to WEBHOOK_TIMEOUT_SECONDS a try) holds up neither the others nor the time limit.
 INLINE_DELIVERIES = 5
@@ -21,8 +11,8 @@ INLINE_DELIVERIES = 5
 
 @shared_task(name="orgs.events_dispatch")
 def events_dispatch(event_pks: list[int]) -> int:
-    """Fan the events the publisher gathered (one call's, or several calls') out to their
-    endpoints; send a few deliveries here, queue the rest (the sweep queues what cannot be)."""
+    """Fan events out to their endpoints (the publisher's batch of one or more calls, or the
+    sweep's); send a few deliveries here, queue the rest (the sweep queues what cannot be)."""
     due = [delivery_pk for event_pk in event_pks for delivery_pk in events.event_dispatch(event_pk=event_pk)]
     for delivery_pk in due[:INLINE_DELIVERIES]:
         events.delivery_attempt(delivery_pk=delivery_pk)

@@ -51,6 +51,24 @@ class Check:
 
 _ROUND = "ROUND(CAST({} AS NUMERIC), 2)"
 
+
+def _entry_check(name: str, table: str, *, kind: str, amount: str, where: str) -> Check:
+    """A record that moved money (alias ``r``) has its ``ledger_entry``, of ``kind`` and ``amount``."""
+    return Check(
+        name,
+        table,
+        f"""
+        SELECT r.org_id, r.id, {amount}, e.delta,
+               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
+          FROM {table} r
+          LEFT JOIN wallets_ledgerentry e ON e.id = r.ledger_entry_id
+         WHERE r.id >= %(lo)s AND r.id < %(hi)s AND {where}
+           AND (e.id IS NULL OR e.kind <> '{kind}'
+                OR {_ROUND.format("e.delta")} <> {_ROUND.format(amount)})
+        """,
+    )
+
+
 CHECKS = [
     Check(
         "wallet_balance",
@@ -64,18 +82,12 @@ CHECKS = [
            AND ROUND(CAST(w.balance AS NUMERIC), 2) <> ROUND(CAST(COALESCE(s.total, 0) AS NUMERIC), 2)
         """,
     ),
-    Check(
+    _entry_check(
         "redemption_ledger",
         "wallets_redemptioncall",
-        """
-        SELECT r.org_id, r.id, r.amount, e.delta,
-               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
-          FROM wallets_redemptioncall r
-          LEFT JOIN wallets_ledgerentry e ON e.id = r.ledger_entry_id
-         WHERE r.id >= %(lo)s AND r.id < %(hi)s AND r.amount IS NOT NULL AND r.status_code = 1 AND NOT r.replayed
-           AND (e.id IS NULL OR e.kind <> 'REDEMPTION'
-                OR ROUND(CAST(e.delta AS NUMERIC), 2) <> ROUND(CAST(r.amount AS NUMERIC), 2))
-        """,
+        kind="REDEMPTION",
+        amount="r.amount",
+        where="r.amount IS NOT NULL AND r.status_code = 1 AND NOT r.replayed",
     ),
     Check(
         "redemption_rewards",
@@ -96,31 +108,15 @@ CHECKS = [
         """,
         money=False,
     ),
-    Check(
+    _entry_check(
         "reversal_ledger",
         "wallets_redemptionreversal",
-        """
-        SELECT rv.org_id, rv.id, -rv.amount, e.delta,
-               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
-          FROM wallets_redemptionreversal rv
-          LEFT JOIN wallets_ledgerentry e ON e.id = rv.ledger_entry_id
-         WHERE rv.id >= %(lo)s AND rv.id < %(hi)s AND rv.amount IS NOT NULL
-           AND (e.id IS NULL OR e.kind <> 'REVERSAL'
-                OR ROUND(CAST(e.delta AS NUMERIC), 2) <> ROUND(CAST(-rv.amount AS NUMERIC), 2))
-        """,
+        kind="REVERSAL",
+        amount="-r.amount",
+        where="r.amount IS NOT NULL",
     ),
-    Check(
-        "revocation_refund",
-        "catalogue_rewardissuerevocation",
-        """
-        SELECT rv.org_id, rv.id, rv.points, e.delta,
-               CASE WHEN e.id IS NULL THEN 'no ledger entry' ELSE 'ledger entry ' || e.id || ' (' || e.kind || ')' END
-          FROM catalogue_rewardissuerevocation rv
-          LEFT JOIN wallets_ledgerentry e ON e.id = rv.ledger_entry_id
-         WHERE rv.id >= %(lo)s AND rv.id < %(hi)s AND rv.points > 0
-           AND (e.id IS NULL OR e.kind <> 'REVERSAL'
-                OR ROUND(CAST(e.delta AS NUMERIC), 2) <> ROUND(CAST(rv.points AS NUMERIC), 2))
-        """,
+    _entry_check(
+        "revocation_refund", "catalogue_rewardissuerevocation", kind="REVERSAL", amount="r.points", where="r.points > 0"
     ),
     Check(
         "issue_points",

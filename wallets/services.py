@@ -428,7 +428,8 @@ def redemption_call_record(**fields) -> RedemptionCall:
 # --- Back office: manual adjustments and reversals by staff ---------------------------------------
 
 
-def _reason_required(reason: str) -> str:
+def staff_reason(reason: str) -> str:
+    """The reason a staff operation (reversal, revocation, adjustment) must give, trimmed."""
     reason = (reason or "").strip()
     if not reason:
         raise OperationRefused("a reason is required")
@@ -442,7 +443,7 @@ def wallet_adjust(*, wallet_id: int, delta: Decimal, reason: str, staff_user) ->
     A debit the wallet cannot cover is refused (``OperationRefused``), as is a zero
     amount or a missing reason; nothing is written then.
     """
-    reason = _reason_required(reason)
+    reason = staff_reason(reason)
     try:
         delta = to_money(delta)
     except (ArithmeticError, ValueError, TypeError) as exc:
@@ -500,7 +501,7 @@ def redemption_reverse(*, redemption_call_id: int, reason: str, staff_user) -> R
     Locks in the redemption's own order (rewards by earned_at, id, then the wallet), so a
     reversal and a new redemption of the same rewards cannot deadlock.
     """
-    reason = _reason_required(reason)
+    reason = staff_reason(reason)
     with transaction.atomic():
         call = RedemptionCall.objects.select_for_update(of=("self",)).filter(pk=redemption_call_id).first()
         if call is None:

@@ -423,7 +423,8 @@ def test_a_five_reward_call_is_one_transaction_with_one_debit(demo, issue):
     if connection.vendor == "postgresql":
         # rewards, customer | claims, coupon, debit, issue records, outbox events
         assert len(statements) == 7, statements
-    assert sum(s.startswith("COMMIT") for s in statements) <= 1
+        # one transaction (here, inside the test's: one savepoint), not one per reward
+        assert sum(q["sql"].startswith("SAVEPOINT") for q in queries) == 1
     entries = list(LedgerEntry.objects.order_by("id")[before:])
     assert len(entries) == 5
     references = [r["pointsReferenceId"] for r in response.json()["rewards"]]
@@ -554,3 +555,20 @@ def test_the_input_fields_built_once_per_thread_validate_each_call_on_its_own():
     thread.start()
     thread.join()
     assert elsewhere[0] is not here
+
+
+def test_a_validation_code_is_not_spent_by_a_call_that_fails_as_a_whole(demo, issue, client):
+    """The code is spent only once every check of the whole call has passed: a requestId used
+    before for another payload (10003) leaves it usable."""
+    assert status_of(issue({"externalId": ASHA, "rewards": [{"rewardId": 353, "requestId": "v-1"}]}))[0] == 200
+    answer = client.post(
+        "/v1.1/points/validation_code?username=o2.till",
+        {"externalId": ASHA},
+        content_type="application/json",
+        headers={"Authorization": basic()},
+    )
+    code = answer.json()["validationCode"]["code"]
+    other = {"externalId": ASHA, "validationCode": code, "rewards": [{"rewardId": 352, "requestId": "v-1"}]}
+    assert status_of(issue(other, skip="false")) == (400, 10003, [])
+    fine = {"externalId": ASHA, "validationCode": code, "rewards": [{"rewardId": 352, "requestId": "v-2"}]}
+    assert status_of(issue(fine, skip="false")) == (200, 200, [200])

@@ -1,6 +1,7 @@
 """Events end to end: real Celery worker processes, a private Redis the tests stop and start,
 webhook receivers that verify the signature. Nothing is eager here."""
 
+import base64
 import contextlib
 import json
 import socket
@@ -174,3 +175,21 @@ def test_a_batch_dispatch_sends_a_few_deliveries_itself_and_queues_the_rest(demo
     messages = redis.Redis.from_url(redis_server.url).lrange("celery", 0, -1)
     tasks = [json.loads(message)["headers"]["task"] for message in messages]
     assert tasks.count("orgs.delivery_send") == 2, tasks  # (beside the publisher's own dispatch task)
+
+
+def test_the_sweep_queues_undispatched_events_a_hundred_to_a_task(demo, redis_server, settings):
+    import redis
+
+    from orgs.events import SWEEP_EVENTS_PER_TASK, events_emit
+
+    settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
+    rows = events_emit(events=[(O2, "adjustment", {"n": n}) for n in range(SWEEP_EVENTS_PER_TASK + 50)])
+    OutboxEvent.objects.filter(pk__in=[row.pk for row in rows]).update(dispatched_at=None)
+    with celery_broker(redis_server.url):
+        client = redis.Redis.from_url(redis_server.url)
+        assert outbox_sweep() == {"events": SWEEP_EVENTS_PER_TASK + 50, "deliveries": 0, "queued": 150}
+        messages = [json.loads(message) for message in client.lrange("celery", 0, -1)]
+    assert [m["headers"]["task"] for m in messages] == ["orgs.events_dispatch"] * 2
+    batches = [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
+    assert sorted(len(batch) for batch in batches) == [50, SWEEP_EVENTS_PER_TASK]
+    assert sorted(pk for batch in batches for pk in batch) == sorted(row.pk for row in rows)
