@@ -10,10 +10,10 @@ LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: install run migrate demo test lint format worker beat bench-load clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
