@@ -1,6 +1,6 @@
 """Writes of the Issue Reward API (Capillary ``POST /v1.1/user/rewards/issue/``).
 
-``rewards_issue`` follows the contract's processing order (../shared/spec/issue-rewards.md):
+``rewards_issue`` follows the contract's processing order (docs/contracts/issue-rewards.md):
 
 1. resolve and validate the whole call (customer, group, rewards, payment configs, points,
    custom fields, requestIds): any problem fails the call, nothing issued;

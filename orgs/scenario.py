@@ -1,4 +1,4 @@
-"""Loading a scenario file (../shared/spec/scenario.md) into the database.
+"""Loading a scenario file (docs/contracts/scenario.md) into the database.
 
 ``scenario_load`` checks the whole document first (shape with JSON Schema,
 then every reference and every id against the file and the database), and

@@ -1,4 +1,4 @@
-"""JSON Schema of a scenario file (../shared/spec/scenario.md).
+"""JSON Schema of a scenario file (docs/contracts/scenario.md).
 
 The shape is checked by ``jsonschema``; references between parts of the file
 (a reward's campaign, a pool's campaign, ...) are checked by ``orgs.scenario``.

@@ -81,7 +81,7 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------
 # Embedded default: SQLite in the project folder. On PostgreSQL connections are
 # kept open (CONN_MAX_AGE): a new connection per request costs two thirds of the
-# throughput on this machine kind (see docs and ../shared/perf-baseline.md).
+# throughput on this machine kind (see docs and docs/perf-baseline.md).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }

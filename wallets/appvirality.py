@@ -1,4 +1,4 @@
-"""The AppVirality Redeem Rewards wire format (../shared/spec/redeem-rewards.md).
+"""The AppVirality Redeem Rewards wire format (docs/contracts/redeem-rewards.md).
 
 Translates a request body into a ``RedeemRequest`` and domain errors into
 AppVirality status codes. No rules live here: they are in the services.

@@ -1,6 +1,6 @@
 """POST /v2_0/redeemrewards: the AppVirality wire contract, through HTTP.
 
-Every status code of ../shared/spec/redeem-rewards.md with its HTTP status,
+Every status code of docs/contracts/redeem-rewards.md with its HTTP status,
 the check order where two apply, all-or-nothing, Idempotency-Key, call records.
 Concurrency lives in test_redeem_concurrency.py, fuzzing in test_redeem_fuzz.py.
 """
