@@ -95,7 +95,7 @@ def scenario() -> dict:
 
 def setup() -> None:
     postgres_ready("bench/issue.py")
-    from orgs.scenario import scenario_load
+    from backoffice.scenario import scenario_load
 
     started = time.perf_counter()
     scenario_load(document=scenario(), replace=True)

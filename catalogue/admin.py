@@ -8,10 +8,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_mixins import ReadOnlyMixin
+from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
+from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
 from orgs.admin import customer_search_fields
-from rewards_site.admin_mixins import ReadOnlyMixin
-from rewards_site.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
-from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
 from wallets.admin import ledger_table
 from wallets.models import LedgerEntry, Wallet
 

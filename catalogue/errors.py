@@ -1,4 +1,4 @@
-"""Issue Reward errors. Each carries its Capillary wire code and HTTP status; ``catalogue.apis``
+"""Issue Reward errors. Each carries its Capillary wire code and HTTP status; ``capillary.apis``
 turns them into the Capillary body in one exception handler."""
 
 from orgs.errors import DomainError

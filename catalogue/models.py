@@ -6,9 +6,9 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from core.money import MoneyField, RatioField
 from coupons.models import CouponPool
 from orgs.models import Org, Segment
-from orgs.money import MoneyField, RatioField
 
 
 class Promotion(models.Model):

@@ -11,8 +11,8 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.local_cache import LocalCache
 from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
-from rewards_site.local_cache import LocalCache
 from wallets.models import Wallet
 
 from .models import (

@@ -33,13 +33,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from capillary.auth import Caller
+from core.money import ZERO, to_money
 from coupons.models import Coupon
 from coupons.services import coupons_disburse
-from orgs.auth import Caller
+from events.outbox import customer_ref, event_emit, events_emit
 from orgs.errors import AlreadyReversed, InsufficientBalance, OperationRefused, OutOfScope, PoolExhausted
-from orgs.events import customer_ref, event_emit, events_emit
 from orgs.models import Customer, EventKind
-from orgs.money import ZERO, to_money
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import Posting, staff_reason, wallet_post, wallet_post_many
 

@@ -13,10 +13,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
+from core.admin_tools import EstimatedCountPaginator
 from orgs.admin import customer_search_fields
 from orgs.errors import DomainError
-from rewards_site.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
-from rewards_site.admin_tools import EstimatedCountPaginator
 
 from .models import Coupon, CouponPool
 from .selectors import pool_stock

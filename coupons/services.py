@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.transactions import joined_transaction
+from events.outbox import customer_ref, event_emit
 from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, OperationRefused, PoolExhausted, UnknownPool
-from orgs.events import customer_ref, event_emit
 from orgs.models import Campaign, Customer, EventKind
 from orgs.selectors import campaign_is_eligible
-from rewards_site.transactions import joined_transaction
 from wallets.models import EarnedReward
 
 from .models import Coupon, CouponPool

@@ -9,9 +9,9 @@ from django.db import models
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from rewards_site.admin_mixins import ReadOnlyMixin
+from core.admin_mixins import ReadOnlyMixin
+from events.outbox import delivery_retry_now
 
-from .events import delivery_retry_now
 from .models import (
     ApiClient,
     AppCredential,
@@ -122,7 +122,7 @@ class CustomerAdmin(admin.ModelAdmin):
     change_list_template = "admin/backoffice/customer_change_list.html"
 
     def get_urls(self):
-        from orgs.admin_views import customer_360_view, customer_search_view
+        from backoffice.customer_360 import customer_360_view, customer_search_view
 
         wrap = self.admin_site.admin_view
         return [

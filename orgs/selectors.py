@@ -16,12 +16,12 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from catalogue.models import RewardIssue
+from core.money import ZERO, to_money
 from coupons.models import Coupon, CouponPool
 from coupons.selectors import available_by_pool
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
 
 from .models import AppCredential, Campaign, Customer, CustomerGroup, Org, secret_matches
-from .money import ZERO, to_money
 
 
 def app_authenticate(*, apikey: str, privatekey: str) -> Org | None:

@@ -124,10 +124,9 @@ def records_prune(*, batch: int = 10_000) -> dict:
     from django.conf import settings
     from django.utils import timezone
 
+    from events.outbox import outbox_prune
     from wallets.models import IdempotencyKey, RedemptionCall
     from wallets.services import IDEMPOTENCY_TTL
-
-    from .events import outbox_prune
 
     now = timezone.now()
     key_age = max(timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS), IDEMPOTENCY_TTL)

@@ -44,9 +44,11 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "simple_history",
     "orgs",
+    "events",
     "wallets",
     "coupons",
     "catalogue",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -147,7 +149,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # A dead or unreachable Redis must not hang an API call that queues a task after its commit:
-# short socket timeouts, and publishing does not retry (orgs.events; the outbox sweep catches up).
+# short socket timeouts, and publishing does not retry (events.outbox; the outbox sweep catches up).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {

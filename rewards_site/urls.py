@@ -7,8 +7,8 @@ from . import views
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
-    path("", include("wallets.urls")),
+    path("", include("appvirality.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("", include("catalogue.urls")),
+    path("", include("capillary.urls")),
 ]

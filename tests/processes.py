@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from orgs.events import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_valid
+from events.outbox import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_valid
 
 ROOT = Path(__file__).resolve().parent.parent
 

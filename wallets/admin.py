@@ -17,10 +17,10 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from core.admin_mixins import ReadOnlyMixin
+from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
+from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
 from orgs.admin import customer_search_fields
-from rewards_site.admin_mixins import ReadOnlyMixin
-from rewards_site.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
-from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
 
 from .models import (
     Discrepancy,

@@ -8,6 +8,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.money import ZERO, to_money
+from core.transactions import joined_transaction
+from events.outbox import customer_ref, event_emit
 from orgs.errors import (
     AlreadyRedeemed,
     AlreadyReversed,
@@ -19,11 +22,8 @@ from orgs.errors import (
     OperationRefused,
     RewardsNotFound,
 )
-from orgs.events import customer_ref, event_emit
 from orgs.models import Campaign, Customer, CustomerGroup, EventKind
-from orgs.money import ZERO, to_money
 from orgs.selectors import campaign_is_eligible, customer_segment_ids
-from rewards_site.transactions import joined_transaction
 
 from .models import (
     EarnedReward,

@@ -14,11 +14,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from backoffice.scenario import scenario_load
 from catalogue.models import RewardIssue
 from coupons.models import Coupon, CouponPool
 from orgs.models import Campaign, Customer, CustomerNote
 from orgs.roles import REWARDS_MANAGER, SUPPORT_AGENT, roles_setup
-from orgs.scenario import scenario_load
 from orgs.services import org_purge
 from wallets.models import LedgerEntry, RedemptionCall, Wallet
 from wallets.services import wallet_post
@@ -340,7 +340,7 @@ def test_pool_page_shows_stock_and_low_stock(as_manager, demo):
 @pytest.mark.postgres
 def test_an_unfiltered_big_changelist_is_counted_from_statistics(as_manager, demo, monkeypatch):
     # given: statistics, and a threshold that makes this table "big"
-    monkeypatch.setattr("rewards_site.admin_tools.ESTIMATE_FROM_ROWS", 1)
+    monkeypatch.setattr("core.admin_tools.ESTIMATE_FROM_ROWS", 1)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE coupons_coupon")
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'coupons_coupon'::regclass")

@@ -11,9 +11,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from backoffice.scenario import scenario_load
 from orgs.errors import AlreadyReversed, DomainError, InsufficientBalance, OperationRefused
 from orgs.models import Customer
-from orgs.scenario import scenario_load
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet
 from wallets.services import redemption_call_record, redemption_reverse, rewards_redeem_by_ids, wallet_post
 

@@ -1,7 +1,7 @@
 """JSON Schema of a scenario file (docs/contracts/scenario.md).
 
 The shape is checked by ``jsonschema``; references between parts of the file
-(a reward's campaign, a pool's campaign, ...) are checked by ``orgs.scenario``.
+(a reward's campaign, a pool's campaign, ...) are checked by ``backoffice.scenario``.
 ``x-error`` replaces jsonschema's message for a failed ``pattern``.
 """
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from orgs.scenario import ScenarioError, scenario_load
+from backoffice.scenario import ScenarioError, scenario_load
 
 PROGRESS_FROM = 10_000
 

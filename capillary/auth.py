@@ -27,10 +27,9 @@ from django.contrib.auth.hashers import make_password
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from rewards_site.local_cache import LocalCache
-
-from .errors import InvalidCredentials, InvalidScope, OutOfScope
-from .models import ApiClient, OrgConnection, Till
+from core.local_cache import LocalCache
+from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
+from orgs.models import ApiClient, OrgConnection, Till
 
 TOKEN_ISSUER = "rewards-engine"
 TOKEN_AUDIENCE = "capillary-api"

@@ -15,10 +15,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from core.money import to_money
 from coupons.services import PoolRedemption, coupon_redeem_from_pool
 from orgs import errors
 from orgs.models import Campaign, Customer, Org
-from orgs.money import to_money
 from orgs.selectors import (
     app_authenticate,
     campaign_by_code,
@@ -26,9 +26,8 @@ from orgs.selectors import (
     customer_by_external_id,
     customer_by_user_key,
 )
-
-from .models import IdempotencyKey
-from .services import (
+from wallets.models import IdempotencyKey
+from wallets.services import (
     Redemption,
     idempotency_claim,
     idempotency_store,

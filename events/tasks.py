@@ -1,8 +1,8 @@
-"""Celery tasks of events and webhooks: they take ids and call ``orgs.events``."""
+"""Celery tasks of events and webhooks: they take ids and call ``events.outbox``."""
 
 from celery import shared_task
 
-from . import events
+from . import outbox as events
 
 # Deliveries a batch dispatch sends itself; more go out as tasks of their own, so that a slow
 # endpoint (up to WEBHOOK_TIMEOUT_SECONDS a try) holds up neither the others nor the time limit.
@@ -34,6 +34,6 @@ def outbox_sweep() -> dict:
 
 @shared_task(name="orgs.records_prune")
 def records_prune() -> dict:
-    from .services import records_prune as prune
+    from orgs.services import records_prune as prune
 
     return prune()

@@ -1,7 +1,7 @@
 """The Capillary-compatible wire format of the Issue Reward API: thin views over
 ``catalogue.services``, and one exception handler that turns domain errors into Capillary bodies.
 
-Routes (``catalogue/urls.py``), each also under ``/api_gateway/rewards/core``:
+Routes (``capillary/urls.py``), each also under ``/api_gateway/rewards/core``:
 
 * ``POST /v1.1/user/rewards/issue/?username={till}&skip_validation=true``
 * ``POST /v1.1/points/validation_code?username={till}``
@@ -32,7 +32,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orgs.auth import (
+from capillary.auth import (
     Caller,
     OAuthTokenAuthentication,
     TillBasicAuthentication,
@@ -40,11 +40,9 @@ from orgs.auth import (
     data_scope_orgs,
     oauth_token_generate,
 )
-from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
-
-from . import selectors
-from .errors import CustomerNotFound, IssueError
-from .services import (
+from catalogue import selectors
+from catalogue.errors import CustomerNotFound, IssueError
+from catalogue.services import (
     GroupRef,
     IssueCallIn,
     OrgDetailIn,
@@ -52,6 +50,7 @@ from .services import (
     rewards_issue,
     validation_code_issue,
 )
+from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
 
 BIGINT_MAX = 2**63 - 1
 MAX_REWARDS_PER_CALL = 50

@@ -10,10 +10,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from orgs.events import event_body, event_dispatch, event_emit, outbox_prune, outbox_sweep, signature
+from events.outbox import event_body, event_dispatch, event_emit, outbox_prune, outbox_sweep, signature
+from events.tasks import delivery_send
 from orgs.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from orgs.services import records_prune
-from orgs.tasks import delivery_send
 from tests.processes import webhook_receiver
 from wallets.models import IdempotencyKey
 
@@ -159,8 +159,8 @@ def test_housekeeping_prunes_expired_keys_old_calls_and_delivered_events_only(de
 def test_the_default_schedules_are_installed_once_and_staff_changes_are_kept(db):
     from django_celery_beat.models import PeriodicTask
 
+    from core.schedules import DEFAULT_SCHEDULES, schedules_install
     from rewards_site.celery import app
-    from rewards_site.schedules import DEFAULT_SCHEDULES, schedules_install
 
     # given the migration's schedules (a flushed test database may have lost them)
     schedules_install()

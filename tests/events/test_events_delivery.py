@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from catalogue.models import RewardIssue
-from orgs.events import outbox_sweep
+from events.outbox import outbox_sweep
 from orgs.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from tests.catalogue.conftest import ASHA, ISSUE_URL, TILL, basic
 from tests.processes import RedisServer, celery_broker, celery_worker, wait_for, webhook_receiver
@@ -81,7 +81,7 @@ def test_with_redis_down_both_apis_answer_and_every_event_is_delivered_once_it_i
         assert (http, body["status"]["code"]) == (200, 200)
         assert time.monotonic() - started < 5, "a dead broker must not hold up the calls"
         # the publisher thread has tried and given up (before Redis comes back, so it is the sweep that queues)
-        from orgs.events import _publisher
+        from events.outbox import _publisher
 
         assert _publisher.flush(timeout=30)
         assert RewardIssue.objects.count() == 1
@@ -138,7 +138,7 @@ def test_a_hung_broker_does_not_slow_the_calls_down_and_the_sweep_queues_their_e
 ):
     """Events are handed to the broker by a publisher thread after the commit: a broker that
     accepts connections and never answers costs the calls nothing."""
-    from orgs.events import _publisher
+    from events.outbox import _publisher
 
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
     with silent_broker() as url, celery_broker(url):
@@ -162,8 +162,8 @@ def test_a_batch_dispatch_sends_a_few_deliveries_itself_and_queues_the_rest(demo
     is a task of its own (here they wait in Redis: no worker runs)."""
     import redis
 
-    from orgs.events import events_emit
-    from orgs.tasks import INLINE_DELIVERIES, events_dispatch
+    from events.outbox import events_emit
+    from events.tasks import INLINE_DELIVERIES, events_dispatch
 
     with webhook_receiver(SECRET) as receiver, celery_broker(redis_server.url):
         WebhookEndpoint.objects.create(org_id=O2, url=receiver.url, secret=SECRET)
@@ -180,7 +180,7 @@ def test_a_batch_dispatch_sends_a_few_deliveries_itself_and_queues_the_rest(demo
 def test_the_sweep_queues_undispatched_events_a_hundred_to_a_task(demo, redis_server, settings):
     import redis
 
-    from orgs.events import SWEEP_EVENTS_PER_TASK, events_emit
+    from events.outbox import SWEEP_EVENTS_PER_TASK, events_emit
 
     settings.OUTBOX_SWEEP_AFTER_SECONDS = 0
     rows = events_emit(events=[(O2, "adjustment", {"n": n}) for n in range(SWEEP_EVENTS_PER_TASK + 50)])

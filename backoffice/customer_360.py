@@ -11,11 +11,10 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from rewards_site.admin_operations import require_perm
-
-from .errors import DomainError
-from .selectors import customer_360, customer_search
-from .services import customer_note_add
+from core.admin_operations import require_perm
+from orgs.errors import DomainError
+from orgs.selectors import customer_360, customer_search
+from orgs.services import customer_note_add
 
 
 class NoteForm(forms.Form):

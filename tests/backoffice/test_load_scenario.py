@@ -10,10 +10,10 @@ import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 
+from backoffice.scenario import ScenarioError, scenario_load
 from catalogue.models import CatalogueReward, PaymentConfig
 from coupons.models import Coupon
 from orgs.models import ApiClient, AppCredential, Customer, Org, Till
-from orgs.scenario import ScenarioError, scenario_load
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
 

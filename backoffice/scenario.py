@@ -27,12 +27,10 @@ from catalogue.models import (
     Promotion,
     RewardSegment,
 )
+from core.money import to_money
 from coupons.models import CouponPool
 from coupons.services import CodeSpaceTooSmall, coupon_codes_generate, coupons_bulk_add
-from wallets.models import EarnedReward, LedgerEntry, Wallet
-from wallets.services import wallet_post
-
-from .models import (
+from orgs.models import (
     ApiClient,
     AppCredential,
     Campaign,
@@ -46,9 +44,11 @@ from .models import (
     Segment,
     Till,
 )
-from .money import to_money
+from orgs.services import org_purge
+from wallets.models import EarnedReward, LedgerEntry, Wallet
+from wallets.services import wallet_post
+
 from .scenario_schema import SCENARIO_SCHEMA
-from .services import org_purge
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 _VALIDATOR = Draft202012Validator(SCENARIO_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)

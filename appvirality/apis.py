@@ -11,7 +11,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import appvirality
+from . import wire as appvirality
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 ``event_emit`` writes one ``OutboxEvent`` row in the caller's transaction (one INSERT) and,
 once that transaction commits, hands it to a publisher thread that queues
-``orgs.tasks.events_dispatch``: the call never waits for Redis. If Redis cannot take the
+``events.tasks.events_dispatch``: the call never waits for Redis. If Redis cannot take the
 task, the call that made the change has succeeded anyway: ``outbox_sweep`` (every minute)
 queues the events nobody dispatched. A dispatch fans the event out into one
 ``WebhookDelivery`` per active endpoint of the org; each delivery is POSTed, retried after
@@ -43,7 +43,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import EventKind, OutboxEvent, WebhookDelivery, WebhookEndpoint
+from orgs.models import EventKind, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
