@@ -11,6 +11,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
 from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
+from core.bounds import BIGINT_MAX
 from orgs.admin import customer_search_fields
 from wallets.admin import ledger_table
 from wallets.models import LedgerEntry, Wallet
@@ -100,7 +101,7 @@ class RewardIdFilter(InputFilter):
 
     def clean(self, value):
         number = int(value)
-        if not 0 < number < 2**63:
+        if not 0 < number <= BIGINT_MAX:
             raise ValueError("not a reward id")
         return number
 

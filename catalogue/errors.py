@@ -1,7 +1,7 @@
 """Issue Reward errors. Each carries its Capillary wire code and HTTP status; ``capillary.apis``
 turns them into the Capillary body in one exception handler."""
 
-from orgs.errors import DomainError
+from core.errors import DomainError
 
 
 class IssueError(DomainError):

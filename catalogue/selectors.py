@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.bounds import BIGINT_MAX
 from core.local_cache import LocalCache
 from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
 from wallets.models import Wallet
@@ -174,7 +175,7 @@ def group_for_issue(
         lookup &= Q(external_id=external_id)
     if primary_user_id is not None:
         primary = Q(primary__external_id=primary_user_id)
-        if primary_user_id.isdigit() and int(primary_user_id) < 2**63:
+        if primary_user_id.isdigit() and int(primary_user_id) <= BIGINT_MAX:
             primary |= Q(primary_id=int(primary_user_id))
         lookup &= primary
     return (

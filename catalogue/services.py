@@ -33,15 +33,18 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from capillary.auth import Caller
+from core.errors import AlreadyReversed, OperationRefused, staff_reason
 from core.money import ZERO, to_money
+from coupons.errors import PoolExhausted
 from coupons.models import Coupon
 from coupons.services import coupons_disburse
 from events.outbox import customer_ref, event_emit, events_emit
-from orgs.errors import AlreadyReversed, InsufficientBalance, OperationRefused, OutOfScope, PoolExhausted
+from orgs.credentials import Caller
+from orgs.errors import OutOfScope
 from orgs.models import Customer, EventKind
+from wallets.errors import InsufficientBalance
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import Posting, staff_reason, wallet_post, wallet_post_many
+from wallets.services import Posting, wallet_post, wallet_post_many
 
 from . import selectors
 from .errors import (

@@ -15,8 +15,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
 from core.admin_tools import EstimatedCountPaginator
+from core.errors import DomainError
 from orgs.admin import customer_search_fields
-from orgs.errors import DomainError
 
 from .models import Coupon, CouponPool
 from .selectors import pool_stock

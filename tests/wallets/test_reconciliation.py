@@ -245,7 +245,8 @@ def test_reversals_revocations_and_adjustments_by_staff_reconcile_clean_and_send
     from catalogue.services import reward_issue_revoke
     from orgs.models import OutboxEvent
     from tests.catalogue.conftest import ISSUE_URL, TILL, basic
-    from wallets.services import redemption_reverse, wallet_adjust
+    from wallets.reversal import redemption_reverse
+    from wallets.services import wallet_adjust
 
     assert redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]})["statuscode"] == 1
     assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
@@ -278,7 +279,7 @@ def test_reversals_revocations_and_adjustments_by_staff_reconcile_clean_and_send
 
 def test_a_reversal_that_did_not_take_back_its_credits_is_found(demo, client, admin_user):
     from wallets.models import RedemptionReversal
-    from wallets.services import redemption_reverse
+    from wallets.reversal import redemption_reverse
 
     assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
     call = RedemptionCall.objects.get(status_code=1)
