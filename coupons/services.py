@@ -16,6 +16,7 @@ from coupons.errors import PoolExhausted
 from events.outbox import event_emit
 from orgs.models import EventKind
 
+from . import sql
 from .models import Coupon, CouponPool
 
 # Crockford's base32: no I, L, O, U, so codes survive being read aloud or retyped.
@@ -90,37 +91,6 @@ def _copy_coupons(*, pool: CouponPool, codes: list[str], expires_at: datetime | 
         progress(len(codes) % _BATCH)
 
 
-# One statement takes the next available, unexpired coupons of a pool, skipping the rows other
-# transactions hold, and hands them out, all or none: one round trip instead of SELECT ... FOR UPDATE + UPDATE.
-# The partial index coupon_available (pool_id, id + 0) WHERE status = 'AVAILABLE' serves the inner
-# select; "ORDER BY id + 0" matches that index only (see the model), never the primary key.
-_DISBURSE = {
-    "postgresql": """
-        WITH picked AS (
-            SELECT id FROM coupons_coupon
-             WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
-               AND (expires_at IS NULL OR expires_at > %(now)s)
-             ORDER BY id + 0 LIMIT %(count)s
-             FOR UPDATE SKIP LOCKED
-        )
-        UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
-          FROM picked WHERE c.id = picked.id AND (SELECT count(*) FROM picked) = %(count)s
-        RETURNING c.id, c.code, c.expires_at
-    """,
-    # SQLite has one writer at a time (BEGIN IMMEDIATE): no row locks to skip.
-    "sqlite": """
-        WITH picked AS (
-            SELECT id FROM coupons_coupon
-             WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
-               AND (expires_at IS NULL OR expires_at > %(now)s)
-             ORDER BY id + 0 LIMIT %(count)s)
-        UPDATE coupons_coupon SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
-         WHERE id IN (SELECT id FROM picked) AND (SELECT count(*) FROM picked) = %(count)s
-        RETURNING id, code, expires_at
-    """,
-}
-
-
 @joined_transaction()
 def coupons_disburse(*, pool_id: int, org_id: int, holder_id: int, count: int = 1) -> list[Coupon]:
     """Hand ``count`` available, unexpired coupons of a pool to a customer, all or none.
@@ -139,7 +109,7 @@ def coupons_disburse(*, pool_id: int, org_id: int, holder_id: int, count: int = 
         "now": connection.ops.adapt_datetimefield_value(now),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_DISBURSE[connection.vendor], params)
+        cursor.execute(sql.DISBURSE[connection.vendor], params)
         rows = cursor.fetchall()
     if len(rows) < count:
         raise PoolExhausted(pool_id=pool_id, wanted=count, available=len(rows))
@@ -169,20 +139,6 @@ def _aware(moment):
 
 # --- scheduled: expiry and stock levels ----------------------------------------------------------
 
-_EXPIRE = {
-    "postgresql": """
-        UPDATE coupons_coupon SET status = 'EXPIRED'
-         WHERE id IN (SELECT id FROM coupons_coupon
-                       WHERE status IN ('AVAILABLE', 'ISSUED') AND expires_at <= %(now)s
-                       LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
-    """,
-    "sqlite": """
-        UPDATE coupons_coupon SET status = 'EXPIRED'
-         WHERE id IN (SELECT id FROM coupons_coupon
-                       WHERE status IN ('AVAILABLE', 'ISSUED') AND expires_at <= %(now)s LIMIT %(batch)s)
-    """,
-}
-
 
 def coupons_expire(*, now: datetime | None = None, batch: int = 10_000) -> int:
     """Mark coupons past their expiry EXPIRED (available ones, and handed-out ones, which keep
@@ -191,20 +147,11 @@ def coupons_expire(*, now: datetime | None = None, batch: int = 10_000) -> int:
     total = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_EXPIRE[connection.vendor], params)
+            cursor.execute(sql.EXPIRE[connection.vendor], params)
             done = cursor.rowcount
         total += done
         if done < batch:
             return total
-
-
-_STOCK = """
-    SELECT p.id, p.org_id, p.name, p.low_stock_threshold, p.low_stock_since, COALESCE(a.available, 0)
-      FROM coupons_couponpool p
-      LEFT JOIN (SELECT pool_id, COUNT(*) AS available FROM coupons_coupon
-                  WHERE status = 'AVAILABLE' AND (expires_at IS NULL OR expires_at > %(now)s)
-                  GROUP BY pool_id) a ON a.pool_id = p.id
-"""
 
 
 def pools_check_stock(*, now: datetime | None = None) -> list[int]:
@@ -213,7 +160,7 @@ def pools_check_stock(*, now: datetime | None = None) -> list[int]:
     was refilled to its level. Returns the pools alerted now."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_STOCK, {"now": connection.ops.adapt_datetimefield_value(now)})
+        cursor.execute(sql.STOCK, {"now": connection.ops.adapt_datetimefield_value(now)})
         pools = cursor.fetchall()
     alerted = []
     for pool_id, org_id, name, threshold, since, available in pools:

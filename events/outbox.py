@@ -43,6 +43,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.http import http_client
 from core.tasks import task_send, tasks_eager
 from orgs.models import EventKind, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
@@ -232,18 +233,6 @@ def _retry_delays() -> list[timedelta]:
     return [timedelta(minutes=float(m)) for m in settings.WEBHOOK_RETRY_MINUTES]
 
 
-_http: httpx.Client | None = None
-_http_pid: int | None = None
-
-
-def _client() -> httpx.Client:
-    global _http, _http_pid
-    if _http is None or _http_pid != os.getpid():  # not shared across a worker's forks
-        _http = httpx.Client(follow_redirects=False, trust_env=False)
-        _http_pid = os.getpid()
-    return _http
-
-
 @dataclass(frozen=True)
 class Attempt:
     delivery_pk: int
@@ -281,7 +270,7 @@ def delivery_attempt(*, delivery_pk: int) -> Attempt | None:
     }
     status, error = None, ""
     try:
-        response = _client().post(
+        response = http_client().post(
             delivery.endpoint.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
         )
         status = response.status_code

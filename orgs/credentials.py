@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.core.cache import caches
 
 from core.local_cache import LocalCache
 
@@ -27,19 +26,25 @@ from .models import ApiClient, AppCredential, Org, OrgConnection, Till, secret_m
 _CACHE_MAX_ENTRIES = 10_000
 
 
+_app_cache = LocalCache(ttl_setting="CREDENTIALS_CACHE_SECONDS", maxsize=_CACHE_MAX_ENTRIES)
+
+
+def app_credentials_cache_clear() -> None:
+    _app_cache.clear()
+
+
 def app_authenticate(*, apikey: str, privatekey: str) -> Org | None:
     """The org whose AppVirality credentials these are, or None. Constant-time key comparison.
 
     The credential is kept per process for ``CREDENTIALS_CACHE_SECONDS`` (unknown
     apikeys too, so that a flood of bad keys does not reach the database).
     """
-    cache_key = "appvirality-app:" + hashlib.sha256(apikey.encode()).hexdigest()
-    local = caches["local"]
-    known = local.get(cache_key)
+    cache_key = hashlib.sha256(apikey.encode()).digest()
+    known = _app_cache.get(cache_key)
     if known is None:
         credential = AppCredential.objects.select_related("org").filter(apikey=apikey).first()
         known = (credential.org, credential.privatekey_digest) if credential else (None, "")
-        local.set(cache_key, known, settings.CREDENTIALS_CACHE_SECONDS)
+        _app_cache.set(cache_key, known)
     org, digest = known
     if org is None or not secret_matches(privatekey, digest):
         return None

@@ -1,24 +1,26 @@
 """Customers' emails in the one form they are looked up in: stripped and lower-cased (the model
 normalises them on save from now on). An address that would then equal another customer's of the
-same org is left as it is, and named: staff merge or correct those two by hand."""
+same org is left as it is (both are), and named: staff merge or correct them by hand."""
+
+from collections import defaultdict
 
 from django.db import migrations
 
 
 def normalise(apps, schema_editor):
     Customer = apps.get_model("orgs", "Customer")
-    taken = set(Customer.objects.exclude(email=None).values_list("org_id", "email"))
-    for customer in Customer.objects.exclude(email=None).only("id", "org_id", "email").iterator():
-        email = customer.email.strip().lower() or None
-        if email == customer.email:
+    by_address = defaultdict(list)  # (org, normalised address) -> [(id, email as stored)]
+    for pk, org_id, email in Customer.objects.exclude(email=None).values_list("id", "org_id", "email"):
+        by_address[(org_id, email.strip().lower() or None)].append((pk, email))
+    for (_, address), customers in by_address.items():
+        changed = [(pk, email) for pk, email in customers if email != address]
+        if not changed:
             continue
-        if email is not None and (customer.org_id, email) in taken:
-            print(f"\n  customer {customer.pk}: {customer.email!r} left as it is, another has {email!r}")
+        if len(customers) > 1:  # two customers would share it: staff decide
+            for pk, email in changed:
+                print(f"\n  customer {pk}: {email!r} left as it is, another customer's email is {address!r} too")
             continue
-        Customer.objects.filter(pk=customer.pk).update(email=email)
-        taken.discard((customer.org_id, customer.email))
-        if email is not None:
-            taken.add((customer.org_id, email))
+        Customer.objects.filter(pk=changed[0][0]).update(email=address)
 
 
 class Migration(migrations.Migration):
