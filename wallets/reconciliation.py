@@ -27,8 +27,6 @@ Checks:
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -246,11 +244,9 @@ def _id_bounds(cursor, table: str) -> tuple[int, int] | None:
     return None if low is None else (low, high)
 
 
-def _batch_pause() -> None:
-    """Test-only: ``REWARDS_TEST_RECONCILE_BATCH_PAUSE`` seconds after each batch (lets a test kill a run mid-way)."""
-    pause = os.environ.get("REWARDS_TEST_RECONCILE_BATCH_PAUSE")
-    if pause:
-        time.sleep(float(pause))
+def after_batch() -> None:
+    """A seam, called after each batch of a run: it does nothing. A test replaces it (to pause
+    so that it can kill a run mid-way: ``tests/worker_hooks.py``)."""
 
 
 def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) -> tuple[list[Finding], int, int]:
@@ -285,7 +281,7 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
                 batches += 1
                 if progress:
                     progress(check.name, batches)
-                _batch_pause()
+                after_batch()
     return findings, batches, wallets
 
 

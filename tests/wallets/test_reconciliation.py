@@ -159,9 +159,9 @@ def test_a_worker_killed_mid_reconciliation_leaves_nothing_and_the_task_runs_aga
     redis = RedisServer()
     redis.start()
     log = tmp_path / "worker.log"
-    env = {"REWARDS_TEST_RECONCILE_BATCH_PAUSE": "0.2", "RECONCILE_BATCH_SIZE": "200"}
+    env = {"TEST_RECONCILE_BATCH_PAUSE": "0.2", "RECONCILE_BATCH_SIZE": "200"}
     try:
-        with celery_broker(redis.url), celery_worker(redis.url, log=log, **env) as worker:
+        with celery_broker(redis.url), celery_worker(redis.url, log=log, app="tests.worker_hooks", **env) as worker:
             reconcile_task.apply_async()
             wait_for(run_in_progress, timeout=30, what="the reconciliation to start")
             time.sleep(0.5)
