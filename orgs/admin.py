@@ -24,6 +24,7 @@ from .models import (
     Segment,
     Till,
 )
+from .services import customer_note_add
 
 # Search by a customer's identifiers, exact (case-insensitive) matches only.
 CUSTOMER_SEARCH_FIELDS = ("=external_id", "=user_key", "=email", "=mobile")
@@ -116,19 +117,26 @@ class CustomerAdmin(admin.ModelAdmin):
 
 @admin.register(CustomerNote)
 class CustomerNoteAdmin(admin.ModelAdmin):
+    """Notes are added through ``orgs.services.customer_note_add`` (as on Customer 360) and are a
+    record once written: viewable, not changed here."""
+
     list_display = ("id", "created_at", "org", "customer", "author_username", "text")
     list_filter = ("org",)
     list_select_related = ("org", "customer")
     search_fields = customer_search_fields("customer")
     raw_id_fields = ("customer",)
-    fields = ("org", "customer", "text", "author_username", "created_at")
-    readonly_fields = ("author_username", "created_at")
     ordering = ("-id",)
 
+    def get_fields(self, request, obj=None):
+        return ("customer", "text") if obj is None else ("org", "customer", "text", "author_username", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.author, obj.author_username = request.user, request.user.get_username()
-        super().save_model(request, obj, form, change)
+        note = customer_note_add(customer_id=obj.customer_id, text=obj.text, staff_user=request.user)
+        for field in obj._meta.concrete_fields:  # the admin goes on with the note as written
+            setattr(obj, field.attname, getattr(note, field.attname))
 
 
 @admin.register(Card)
