@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from coupons.models import Coupon
@@ -388,6 +388,49 @@ def _check_redeemable(lines: list[_Line]) -> None:
             )
 
 
+def _points_by_wallet(lines: list[_Line]) -> dict[int, Decimal]:
+    """The points the call's isRedeemable check needs from each paying wallet."""
+    needed: dict[int, Decimal] = {}
+    for line in lines:
+        if not line.seen_before and line.points > 0 and line.payer.wallet_id is not None:
+            needed[line.payer.wallet_id] = needed.get(line.payer.wallet_id, ZERO) + line.points
+    return needed
+
+
+_OPEN_VENDOR_CALLS = (VendorCall.State.PENDING, VendorCall.State.ANSWERED)
+
+
+def _lock_payers(lines: list[_Line]) -> None:
+    """Lock the paying wallets of ``lines`` (in the caller's transaction, in wallet id order) and
+    set each payer's balance to what it may spend now: its balance less the points held by open
+    vendor calls (PENDING or ANSWERED: their partner is being called, their points not yet taken).
+    Read after the lock, so a hold written by a call that had the lock is seen."""
+    payers = {line.payer.wallet_id: line.payer for line in lines if line.payer.wallet_id is not None}
+    if not payers:
+        return
+    balances = dict(
+        Wallet.objects.select_for_update().filter(pk__in=payers).order_by("pk").values_list("pk", "balance")
+    )
+    held = dict(
+        VendorCall.objects.filter(wallet_id__in=payers, state__in=_OPEN_VENDOR_CALLS)
+        .values("wallet_id")
+        .annotate(points=Sum("points"))
+        .values_list("wallet_id", "points")
+    )
+    for wallet_id, payer in payers.items():
+        payer.balance = balances.get(wallet_id, ZERO) - held.get(wallet_id, ZERO)
+
+
+def _check_line_points(line: _Line) -> None:
+    """One reward issued on its own (a requestId another call held, then let go): its points must be
+    there now, under the wallet's lock."""
+    if line.points <= 0:
+        return
+    _lock_payers([line])
+    if line.payer.wallet_id is None or line.points > line.payer.balance:
+        raise PointsGone("insufficient points: spent by another call meanwhile")
+
+
 # --- step 3: issue each reward ---------------------------------------------------------------
 
 
@@ -529,24 +572,34 @@ class _CallContext:
 
 
 def _issue_local(line: _Line, ctx: _CallContext) -> RewardIssue:
-    """POINTS_ONLY, COUPON, CART_PROMOTION: everything in one transaction."""
+    """POINTS_ONLY, COUPON, CART_PROMOTION, issued on its own: everything in one transaction, locks
+    in the order of ``_issue_each`` (requestId, customer, wallet)."""
     reference = _points_reference()
     with transaction.atomic():
         claim_pk = _claim(line, state=IssueRequest.State.DONE)
         details = _take_goods(line)
+        _check_line_points(line)
         _pay(line, reference=reference)
         return _record(line, ctx, reference=reference, claim_pk=claim_pk, **details)
 
 
 def _issue_vendor(line: _Line, ctx: _CallContext) -> RewardIssue:
-    """VENDOR: claim the requestId and record the pending call, call the vendor with no
-    transaction open, record its voucher, then pay and record (``vendor_call_settle``).
+    """VENDOR, issued on its own: claim the requestId, check its points under the wallet's lock and
+    record the pending call (which holds them), then ``_vendor_call_finish``."""
+    with transaction.atomic():
+        claim_pk = _claim(line, state=IssueRequest.State.PENDING)
+        _check_line_points(line)
+        call = _vendor_call_open(line, ctx, claim_pk=claim_pk)
+    return _vendor_call_finish(line, ctx, call)
+
+
+def _vendor_call_finish(line: _Line, ctx: _CallContext, call: VendorCall) -> RewardIssue:
+    """Call the vendor of an opened (committed, PENDING) call with no transaction open, record its
+    voucher, then pay and record (``vendor_call_settle``).
 
     Each step commits on its own, so a process that dies after the vendor's answer leaves an
     ANSWERED ``VendorCall`` that ``vendor_calls_recover`` settles (points taken, or flagged)."""
-    with transaction.atomic():
-        claim_pk = _claim(line, state=IssueRequest.State.PENDING)
-        call = _vendor_call_open(line, ctx, claim_pk=claim_pk)
+    claim_pk = call.claim_id
     try:
         context, answer = vendor_voucher_request(line=line, call=ctx.call)
     except BaseException:
@@ -751,27 +804,40 @@ class _OneByOne(Exception):
     transaction, so nothing of it stays."""
 
 
-def _claim_all(lines: list[_Line]) -> dict[int, int]:
+def _claim_all(lines: list[_Line], *, taken_ok: bool = False) -> dict[int, int]:
     """Claim every line's requestId in one statement (sorted by key, so two calls claiming the
-    same ids wait for each other instead of deadlocking); {line index: claim id}."""
+    same ids wait for each other instead of deadlocking); {line index: claim id}. A requestId
+    held by another call raises ``_OneByOne``, or with ``taken_ok`` is left out of the answer.
+    A VENDOR line's claim is PENDING (held across the partner call), the others' DONE."""
     keyed = sorted((line for line in lines if line.request_key is not None), key=lambda ln: (ln.org_id, ln.request_key))
     if not keyed:
         return {}
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = []
     for line in keyed:
-        params += [line.org_id, line.request_key, line.item.request_id, line.payload_hash, IssueRequest.State.DONE, now]
+        state = IssueRequest.State.PENDING if _is_vendor(line) else IssueRequest.State.DONE
+        params += [line.org_id, line.request_key, line.item.request_id, line.payload_hash, state, now]
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(values=", ".join([_CLAIM_ROW] * len(keyed))), params)
         claimed = {(org_id, key): pk for org_id, key, pk in cursor.fetchall()}
-    if len(claimed) < len(keyed):
+    if len(claimed) < len(keyed) and not taken_ok:
         raise _OneByOne
-    return {line.index: claimed[(line.org_id, line.request_key)] for line in keyed}
+    return {
+        line.index: claimed[(line.org_id, line.request_key)]
+        for line in keyed
+        if (line.org_id, line.request_key) in claimed
+    }
 
 
-def _lock_promotion_holders(lines: list[_Line]) -> None:
+def _is_vendor(line: _Line) -> bool:
+    return line.reward.type == CatalogueReward.Type.VENDOR
+
+
+def _lock_promotion_holders(lines: list[_Line], *, at_least: int = 2) -> None:
     """Lock, in id order, every customer whose cart-promotion limit the call checks: two calls
-    paying from customers of two orgs in opposite orders then wait instead of deadlocking."""
+    paying from customers of two orgs in opposite orders then wait instead of deadlocking.
+    ``at_least``: the fewest holders worth a statement (one alone is locked by its own check, unless
+    the caller locks wallets before that check: then 1, so customers come before wallets)."""
     holders = sorted(
         {
             line.payer.customer.pk
@@ -780,8 +846,14 @@ def _lock_promotion_holders(lines: list[_Line]) -> None:
             and line.reward.promotion.max_per_customer is not None
         }
     )
-    if len(holders) > 1:
+    if len(holders) >= at_least:
         list(Customer.objects.select_for_update().filter(pk__in=holders).order_by("pk").values_list("pk", flat=True))
+
+
+def _points_short(lines: list[_Line]) -> None:
+    """A debit refused: raise ``InsufficientPoints`` with the balances as they are now (locked)."""
+    _lock_payers(lines)
+    _check_redeemable(lines)
 
 
 def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
@@ -818,8 +890,16 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
                 if line.payer.wallet_id is None:
                     raise _OneByOne
                 paying.setdefault(line.payer.wallet_id, []).append(line)
-        for wallet_id in sorted(paying):
-            wallet_lines = paying[wallet_id]
+        # isRedeemable under the lock: each wallet's debit (or, if nothing of it was issued, a
+        # locked read) refuses unless the points of the whole call are there, in wallet id order
+        needed = _points_by_wallet(lines)
+        for wallet_id in sorted(paying.keys() | needed.keys()):
+            wallet_lines = paying.get(wallet_id)
+            if not wallet_lines:
+                enough = Wallet.objects.select_for_update().filter(pk=wallet_id, balance__gte=needed[wallet_id])
+                if enough.values_list("pk", flat=True).first() is None:
+                    _points_short(lines)  # raises, unless the points came back meanwhile
+                continue
             postings = [
                 Posting(
                     delta=-line.points,
@@ -830,8 +910,13 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
                 for line in wallet_lines
             ]
             try:
-                wallet_post_many(wallet=Wallet(pk=wallet_id, org_id=wallet_lines[0].org_id), postings=postings)
+                wallet_post_many(
+                    wallet=Wallet(pk=wallet_id, org_id=wallet_lines[0].org_id),
+                    postings=postings,
+                    require=needed.get(wallet_id),
+                )
             except InsufficientBalance as exc:
+                _points_short(lines)
                 raise _OneByOne from exc
         issues = RewardIssue.objects.bulk_create(
             [
@@ -849,6 +934,69 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
         )
     for line, issue in zip(issued, issues, strict=True):
         results[line.index] = issue_result(issue)
+    return [results[line.index] for line in lines]
+
+
+def _issue_each(lines: list[_Line], ctx: _CallContext) -> list[dict]:
+    """Issue the call reward by reward (vendor rewards, validation codes, requestIds seen before),
+    with its isRedeemable check made under the paying wallets' locks.
+
+    Lock order (every issue path takes its locks in this order, inside one transaction, so two
+    calls wait for each other instead of deadlocking): the requestId claims (``IssueRequest``
+    rows, in one statement sorted by org and key), then the customers whose cart-promotion limits
+    the call checks (sorted by customer id), then the paying wallets (``wallets_wallet`` rows,
+    sorted by wallet id, across orgs, group wallets included); coupons come last and are never
+    waited for (SKIP LOCKED). Under the wallets' locks the points of the whole call are checked
+    (balance less the points held by open vendor calls) and the local rewards are issued, each in
+    its own savepoint (one failing does not undo the others); a VENDOR reward's ``VendorCall`` is
+    opened PENDING in that transaction, holding its points, so the next call sees them as spent.
+    The locks go with the commit, before any vendor is called; the partner's voucher is then paid
+    from the held points (``vendor_call_settle``, as before). A requestId another call holds is
+    left to ``_issue_line`` after the commit (it waits for that call without holding a lock).
+    """
+    results: dict[int, dict] = {}
+    todo = []
+    for line in lines:
+        if line.failure is not None:
+            results[line.index] = failure_result(line, line.failure, ctx)
+        elif line.replay is not None:
+            results[line.index] = issue_result(line.replay)
+        else:
+            todo.append(line)
+    opened: list[tuple[_Line, VendorCall]] = []
+    with transaction.atomic():
+        claims = _claim_all(todo, taken_ok=True)
+        held_elsewhere = [line for line in todo if line.request_key is not None and line.index not in claims]
+        for line in held_elsewhere:
+            line.seen_before = True  # its requestId is another call's: that call pays for it
+        _lock_promotion_holders(todo, at_least=1)
+        _lock_payers(lines)
+        _check_redeemable(lines)
+        for line in todo:
+            if line in held_elsewhere:
+                continue
+            claim_pk = claims.get(line.index)
+            if _is_vendor(line):
+                opened.append((line, _vendor_call_open(line, ctx, claim_pk=claim_pk)))
+                continue
+            reference = _points_reference()
+            try:
+                with transaction.atomic():
+                    details = _take_goods(line)
+                    _pay(line, reference=reference)
+                    issue = _record(line, ctx, reference=reference, claim_pk=claim_pk, **details)
+                results[line.index] = issue_result(issue)
+            except RewardNotIssued as exc:
+                results[line.index] = failure_result(line, exc, ctx)
+                if claim_pk is not None:  # the reward was not issued: its requestId stays free
+                    IssueRequest.objects.filter(pk=claim_pk).delete()
+    for line, call in opened:
+        try:
+            results[line.index] = issue_result(_vendor_call_finish(line, ctx, call))
+        except RewardNotIssued as exc:
+            results[line.index] = failure_result(line, exc, ctx)
+    for line in held_elsewhere:
+        results[line.index] = _issue_line(line, ctx)
     return [results[line.index] for line in lines]
 
 
@@ -988,10 +1136,10 @@ def rewards_issue(*, caller: Caller, scope: frozenset[int], call: IssueCallIn, s
         except _OneByOne:
             pass  # a requestId seen before or held by another call, or points spent meanwhile
     _match_seen_requests(lines)
-    _check_redeemable(lines)
+    _check_redeemable(lines)  # refuses early; checked again under the wallets' locks
     if not skip_validation:
         _validation_code_consume(code=call.validation_code, lines=lines)
-    return _outcome([_issue_line(line, ctx) for line in lines])
+    return _outcome(_issue_each(lines, ctx))
 
 
 def _outcome(results: list[dict]) -> IssueOutcome:
