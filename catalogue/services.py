@@ -4,7 +4,13 @@
 
 1. resolve and validate the whole call (customer, group, rewards, payment configs, points,
    custom fields, requestIds): any problem fails the call, nothing issued;
-2. *isRedeemable*: the points of all rewards, summed per paying wallet, must be there;
+2. *isRedeemable*: the points of all rewards, summed per paying wallet, must be there. Checked
+   first on the balances read in step 1 (a quick refusal), then again under the paying wallets'
+   row locks, in the transaction that pays (``_issue_together``: in each wallet's debit
+   statement; ``_issue_each``: a locked read less the points open vendor calls hold), so a call
+   that would fail the check alone fails it in a race too, issuing nothing. Lock order, on
+   every path: requestId claims, then customers of limited promotions, then wallets by id
+   (see ``_issue_each``);
 3. each reward is issued on its own (partial issual): one database transaction records the
    issue and takes its points through ``wallets.services.wallet_post``, so points move only
    for what was issued. A vendor reward calls the vendor first, outside any transaction and
@@ -62,6 +68,7 @@ from .errors import (
     RewardNotIssued,
     RewardUnavailable,
     VendorFailed,
+    VendorUnanswered,
 )
 from .models import (
     CatalogueReward,
@@ -602,17 +609,31 @@ def _vendor_call_finish(line: _Line, ctx: _CallContext, call: VendorCall) -> Rew
     claim_pk = call.claim_id
     try:
         context, answer = vendor_voucher_request(line=line, call=ctx.call)
-    except BaseException:
-        VendorCall.objects.filter(pk=call.pk).update(state=VendorCall.State.FAILED, settled_at=timezone.now())
+    except BaseException as exc:
+        # a refusal, or a failure before sending, left no voucher; anything else (a timeout, a
+        # lost connection, the worker stopped mid-call) may have: a retry is then flagged
+        unknown = not isinstance(exc, VendorFailed) or isinstance(exc, VendorUnanswered)
+        VendorCall.objects.filter(pk=call.pk).update(
+            state=VendorCall.State.FAILED,
+            settled_at=timezone.now(),
+            partner_may_hold_voucher=unknown,
+            note=str(exc)[:255] if isinstance(exc, VendorFailed) else type(exc).__name__,
+        )
         _release(claim_pk)
         raise
+    _test_crash_point("vendor_answer_unrecorded")
+    voucher = str(context["voucher"])[:255]
     VendorCall.objects.filter(pk=call.pk, state__in=[VendorCall.State.PENDING, VendorCall.State.ABANDONED]).update(
         state=VendorCall.State.ANSWERED,
-        voucher=str(context["voucher"])[:255],
+        voucher=voucher,
         vendor_details=context,
         vendor_answer=answer,
         answered_at=timezone.now(),
     )
+    if call.retry_of_id is not None:  # staff see which voucher the retry got
+        VendorException.objects.filter(vendor_call=call.pk, kind=VendorException.Kind.MAYBE_TWICE).update(
+            voucher=voucher, vendor_answer=answer
+        )
     _test_crash_point("after_vendor")
     return vendor_call_settle(call_pk=call.pk, reward=line.reward, config=line.config)
 
@@ -636,7 +657,8 @@ def _vendor_call_open(line: _Line, ctx: _CallContext, *, claim_pk: int | None) -
         "custom_fields": line.item.custom_fields,
         "fulfillment_status": line.item.fulfillment_status or "",
     }
-    return VendorCall.objects.create(
+    earlier, flag = _vendor_call_earlier(line)
+    call = VendorCall.objects.create(
         org_id=line.org_id,
         customer_id=line.payer.customer.pk,
         group_id=line.payer.group.pk if line.payer.group is not None else None,
@@ -644,13 +666,51 @@ def _vendor_call_open(line: _Line, ctx: _CallContext, *, claim_pk: int | None) -
         reward_id=line.reward.pk,
         payment_config_id=line.config.pk if line.config is not None else None,
         claim_id=claim_pk,
+        request_key=line.request_key or "",
         requested_quantity=line.item.requested_quantity,
         quantity=line.item.quantity,
         points=line.points,
         redemption_value=line.redemption_value,
         record=record,
         stale_after=now + timedelta(seconds=grace),
+        retry_of=earlier,
+        staff_flag=flag,
     )
+    if earlier is not None:
+        VendorException.objects.create(
+            org_id=call.org_id,
+            kind=VendorException.Kind.MAYBE_TWICE,
+            vendor_call=call,
+            customer_id=call.customer_id,
+            group_id=call.group_id,
+            reward_id=call.reward_id,
+            quantity=call.quantity,
+            points=call.points,
+            reason=flag,
+            request_id=line.item.request_id,
+            transaction_number=record["transaction_number"],
+        )
+    return call
+
+
+def _vendor_call_earlier(line: _Line) -> tuple[VendorCall | None, str]:
+    """The latest earlier call of the line's requestId that may have left a voucher at the partner
+    (``partner_may_hold_voucher``), and the staff flag of the retry that calls the partner again."""
+    if line.request_key is None:
+        return None, ""
+    earlier = (
+        VendorCall.objects.filter(org_id=line.org_id, request_key=line.request_key, partner_may_hold_voucher=True)
+        .order_by("-pk")
+        .first()
+    )
+    if earlier is None:
+        return None, ""
+    voucher = f" (voucher {earlier.voucher})" if earlier.voucher else ""
+    flag = (
+        f"requestId retried after vendor call {earlier.pk} was {earlier.state}{voucher}: a voucher may exist at the "
+        "partner for it; two vouchers if the partner does not de-duplicate requestIds"
+    )
+    return earlier, flag[:255]
 
 
 _SETTLE_SQL = (
@@ -725,11 +785,12 @@ def _with_details(issue: RewardIssue, reward: CatalogueReward | None, config) ->
 def _vendor_call_flag(call: VendorCall, *, reason: str) -> None:
     with transaction.atomic():
         if not VendorCall.objects.filter(pk=call.pk, state=VendorCall.State.ANSWERED).update(
-            state=VendorCall.State.FLAGGED, settled_at=timezone.now(), note=reason[:255]
+            state=VendorCall.State.FLAGGED, settled_at=timezone.now(), note=reason[:255], partner_may_hold_voucher=True
         ):
             return
         VendorException.objects.create(
             org_id=call.org_id,
+            vendor_call_id=call.pk,
             customer_id=call.customer_id,
             group_id=call.group_id,
             reward_id=call.reward_id,
@@ -749,7 +810,8 @@ def vendor_calls_recover(*, now=None) -> dict:
 
     ANSWERED (the partner's voucher is recorded): take the points and record the issue, or flag
     it for staff (``VendorException``) when the points are gone. PENDING (no answer recorded, so
-    no voucher was handed out): ABANDONED, and its requestId released for a retry.
+    no voucher was recorded): ABANDONED, and its requestId released for a retry, which is flagged
+    for staff (the partner may have issued a voucher to the dead call).
     """
     now = now or timezone.now()
     stale = list(
@@ -762,7 +824,10 @@ def vendor_calls_recover(*, now=None) -> dict:
         if state == VendorCall.State.PENDING:
             with transaction.atomic():
                 if VendorCall.objects.filter(pk=pk, state=VendorCall.State.PENDING).update(
-                    state=VendorCall.State.ABANDONED, settled_at=now, note="no vendor answer recorded"
+                    state=VendorCall.State.ABANDONED,
+                    settled_at=now,
+                    note="no vendor answer recorded",
+                    partner_may_hold_voucher=True,  # it died mid-call: the partner may have answered
                 ):
                     _release(claim_pk)
                     outcome["abandoned"] += 1
@@ -861,8 +926,10 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
     out each reward's coupons or promotion (a reward that cannot have them fails alone, having
     written nothing but its claim, which goes), then one debit per paying wallet with one
     ledger entry per reward, then the issue records. Same outcome as issuing reward by reward,
-    in a fraction of the round trips. Raises ``_OneByOne`` (nothing written) for the rare cases
-    the reward-by-reward path handles."""
+    in a fraction of the round trips. Each wallet's debit refuses unless the points of the whole
+    call are there (``require``: isRedeemable under the lock, in the same statement); then the
+    call fails with ``InsufficientPoints``, nothing written. Raises ``_OneByOne`` (nothing
+    written) for the rare cases the reward-by-reward path handles."""
     results: dict[int, dict] = {}
     todo = []
     for line in lines:
@@ -1048,6 +1115,17 @@ def _dig(document: Any, path: str) -> Any:
     return document
 
 
+# Errors raised before the request could reach the vendor; any other means it may have.
+_VENDOR_NOT_REACHED = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
+
+
 def vendor_voucher_request(*, line: _Line, call: IssueCallIn) -> tuple[dict, Any]:
     """POST to the reward's vendor; (context values by name, the answer) when it answered HTTP 200
     with a non-empty voucher at ``context_map["voucher"]``, else ``VendorFailed``."""
@@ -1065,8 +1143,12 @@ def vendor_voucher_request(*, line: _Line, call: IssueCallIn) -> tuple[dict, Any
     }
     try:
         response = _client().post(reward.vendor_url, json=payload, timeout=reward.vendor_timeout_ms / 1000)
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+    except (*_VENDOR_NOT_REACHED, httpx.InvalidURL, ValueError) as exc:
         raise VendorFailed(f"vendor {reward.vendor_name or reward.vendor_url} failed: {type(exc).__name__}") from exc
+    except httpx.HTTPError as exc:  # sent, or partly: the vendor may have acted on it
+        raise VendorUnanswered(
+            f"vendor {reward.vendor_name or reward.vendor_url} did not answer: {type(exc).__name__}"
+        ) from exc
     if response.status_code != 200:
         raise VendorFailed(f"vendor {reward.vendor_name} answered HTTP {response.status_code}")
     try:
