@@ -407,12 +407,17 @@ def _points_by_wallet(lines: list[_Line]) -> dict[int, Decimal]:
 _OPEN_VENDOR_CALLS = (VendorCall.State.PENDING, VendorCall.State.ANSWERED)
 
 
-def _lock_payers(lines: list[_Line]) -> None:
-    """Lock the paying wallets of ``lines`` (in the caller's transaction, in wallet id order) and
-    set each payer's balance to what it may spend now: its balance less the points held by open
-    vendor calls (PENDING or ANSWERED: their partner is being called, their points not yet taken).
-    Read after the lock, so a hold written by a call that had the lock is seen."""
-    payers = {line.payer.wallet_id: line.payer for line in lines if line.payer.wallet_id is not None}
+def _lock_payers(lines: list[_Line], *, paying_only: bool = True) -> None:
+    """Lock the wallets that pay for ``lines`` (with ``paying_only``, those of the lines the points
+    check counts: costing points, not seen before), in the caller's transaction, in wallet id
+    order, and set each payer's balance to what it may spend now: its balance less the points
+    held by open vendor calls (PENDING or ANSWERED: their partner is being called, their points
+    not yet taken). Read after the lock, so a hold written by a call that had the lock is seen."""
+    payers = {
+        line.payer.wallet_id: line.payer
+        for line in lines
+        if line.payer.wallet_id is not None and not (paying_only and (line.points <= 0 or line.seen_before))
+    }
     if not payers:
         return
     balances = dict(
@@ -433,7 +438,7 @@ def _check_line_points(line: _Line) -> None:
     there now, under the wallet's lock."""
     if line.points <= 0:
         return
-    _lock_payers([line])
+    _lock_payers([line], paying_only=False)
     if line.payer.wallet_id is None or line.points > line.payer.balance:
         raise PointsGone("insufficient points: spent by another call meanwhile")
 
