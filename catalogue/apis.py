@@ -434,6 +434,7 @@ class IssueOutputSerializer(serializers.Serializer):
     rewards = RewardResultSerializer(many=True)
 
 
+ORG_LIST = {"type": "string", "pattern": r"^[ \t]*[0-9]{1,19}([ \t]*,[ \t]*[0-9]{1,19})*[ \t]*$"}
 BODY_TOO_LARGE = f"code 413: the body is larger than {max_body_bytes()} bytes (API_MAX_BODY_BYTES)."
 WRONG_CONTENT_TYPE = "code 415: the Content-Type is not application/json."
 BODY_REFUSALS = {
@@ -483,8 +484,12 @@ class RewardIssueApi(_CapillaryApi):
             OpenApiParameter("username", str, required=True, description="The till (Basic) or a till of the org."),
             OpenApiParameter("skip_validation", bool, description="false or absent: the body needs a validationCode."),
             OpenApiParameter("DATA-SCOPE", str, OpenApiParameter.HEADER, enum=["SELF", "OTHER"]),
-            OpenApiParameter("DATA-SCOPE-ORG", str, OpenApiParameter.HEADER, description="e.g. 4000876,4004543"),
-            OpenApiParameter("DATA-SCOPE-ORGS", str, OpenApiParameter.HEADER, description="Same as DATA-SCOPE-ORG."),
+            OpenApiParameter(
+                "DATA-SCOPE-ORG", ORG_LIST, OpenApiParameter.HEADER, description="Org ids, e.g. 4000876,4004543"
+            ),
+            OpenApiParameter(
+                "DATA-SCOPE-ORGS", ORG_LIST, OpenApiParameter.HEADER, description="Same as DATA-SCOPE-ORG."
+            ),
         ],
         request=IssueInputSerializer,
         responses={

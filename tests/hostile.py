@@ -1,11 +1,42 @@
 """Hostile request bodies for every API: the classes ``core.request_body`` refuses, as raw bytes,
 and a hypothesis strategy that hides one of them inside an otherwise plausible body."""
 
+import gc
 import json
+import time
+from contextlib import contextmanager
 
 from hypothesis import strategies as st
 
 MB = 1024 * 1024
+
+
+_collecting = {"seconds": 0.0, "started": 0.0}
+
+
+def _time_collections(phase: str, info: dict) -> None:
+    if phase == "start":
+        _collecting["started"] = time.perf_counter()
+    else:
+        _collecting["seconds"] += time.perf_counter() - _collecting["started"]
+
+
+gc.callbacks.append(_time_collections)
+
+
+@contextmanager
+def answered_within_a_second(what: str = "the request"):
+    """What runs inside costs under a second of this thread's CPU (what a worker spends: other
+    processes on this shared machine do not count) and under ten of wall clock (nothing hangs).
+    Collections of the garbage of the test process itself (hypothesis, schemathesis, fixtures: a
+    heap no worker has) do not count either."""
+    cpu, wall, collecting = time.thread_time(), time.perf_counter(), _collecting["seconds"]
+    yield
+    collecting = _collecting["seconds"] - collecting
+    cpu, wall = time.thread_time() - cpu - collecting, time.perf_counter() - wall - collecting
+    assert cpu < 1, f"{what}: {cpu:.2f} s of CPU"
+    assert wall < 10, f"{what}: {wall:.2f} s"
+
 
 # A JSON value (raw text) of each class, to put anywhere a value may stand.
 HOSTILE_VALUES = {

@@ -25,10 +25,10 @@ _REQUEST = inline_serializer(
         "privatekey": serializers.CharField(max_length=appvirality.MAX_TEXT, help_text="The app's private key."),
         "userkey": serializers.UUIDField(required=False, help_text="User key (first choice of identifier)."),
         "UserIdInstore": serializers.CharField(
-            required=False, max_length=appvirality.MAX_TEXT, help_text="The user's id in your store (second)."
+            required=False, max_length=appvirality.MAX_IDENTIFIER, help_text="The user's id in your store (second)."
         ),
         "EmailId": serializers.EmailField(
-            required=False, max_length=appvirality.MAX_TEXT, help_text="The user's email (third)."
+            required=False, max_length=appvirality.MAX_IDENTIFIER, help_text="The user's email (third)."
         ),
         "rewarddtlids": serializers.ListField(
             child=serializers.CharField(max_length=appvirality.MAX_REWARD_ID),

@@ -30,7 +30,7 @@ from orgs.selectors import (
     customer_by_user_key,
 )
 
-from .models import IdempotencyKey
+from .models import IdempotencyKey, RedemptionCall
 from .services import (
     Redemption,
     idempotency_claim,
@@ -41,7 +41,8 @@ from .services import (
 )
 
 MAX_IDS = 1000
-MAX_TEXT = 255  # identifiers, campaignId, growthHack, apikey, privatekey, Idempotency-Key
+MAX_TEXT = 255  # campaignId, growthHack, apikey, privatekey, Idempotency-Key
+MAX_IDENTIFIER = RedemptionCall._meta.get_field("user_identifier").max_length  # userkey, UserIdInstore, EmailId
 MAX_REWARD_ID = 100
 
 
@@ -155,14 +156,14 @@ def _present(value) -> bool:
     return value is not None and value != "" and value != []
 
 
-def _text(data: dict, key: str, *, allow_int: bool = False) -> str | None:
+def _text(data: dict, key: str, *, allow_int: bool = False, max_length: int = MAX_TEXT) -> str | None:
     value = data.get(key)
     if not _present(value):
         return None
     if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str) or len(value) > MAX_TEXT:
-        raise WireError(102, f"{key} must be a string of at most {MAX_TEXT} characters")
+    if not isinstance(value, str) or len(value) > max_length:
+        raise WireError(102, f"{key} must be a string of at most {max_length} characters")
     return value.strip()
 
 
@@ -194,7 +195,7 @@ def parse_request(data: dict) -> RedeemRequest:
     """The user identifier and the mode by the contract's precedence. Raises WireError(102)."""
     identifier_kind = identifier = None
     for kind in ("userkey", "useridinstore", "emailid"):
-        value = _text(data, kind, allow_int=kind == "useridinstore")
+        value = _text(data, kind, allow_int=kind == "useridinstore", max_length=MAX_IDENTIFIER)
         if value:
             identifier_kind, identifier = kind, value
             break

@@ -4,7 +4,6 @@ deep nesting in otherwise plausible bodies of every endpoint."""
 
 import base64
 import json
-import time
 from urllib.parse import quote
 
 import pytest
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 
 from catalogue.models import CatalogueReward
 from tests.catalogue.conftest import ASHA, O2, TRAVEL, assert_ledgers_add_up, basic
-from tests.hostile import ENCODINGS, hostile_bodies
+from tests.hostile import ENCODINGS, answered_within_a_second, hostile_bodies
 
 pytestmark = pytest.mark.django_db
 
@@ -146,9 +145,8 @@ ENDPOINTS = {
 @given(url=st.sampled_from(sorted(ENDPOINTS)), data=st.data())
 def test_a_hostile_value_anywhere_in_any_encoding_is_a_fast_400_on_every_endpoint(demo, client, url, data):
     raw = data.draw(hostile_bodies(ENDPOINTS[url]))
-    started = time.perf_counter()
-    response = client.post(url, raw, content_type="application/json", headers={"Authorization": basic()})
-    assert time.perf_counter() - started < 1
+    with answered_within_a_second(url):
+        response = client.post(url, raw, content_type="application/json", headers={"Authorization": basic()})
     assert response.status_code == 400, response.content[:300]
     body = response.json()
     code = body["errors"][0]["code"] if "oauth" in url else body["status"]["code"]

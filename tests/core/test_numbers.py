@@ -69,11 +69,11 @@ def test_ids_take_integers_integral_numbers_and_digit_strings_within_bigint():
 
 @pytest.mark.parametrize("value", [Decimal("1e100"), Decimal("9e99999999"), 10**4000, "9" * 100_000])
 def test_huge_numbers_are_refused_without_being_expanded(value):
-    started = time.perf_counter()
+    started = time.thread_time()
     for parse in (id_parse, money_parse, lambda v: integer_parse(v, minimum=1, maximum=10, truncate=True)):
         with pytest.raises(NumberInvalid):
             parse(value)
-    assert time.perf_counter() - started < 0.1
+    assert time.thread_time() - started < 0.1
 
 
 def test_a_quantity_drops_its_decimal_part():
