@@ -103,8 +103,8 @@ When several checks fail, the first in this order wins: 101, 102, user (2/5), 3,
 
 Request limits (README "Security"): a body over {max_body_bytes()} bytes answers HTTP 413 with statuscode 102;
 JSON nested deeper than the limit, a NUL character or a lone surrogate in any string or key, a number
-literal of more than 40 characters or with an exponent beyond ±100, NaN or Infinity answer 102 (HTTP
-400) before the credentials are read. Amounts and ids are ASCII digits only. The body is read as JSON
+literal of more than 40 characters or with an exponent outside -100..100, NaN or Infinity answer 102
+(HTTP 400) before the credentials are read. Amounts and ids are ASCII digits only. The body is read as JSON
 whatever its Content-Type (UTF-8, UTF-16 or UTF-32), so this operation never answers 415.
 
 | statuscode | HTTP | meaning |

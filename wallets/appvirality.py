@@ -18,7 +18,7 @@ from django.db import transaction
 from rest_framework.exceptions import ParseError
 
 from core.numbers import NumberInvalid, id_parse, money_parse
-from core.request_body import BodyTooLarge
+from core.request_body import BodyTooLarge, too_large
 from coupons.services import PoolRedemption, coupon_redeem_from_pool
 from orgs import errors
 from orgs.models import Campaign, Customer, Org
@@ -122,7 +122,7 @@ def error_answer(exc: Exception) -> tuple[int, dict] | None:
     """(HTTP status, body) of a body the reader refused (``core.request_body``): statuscode 102,
     HTTP 400, or HTTP 413 when it is too large. None for any other exception."""
     if isinstance(exc, RequestDataTooBig):
-        exc = BodyTooLarge()
+        exc = too_large()
     if isinstance(exc, BodyTooLarge):
         return exc.status_code, answer(102, str(exc.detail))[1]
     if isinstance(exc, ParseError):
