@@ -27,6 +27,7 @@ from django.contrib.auth.hashers import make_password
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from core.numbers import NumberInvalid, id_list_parse
 from rewards_site.local_cache import LocalCache
 
 from .errors import InvalidCredentials, InvalidScope, OutOfScope
@@ -35,6 +36,7 @@ from .models import ApiClient, OrgConnection, Till
 TOKEN_ISSUER = "rewards-engine"
 TOKEN_AUDIENCE = "capillary-api"
 _CACHE_MAX_ENTRIES = 10_000
+MAX_SCOPE_ORGS = 100
 
 
 @dataclass(frozen=True)
@@ -191,11 +193,9 @@ def data_scope_orgs(*, caller: Caller, scope: str | None, orgs: str | None) -> f
     if scope != "OTHER":
         raise InvalidScope(f"DATA-SCOPE must be SELF or OTHER, not {scope[:50]!r}")
     try:
-        listed = frozenset(int(part) for part in (orgs or "").split(",") if part.strip())
-    except ValueError as exc:
-        raise InvalidScope("DATA-SCOPE-ORG must be comma-separated org ids") from exc
-    if any(not 0 < org < 2**63 for org in listed):
-        raise InvalidScope("DATA-SCOPE-ORG: org ids are positive 64-bit integers")
+        listed = frozenset(id_list_parse(orgs or "", max_items=MAX_SCOPE_ORGS))
+    except NumberInvalid as exc:
+        raise InvalidScope(f"DATA-SCOPE-ORG must be comma-separated org ids (ASCII digits): {exc}") from exc
     if not listed:
         raise InvalidScope("DATA-SCOPE OTHER needs the orgs in DATA-SCOPE-ORG")
     foreign = listed - {caller.org_id}

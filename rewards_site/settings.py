@@ -182,6 +182,11 @@ VENDOR_RECOVERY_MARGIN_SECONDS = env.int("VENDOR_RECOVERY_MARGIN_SECONDS", defau
 RECONCILE_BATCH_SIZE = env.int("RECONCILE_BATCH_SIZE", default=100_000)
 
 # --- API ----------------------------------------------------------------------
+# Request limits of every API body (core.request_body; README "Security", "Request limits"):
+# bytes (Django's own DATA_UPLOAD_MAX_MEMORY_SIZE is the same number) and nesting depth of the JSON.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)  # per app; 0 = off
 RATELIMIT_FAIL_OPEN = True  # the cache (Redis) down must not take the APIs down with it
 
@@ -198,7 +203,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.request_body.JSONBodyParser"],
+    "DEFAULT_METADATA_CLASS": "core.api_metadata.PublicMetadata",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
