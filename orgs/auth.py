@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
@@ -68,6 +69,9 @@ def _cache_key(username: str, password: str) -> bytes:
     return hmac.new(secret, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
 
+_CHECK_STRIPES = tuple(threading.Lock() for _ in range(64))
+
+
 def till_auth_cache_clear() -> None:
     _till_cache.clear()
 
@@ -86,48 +90,67 @@ def _unknown_till_check(presented: str) -> None:
         check_password(candidate, dummy)
 
 
-# Failed checks are counted per till name and per client address (django-ratelimit: fixed windows
-# in the shared cache; "ip" is ``core.client_address`` through RATELIMIT_IP_META_KEY, IPv6 by
-# /64). Over either limit, a check is refused before any hash is computed.
-def _failure_usages(request, username: str, *, increment: bool) -> list[dict]:
-    throttles = (
-        ("till-auth-failures:till", settings.TILL_AUTH_FAILURES_PER_TILL, lambda group, request: username),
-        ("till-auth-failures:address", settings.TILL_AUTH_FAILURES_PER_ADDRESS, "ip"),
+# Failed checks are limited per till name and per client address with django-ratelimit (fixed
+# windows in the shared cache; "ip" is ``core.client_address`` through RATELIMIT_IP_META_KEY, IPv6
+# by /64). Every check that is not remembered first counts as a try on both limits, so that
+# concurrent tries count before their hashes are done; a check that succeeds counts as a pass.
+# Failures = tries - passes: at a limit, the check is refused before any hash is computed.
+def _throttles(username: str) -> list[tuple]:
+    limits = (
+        ("till", settings.TILL_AUTH_FAILURES_PER_TILL, lambda group, request: username),
+        ("address", settings.TILL_AUTH_FAILURES_PER_ADDRESS, "ip"),
     )
-    usages = []
-    for group, rate, key in throttles:
-        if not rate:
-            continue
-        try:
-            usage = get_usage(request, group=group, key=key, rate=rate, increment=increment)
-        except Exception as exc:  # the cache (Redis) is down: fail open, never a 5xx
-            logger.warning("till authentication throttle not checked: %s", exc)
-            continue
-        if usage is not None:
-            usages.append(usage)
-    return usages
+    return [limit for limit in limits if limit[1]]
 
 
-def _failures_retry_after(request, username: str) -> int | None:
-    """Seconds until the till and the address may try again, if either is at its limit."""
-    over = [usage for usage in _failure_usages(request, username, increment=False) if usage["count"] >= usage["limit"]]
-    return max(max(usage["time_left"], 1) for usage in over) if over else None
+def _usage(request, *, counter: str, name: str, rate: str, key, increment: bool) -> dict | None:
+    try:
+        return get_usage(request, group=f"till-auth-{counter}:{name}", key=key, rate=rate, increment=increment)
+    except Exception as exc:  # the cache (Redis) is down: fail open, never a 5xx
+        logger.warning("till authentication throttle not checked: %s", exc)
+        return None
+
+
+def _try_begin(request, username: str) -> int | None:
+    """Count a try on each limit: None when each has room for it, else the seconds to wait."""
+    waits = []
+    for name, rate, key in _throttles(username):
+        tries = _usage(request, counter="tries", name=name, rate=rate, key=key, increment=True)
+        passes = _usage(request, counter="passes", name=name, rate=rate, key=key, increment=False)
+        if tries is not None and passes is not None and tries["count"] - passes["count"] > tries["limit"]:
+            waits.append(max(tries["time_left"], 1))
+    return max(waits) if waits else None
+
+
+def _try_passed(request, username: str) -> None:
+    for name, rate, key in _throttles(username):
+        _usage(request, counter="passes", name=name, rate=rate, key=key, increment=True)
 
 
 def till_authenticate(*, username: str, password: str, request=None) -> Caller:
     """The caller behind a till's credentials (password or its MD5 hex). Raises ``InvalidCredentials``.
 
-    With ``request``, failures are counted per till and per client address; once either is at
-    its limit the check raises ``AuthThrottled`` without computing a hash. An unknown till costs
-    the same hashing as a known one."""
+    With ``request``, failures are limited per till and per client address: at either limit the
+    check raises ``AuthThrottled`` without computing a hash. An unknown till costs the same
+    hashing as a known one."""
     if "\x00" in username or len(username) > 150:
         raise InvalidCredentials("invalid till username or password")
     key = _cache_key(username, password)
     hit = _till_cache.get(key)
     if hit is not None:
         return hit
+    # Concurrent calls with the same credentials (a till's first calls after a start) wait for one
+    # check and take its result, instead of each counting as a try and computing the hash.
+    with _CHECK_STRIPES[key[0] % len(_CHECK_STRIPES)]:
+        return _till_check(username=username, password=password, key=key, request=request)
+
+
+def _till_check(*, username: str, password: str, key: bytes, request) -> Caller:
+    hit = _till_cache.get(key)
+    if hit is not None:
+        return hit
     if request is not None:
-        retry_after = _failures_retry_after(request, username)
+        retry_after = _try_begin(request, username)
         if retry_after is not None:
             raise AuthThrottled(
                 f"too many failed authentications for this till or from this address: retry in {retry_after} s",
@@ -137,9 +160,9 @@ def till_authenticate(*, username: str, password: str, request=None) -> Caller:
     if till is None:
         _unknown_till_check(password)
     if till is None or not till.check_password(password):
-        if request is not None:
-            _failure_usages(request, username, increment=True)
         raise InvalidCredentials("invalid till username or password")
+    if request is not None:
+        _try_passed(request, username)
     caller = Caller(org_id=till.org_id, method="basic", till_username=till.username)
     _till_cache.set(key, caller)
     return caller
