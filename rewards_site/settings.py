@@ -274,7 +274,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")  # where collectstatic writes
 if not DEBUG:  # runserver serves static files itself in development
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 STORAGES = {
@@ -307,7 +307,7 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 CONTENT_SECURITY_POLICY_MODE = env.str("CONTENT_SECURITY_POLICY", default="off")
 if CONTENT_SECURITY_POLICY_MODE not in ("off", "report-only", "enforce"):
     raise ImproperlyConfigured("CONTENT_SECURITY_POLICY is off, report-only or enforce")
-_csp = {
+CONTENT_SECURITY_POLICY_CONFIG = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
@@ -321,8 +321,10 @@ _csp = {
         "frame-ancestors": [NONE],
     }
 }
-CONTENT_SECURITY_POLICY = _csp if CONTENT_SECURITY_POLICY_MODE == "enforce" else None
-CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp if CONTENT_SECURITY_POLICY_MODE == "report-only" else None
+CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY_CONFIG if CONTENT_SECURITY_POLICY_MODE == "enforce" else None
+CONTENT_SECURITY_POLICY_REPORT_ONLY = (
+    CONTENT_SECURITY_POLICY_CONFIG if CONTENT_SECURITY_POLICY_MODE == "report-only" else None
+)
 
 LOGGING = {
     "version": 1,
