@@ -2,7 +2,10 @@
 refused too, until support staff unlock the account (README "Security"), through the real login
 form."""
 
+from io import StringIO
+
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
@@ -40,10 +43,32 @@ def test_after_five_wrong_passwords_the_right_one_is_refused(locked_out):
     assert log_in(locked_out, "manager", "manager-pw", address="10.9.0.2").status_code == 429
 
 
-def test_support_unlocks_an_account_by_username(locked_out):
+def test_support_finds_and_unlocks_an_account_by_username(locked_out):
+    listed = StringIO()
+    call_command("axes_list_attempts", stdout=listed)
+    assert "manager" in listed.getvalue() and "10.9.0.1" in listed.getvalue()
     call_command("axes_reset_username", "manager")
     answer = log_in(locked_out, "manager", "manager-pw")
     assert answer.status_code == 302 and logged_in(locked_out)
+
+
+def test_support_unlocks_an_account_in_the_admin(locked_out, admin_client):
+    attempts = admin_client.get("/admin/axes/accessattempt/")
+    assert "Locked Out" in attempts.content.decode()
+    ids = list(AccessAttempt.objects.filter(username="manager").values_list("pk", flat=True))
+    confirm = {"action": "delete_selected", "_selected_action": ids, "post": "yes"}
+    assert admin_client.post("/admin/axes/accessattempt/", confirm).status_code == 302
+    assert log_in(locked_out, "manager", "manager-pw").status_code == 302
+
+
+def test_support_unlocks_an_address(client, settings):
+    settings.AXES_FAILURE_LIMIT, settings.AXES_LOCKOUT_PARAMETERS = 5, ["ip_address"]
+    staff("manager", None)
+    for n in range(5):
+        log_in(client, f"guess-{n}", "password", address="10.9.2.1")
+    assert log_in(client, "manager", "manager-pw", address="10.9.2.1").status_code == 429
+    call_command("axes_reset_ip", "10.9.2.1")
+    assert log_in(client, "manager", "manager-pw", address="10.9.2.1").status_code == 302
 
 
 def test_support_unlocks_every_account_at_once(locked_out):
