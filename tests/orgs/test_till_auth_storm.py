@@ -19,6 +19,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from orgs.models import Till, md5_hex
 from tests.catalogue.conftest import ASHA, ISSUE_URL, TILL, basic
+from tests.orgs.test_till_auth import CountingPBKDF2
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -29,16 +30,11 @@ HONEST_TILL, HONEST_PASSWORD = "o2travel.till", "o2travel-till-password"
 HONEST_BODY = {"externalId": ASHA, "rewards": [{"rewardId": 900, "paymentConfig": {"id": 90, "redemptionValue": 0.5}}]}
 
 
-class ProductionPBKDF2(PBKDF2PasswordHasher):
+class ProductionPBKDF2(CountingPBKDF2):
     """Django's PBKDF2 at its production cost, counting its runs."""
 
+    iterations = PBKDF2PasswordHasher.iterations
     runs = 0
-    _lock = threading.Lock()
-
-    def encode(self, password, salt, iterations=None):
-        with self._lock:
-            type(self).runs += 1
-        return super().encode(password, salt, iterations)
 
 
 def post(server, *, auth: str, username: str, body: dict, source: str) -> tuple[int, float]:
