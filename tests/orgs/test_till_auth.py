@@ -125,7 +125,7 @@ def test_a_till_whose_password_looks_like_a_digest_accepts_it_plain_and_digested
 def test_unknown_and_known_tills_answer_a_wrong_digest_in_the_same_time(demo, client, settings):
     """The timing the issue measured (533 ms known, 318 ms unknown), with Django's production
     PBKDF2 at its full iterations. The fastest of several tries is the work itself (the shared
-    machine only ever adds to it): within 25 % of each other."""
+    machine only ever adds to it): within a factor of 1.5 (two hash runs against one were 2)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     settings.TILL_AUTH_FAILURES_PER_TILL = settings.TILL_AUTH_FAILURES_PER_ADDRESS = ""
     set_password(TILL, PASSWORD)
@@ -140,7 +140,7 @@ def test_unknown_and_known_tills_answer_a_wrong_digest_in_the_same_time(demo, cl
             times[case].append(time.perf_counter() - started)
     known, unknown_ = min(times["known"]), min(times["unknown"])
     print(f"\nwrong digest: known till {known * 1000:.0f} ms, unknown till {unknown_ * 1000:.0f} ms (fastest of 7)")
-    assert 0.8 < known / unknown_ < 1.25
+    assert 1 / 1.5 < known / unknown_ < 1.5
 
 
 # --- throttles ------------------------------------------------------------------------------
