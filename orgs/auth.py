@@ -3,10 +3,13 @@
 * **Basic**: ``base64(till_username ":" md5_hex(password))``, or the plain password. Till
   passwords are stored with Django's password hasher (~100 ms per check), so a successful
   check is remembered in this process for ``TILL_AUTH_CACHE_SECONDS`` under an HMAC of the
-  presented credentials (never the credentials themselves).
+  presented credentials (never the credentials themselves). Failed checks are limited per till
+  and per client address (429 before any hash once over a limit); an unknown till costs the
+  same hashing as a known one.
 * **OAuth**: ``POST /v3/oauth/token/generate`` trades an API client's key and secret for a
   JWT (PyJWT, HS256, signed with a key derived from ``SECRET_KEY``), sent back as
-  ``X-CAP-API-OAUTH-TOKEN``.
+  ``X-CAP-API-OAUTH-TOKEN``. Each call checks the client's state in the shared cache: a
+  client deactivated or deleted stops its tokens at once, in every process.
 * **Data scope**: ``DATA-SCOPE: SELF | OTHER`` and ``DATA-SCOPE-ORG(S)``: which orgs a call
   may read or write: its own, or orgs connected to it.
 """
@@ -156,7 +159,11 @@ def _till_check(*, username: str, password: str, key: bytes, request) -> Caller:
                 f"too many failed authentications for this till or from this address: retry in {retry_after} s",
                 retry_after=retry_after,
             )
-    till = Till.objects.filter(username=username, is_active=True).only("org_id", "username", "password").first()
+    till = (
+        Till.objects.filter(username=username, is_active=True)
+        .only("org_id", "username", "password", "password_hex_shaped")
+        .first()
+    )
     if till is None:
         _unknown_till_check(password)
     if till is None or not till.check_password(password):
