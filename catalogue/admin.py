@@ -232,8 +232,8 @@ class ValidationCodeAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(VendorException)
 class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "created_at", "org", "reward", "customer", "voucher", "points", "reason", "resolved")
-    list_filter = ("org", "resolved")
+    list_display = ("id", "created_at", "org", "kind", "reward", "customer", "voucher", "points", "reason", "resolved")
+    list_filter = ("org", "kind", "resolved")
     list_select_related = ("org", "reward", "customer")
     search_fields = ("=voucher", "=request_id", "=transaction_number", *customer_search_fields("customer"))
 
@@ -249,10 +249,21 @@ class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class VendorCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Vendor rewards in flight or settled; open ones past ``stale_after`` are settled by recovery."""
 
-    list_display = ("id", "created_at", "org", "reward", "customer", "state", "points", "voucher", "issue")
-    list_filter = ("state", "org")
+    list_display = (
+        "id",
+        "created_at",
+        "org",
+        "reward",
+        "customer",
+        "state",
+        "points",
+        "voucher",
+        "issue",
+        "staff_flag",
+    )
+    list_filter = ("state", ("staff_flag", admin.EmptyFieldListFilter), "partner_may_hold_voucher", "org")
     list_select_related = ("org", "reward", "customer", "issue")
     search_fields = ("=voucher", *customer_search_fields("customer"))
-    raw_id_fields = ("customer", "group", "claim", "issue")
+    raw_id_fields = ("customer", "group", "claim", "issue", "retry_of")
     ordering = ("-id",)
     show_full_result_count = False

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalogue', '0004_issue_revocation'),
+        ('catalogue', '0005_vendor_call_staff_flags'),
     ]
 
     operations = [
