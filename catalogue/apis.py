@@ -90,6 +90,8 @@ ISSUE_CODES = {
     403: "an org of the call is neither the caller's own nor connected to it, or not in DATA-SCOPE-ORG (HTTP 403)",
     413: "the body is larger than the limit (API_MAX_BODY_BYTES; HTTP 413)",
     415: "the Content-Type is not application/json (HTTP 415)",
+    429: "too many failed Basic authentications for this till or from this address: no check is made until "
+    "the Retry-After header's seconds have passed (HTTP 429)",
 }
 CODES_TABLE = "\n".join(f"| {code} | {meaning} |" for code, meaning in ISSUE_CODES.items())
 
@@ -136,8 +138,12 @@ def _error(exc) -> tuple[int, int, str, dict | None]:
     return None
 
 
-def _unauthorized_headers(http_status: int) -> dict:
-    return {"WWW-Authenticate": 'Basic realm="rewards"'} if http_status == 401 else {}
+def _error_headers(exc, http_status: int) -> dict:
+    if http_status == 401:
+        return {"WWW-Authenticate": 'Basic realm="rewards"'}
+    if getattr(exc, "wait", None):
+        return {"Retry-After": str(exc.wait)}
+    return {}
 
 
 def capillary_exception_handler(exc, context):
@@ -149,7 +155,7 @@ def capillary_exception_handler(exc, context):
     status = {"success": False, "code": code, "message": message}
     if partner is not None:
         status["partnerError"] = partner
-    return Response({"status": status, "rewards": []}, status=http_status, headers=_unauthorized_headers(http_status))
+    return Response({"status": status, "rewards": []}, status=http_status, headers=_error_headers(exc, http_status))
 
 
 def oauth_exception_handler(exc, context):
@@ -498,6 +504,7 @@ class RewardIssueApi(_CapillaryApi):
             401: IssueOutputSerializer,
             403: IssueOutputSerializer,
             **BODY_REFUSALS,
+            429: IssueOutputSerializer,
         },
         examples=[OpenApiExample("Capillary's sample", value=SEED_REQUEST, request_only=True)],
     )
@@ -532,7 +539,7 @@ class ValidationCodeApi(_CapillaryApi):
         operation_id="points_validation_code",
         summary="Issue a points validation code (single use, short expiry)",
         description="A 6-digit code for `skip_validation=false` issue calls of this customer. "
-        "Codes: 200, 400, 401, 403, 8004 (partnerError 816: customer not found).",
+        "Codes: 200, 400, 401, 403, 429, 8004 (partnerError 816: customer not found).",
         parameters=[OpenApiParameter("username", str, required=True)],
         request=ValidationCodeInputSerializer,
         responses={
@@ -549,6 +556,7 @@ class ValidationCodeApi(_CapillaryApi):
             401: IssueOutputSerializer,
             403: IssueOutputSerializer,
             **BODY_REFUSALS,
+            429: IssueOutputSerializer,
         },
     )
     def post(self, request):
