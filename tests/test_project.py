@@ -187,3 +187,43 @@ def test_a_connection_the_server_ended_is_replaced_before_a_request_uses_it(monk
     connection.close_if_health_check_failed()
     assert Org.objects.count() >= 0
     assert connection.connection.info.backend_pid != pid
+
+
+@pytest.mark.slow
+def test_runserver_logs_each_line_once(tmp_path):
+    # given the development server with its autoreloader, as `make run` starts it
+    port = free_port()
+    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1")
+    env.pop("REDIS_URL", None)
+    log = tmp_path / "runserver.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                # when a bad request comes in (not JSON: 102, HTTP 400)
+                answer = httpx.post(f"http://127.0.0.1:{port}/v2_0/redeemrewards", content=b"x", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert answer is not None and answer.status_code == 400, log.read_text()
+        wait_until = time.monotonic() + 10
+        while '"POST /v2_0/redeemrewards HTTP/1.1" 400' not in log.read_text() and time.monotonic() < wait_until:
+            time.sleep(0.1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    # then every line appears once
+    lines = log.read_text().splitlines()
+    assert sum("Watching for file changes" in line for line in lines) == 1, lines
+    assert sum(line == "Bad Request: /v2_0/redeemrewards" for line in lines) == 1, lines
+    access = [line for line in lines if '"POST /v2_0/redeemrewards HTTP/1.1" 400' in line]
+    assert len(access) == 1 and access[0].startswith("["), lines  # runserver's own format, with the time
