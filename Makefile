@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where `make run` serves: its example calls and the demo's sandbox vendor (reward 350) use it.
+SERVER_URL = http://$(if $(filter 0.0.0.0,$(HOST)),127.0.0.1,$(HOST)):$(PORT)
 # PostgreSQL and Redis of `make test` when DATABASE_URL / REDIS_URL are not set and they answer locally.
 LOCAL_PG_URL ?= postgres://postgres@127.0.0.1:5432/rewards
 LOCAL_REDIS_URL ?= redis://127.0.0.1:6379/15
@@ -22,11 +24,11 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py load_scenario scenarios/demo.json --replace
+	$(BIN)/python manage.py load_scenario scenarios/demo.json --replace --server-url $(SERVER_URL)
 	$(BIN)/python manage.py ensure_demo_admin
 
 run: demo
-	@$(BIN)/python manage.py example_calls --base http://$(HOST):$(PORT)
+	@$(BIN)/python manage.py example_calls --base $(SERVER_URL)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install

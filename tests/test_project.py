@@ -1,11 +1,10 @@
-"""The project as a user starts it: configuration from the environment, the
-embedded default, and `make run` serving the demo with nothing else running."""
+"""The project as a user starts it: configuration from the environment, the embedded default, the
+development server's log (`make run` itself: tests/test_readme.py)."""
 
 import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -109,47 +108,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_make_run_serves_the_demo_on_sqlite_with_nothing_else(tmp_path):
-    # given an environment naming no services at all (a throwaway SQLite file instead of the project's)
-    port = free_port()
-    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL="", PATH=os.environ["PATH"])
-    env.pop("REDIS_URL")
-    server = subprocess.Popen(
-        ["make", "run", f"PORT={port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        # when it is up
-        health = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        assert health is not None, (
-            f"server never answered:\n{server.stdout.read() if server.poll() is not None else ''}"
-        )
-        # then the demo is served from SQLite in WAL mode, with the admin and the schema
-        assert health.json() == {"status": "ok", "database": "sqlite"}
-        with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # WAL is a persistent property of the file
-            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert httpx.get(f"http://127.0.0.1:{port}/admin/login/").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/api/schema/").status_code == 200
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
-    assert "Loaded scenarios/demo.json: 2 org(s)" in output
-    assert f"http://127.0.0.1:{port}/admin/" in output
 
 
 @pytest.mark.postgres
