@@ -53,7 +53,7 @@ worker: install
 	$(BIN)/celery -A rewards_site worker -l info
 
 beat: install
-	$(BIN)/celery -A rewards_site beat -l info --scheduler django_celery_beat.schedulers:DatabaseScheduler
+	$(BIN)/celery -A rewards_site beat -l info --scheduler rewards_site.beat:HeartbeatScheduler
 
 bench-load: install
 	$(BIN)/python bench/load_coupons.py

@@ -144,7 +144,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, touching BEAT_HEARTBEAT_FILE (when set) on every tick.
+CELERY_BEAT_SCHEDULER = "rewards_site.beat:HeartbeatScheduler"
+BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default="")
 CELERY_TIMEZONE = "UTC"
 # A dead or unreachable Redis must not hang an API call that queues a task after its commit:
 # short socket timeouts, and publishing does not retry (orgs.events; the outbox sweep catches up).
