@@ -31,14 +31,18 @@ run: demo
 	@$(BIN)/python manage.py example_calls --base $(SERVER_URL)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# The test database is created afresh and dropped at the end (--drop-db; a plain `pytest` keeps it
+# for the next run). The first line says which one it is.
 test: install
 	@set -e; \
 	port_open() { $(BIN)/python -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 0.5)" $$1 2>/dev/null; }; \
+	run_database=$$($(BIN)/python -m tests.database_banner run); \
 	if [ -z "$$DATABASE_URL" ] && port_open 5432; then export DATABASE_URL=$(LOCAL_PG_URL); fi; \
 	if [ -z "$$REDIS_URL" ] && port_open 6379; then export REDIS_URL=$(LOCAL_REDIS_URL); fi; \
 	export CELERY_TASK_ALWAYS_EAGER=$${CELERY_TASK_ALWAYS_EAGER:-1}; \
-	echo "make test: DATABASE_URL=$${DATABASE_URL:-<embedded SQLite>} REDIS_URL=$${REDIS_URL:-<none>}"; \
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/python -m tests.database_banner test "$$run_database"; \
+	echo "make test: REDIS_URL=$${REDIS_URL:-<none: local-memory cache>}"; \
+	$(BIN)/pytest --drop-db $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -185,3 +185,62 @@ def test_runserver_logs_each_line_once(tmp_path):
     assert sum(line == "Bad Request: /v2_0/redeemrewards" for line in lines) == 1, lines
     access = [line for line in lines if '"POST /v2_0/redeemrewards HTTP/1.1" 400' in line]
     assert len(access) == 1 and access[0].startswith("["), lines  # runserver's own format, with the time
+
+
+def _databases() -> set[str]:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or None, user=db["USER"], dbname="postgres") as admin:
+        return {row[0] for row in admin.execute("SELECT datname FROM pg_database")}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_make_test_says_first_which_database_it_uses_and_drops_it_at_the_end():
+    from django.conf import settings
+
+    # given a database URL of its own (this run's test database is in use), whose test database exists
+    db = settings.DATABASES["default"]
+    name = f"{db['NAME']}_make"
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
+    # when `make test` runs one test on it (in this venv, not installed again)
+    done = subprocess.run(
+        [
+            "make",
+            f"VENV={sys.prefix}",
+            "-o",
+            f"{sys.prefix}/.installed",
+            "test",
+            "PYTEST_ARGS=-q tests/wallets/test_ledger.py::test_a_refused_debit_leaves_the_callers_transaction_usable",
+        ],
+        cwd=ROOT,
+        env=clean_env(DATABASE_URL=url, REDIS_URL=os.environ.get("REDIS_URL", "")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # then its first line names the test database and make run's, the test passed, and nothing is left behind
+    assert done.returncode == 0, done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first == (
+        f"make test: PostgreSQL test database test_{name} on {db['HOST']}:{db['PORT']}, created for this run and "
+        f"dropped at its end; not make run's (PostgreSQL database {name} on {db['HOST']}:{db['PORT']})"
+    ), done.stdout
+    assert "1 passed" in done.stdout
+    assert f"test_{name}" not in _databases()
+
+
+def test_the_banner_tells_make_runs_sqlite_file_from_the_tests_database():
+    from tests.database_banner import run_database, test_line
+
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": ROOT / "db.sqlite3"}
+    postgres = {"ENGINE": "rewards_site.postgresql", "NAME": "rewards", "HOST": "127.0.0.1", "PORT": 5432}
+    line = test_line(postgres, run=run_database(sqlite))
+    assert line == (
+        "make test: PostgreSQL test database test_rewards on 127.0.0.1:5432, created for this run and dropped at "
+        f"its end; not make run's (the SQLite file {ROOT / 'db.sqlite3'})"
+    )
+    assert test_line(sqlite, run="x").startswith("make test: an in-memory SQLite test database")
