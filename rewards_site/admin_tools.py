@@ -9,6 +9,7 @@
 """
 
 import re
+import uuid
 
 from django.contrib import admin
 from django.core.paginator import Paginator
@@ -134,11 +135,25 @@ class ReferenceSearchMixin:
     """
 
     reference_prefixes: tuple[str, ...] = ()
+    # UUID fields a term written as a UUID (hex or dashed) finds: the ledger writes the hex form,
+    # the record page shows the dashed one.
+    reference_uuid_fields: tuple[str, ...] = ()
 
     def get_search_results(self, request, queryset, search_term):
         for prefix in self.reference_prefixes:
             search_term = re.sub(rf"(?<!\S){re.escape(prefix)}(?=\S)", "", search_term)
-        return super().get_search_results(request, queryset, search_term)
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        for term in search_term.split():
+            value = _uuid(term)
+            for field in self.reference_uuid_fields if value else ():
+                results |= queryset.filter(**{field: value})
+        return results, may_have_duplicates
+
+
+def _uuid(term: str) -> uuid.UUID | None:
+    if not re.fullmatch(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", term):
+        return None
+    return uuid.UUID(term)
 
 
 def short_time(value) -> str:

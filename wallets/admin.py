@@ -230,11 +230,11 @@ class RedemptionCallAdmin(ReferenceSearchMixin, OperationsMixin, ReadOnlyMixin, 
         "id__exact",
         "=user_identifier",
         "=idempotency_key",
-        "=reference",
         "=coupon__code",
         *customer_search_fields("customer"),
     )
     reference_prefixes = (REDEMPTION_REFERENCE_PREFIX, REVERSAL_REFERENCE_PREFIX)
+    reference_uuid_fields = ("reference",)
     raw_id_fields = ("customer", "coupon", "ledger_entry")
     ordering = ("-id",)
     date_hierarchy = "created_at"
@@ -396,10 +396,10 @@ class RedemptionReversalAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAd
     search_fields = (
         "=staff_username",
         "redemption_call__id__exact",
-        "=redemption_call__reference",
         "ledger_entry__id__exact",
     )
     reference_prefixes = (REVERSAL_REFERENCE_PREFIX, REDEMPTION_REFERENCE_PREFIX)
+    reference_uuid_fields = ("redemption_call__reference",)
     ordering = ("-id",)
 
 
