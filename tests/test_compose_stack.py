@@ -134,7 +134,8 @@ def run_interactively(command: list[str], *, env: dict, answers: list[tuple[str,
 
 def docker_exec_web(key: str) -> list[str]:
     """The README's `docker compose exec web <command>`: the command that runs in the container."""
-    [command] = readme.snippet(DOCKER_EXEC_WEB + key)
+    [command] = readme.snippet(key)
+    assert command.text.startswith(DOCKER_EXEC_WEB)
     return shlex.split(command.text.removeprefix(DOCKER_EXEC_WEB))
 
 
@@ -150,14 +151,15 @@ def test_the_web_service_serves_the_readme_docker_demo_with_capillarys_vendor_sa
         assert stack.healthcheck("web", replace=("127.0.0.1:8000", f"127.0.0.1:{port}")) == 0
         # when the README's Docker steps run in it: the demo (its sandbox vendor on this port, the
         # container's 8000), then a superuser through the interactive prompts
-        load = docker_exec_web("python manage.py load_scenario scenarios/demo.json")
+        load = docker_exec_web("docker compose exec web python manage.py load_scenario scenarios/demo.json")
         load = [sys.executable if part == "python" else part for part in load]
         done = subprocess.run(
             [*load, "--server-url", base], cwd=ROOT, env=stack.env("web"), capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, done.stderr
         superuser = [
-            sys.executable if part == "python" else part for part in docker_exec_web("python manage.py createsuperuser")
+            sys.executable if part == "python" else part
+            for part in docker_exec_web("docker compose exec web python manage.py createsuperuser")
         ]
         password = "a-long-staff-passphrase-42"
         printed = run_interactively(
