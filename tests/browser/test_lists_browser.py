@@ -70,6 +70,36 @@ def headers_fit(page) -> dict:
     )
 
 
+# The lists: who looks, where, and the column headers they must see.
+LISTS = {
+    "redemption-calls": (
+        "agent",
+        "/admin/wallets/redemptioncall/",
+        ["id", "at", "user", "mode", "status", "amount / coupon", "replayed", "reversed"],
+    ),
+    "reward-issues": (
+        "agent",
+        "/admin/catalogue/rewardissue/",
+        ["id", "at", "reward", "customer (group)", "qty", "points", "status", "references"],
+    ),
+    "coupon-pools": (
+        "manager",
+        "/admin/coupons/couponpool/",
+        ["id", "name", "org", "campaign", "low below", "available", "issued", "expired"],
+    ),
+}
+
+
+def open_list_on_a_1366_screen(page, live_server, name: str) -> None:
+    """Log in, open the list, keep (and print) a screenshot; every header is inside the window."""
+    user, path, headers = LISTS[name]
+    page.set_viewport_size(SCREEN)
+    log_in(page, live_server, user)
+    page.goto(f"{live_server.url}{path}")
+    print(f"screenshot: {page.steps.shot(f'{name}-1366')}")
+    assert_every_header_is_visible(page, headers)
+
+
 def assert_every_header_is_visible(page, expected: list[str]) -> None:
     seen = headers_fit(page)
     texts = [header["text"].lower() for header in seen["headers"] if header["text"]]
@@ -80,14 +110,7 @@ def assert_every_header_is_visible(page, expected: list[str]) -> None:
 
 
 def test_the_redemption_call_list_fits_a_1366_screen_with_status_meanings(page, live_server, busy):
-    page.set_viewport_size(SCREEN)
-    log_in(page, live_server, "agent")
-    page.goto(f"{live_server.url}/admin/wallets/redemptioncall/")
-    path = page.steps.shot("redemption-calls-1366")
-    print(f"screenshot: {path}")
-    assert_every_header_is_visible(
-        page, ["id", "at", "user", "mode", "status", "amount / coupon", "replayed", "reversed"]
-    )
+    open_list_on_a_1366_screen(page, live_server, "redemption-calls")
     listed = page.inner_text("#result_list")
     for text in (
         "1 · success",
@@ -104,26 +127,12 @@ def test_the_redemption_call_list_fits_a_1366_screen_with_status_meanings(page, 
 
 
 def test_the_reward_issue_list_fits_a_1366_screen(page, live_server, busy):
-    page.set_viewport_size(SCREEN)
-    log_in(page, live_server, "agent")
-    page.goto(f"{live_server.url}/admin/catalogue/rewardissue/")
-    path = page.steps.shot("reward-issues-1366")
-    print(f"screenshot: {path}")
-    assert_every_header_is_visible(
-        page, ["id", "at", "reward", "customer (group)", "qty", "points", "status", "references"]
-    )
+    open_list_on_a_1366_screen(page, live_server, "reward-issues")
     listed = page.inner_text("#result_list")
     assert "ext-ravi @ 4000876, group family-77" in listed and "transaction: POS-0042" in listed
 
 
 def test_the_pool_list_fits_a_1366_screen_with_expired_counts(page, live_server, busy):
-    page.set_viewport_size(SCREEN)
-    log_in(page, live_server, "manager")
-    page.goto(f"{live_server.url}/admin/coupons/couponpool/")
-    path = page.steps.shot("coupon-pools-1366")
-    print(f"screenshot: {path}")
-    assert_every_header_is_visible(
-        page, ["id", "name", "org", "campaign", "low below", "available", "issued", "expired"]
-    )
+    open_list_on_a_1366_screen(page, live_server, "coupon-pools")
     row = page.inner_text("#result_list tbody tr:has-text('Movie series')")
     assert "\t3\t" in row  # 3 expired
