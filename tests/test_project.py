@@ -29,8 +29,12 @@ CONFIG_VARIABLES = (
 )
 
 
+# A `make` the tests start is not a sub-make of one that started the tests (`make test`).
+MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
 def clean_env(**overrides) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES and k not in MAKE_VARIABLES}
     env.update(overrides)
     return env
 
