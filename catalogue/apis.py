@@ -633,7 +633,11 @@ class SandboxVendorApi(APIView):
     @extend_schema(
         operation_id="sandbox_vendor_issue",
         summary="Sandbox vendor (DEBUG or SANDBOX_VENDOR=1 only)",
-        description='Answers `{"data": {"code": <voucher>, "validTill": "YYYY-MM-DD"}}`; 404 when off.',
+        description=(
+            'Answers `{"data": {"code": <voucher>, "validTill": "YYYY-MM-DD", "couponSeriesId": <series>}}`, '
+            "the series being the `series` query parameter (the demo's vendor URL names 234); 404 when off."
+        ),
+        parameters=[OpenApiParameter("series", str, description="The coupon series id to answer.")],
         request=OpenApiTypes.OBJECT,
         responses={
             200: OpenApiTypes.OBJECT,
@@ -647,4 +651,7 @@ class SandboxVendorApi(APIView):
             raise Http404
         voucher = "SBX" + "".join(secrets.choice("ABCDEFGHJKMNPQRSTVWXYZ0123456789") for _ in range(9))
         valid_till = (timezone.now() + timedelta(days=365)).date().isoformat()
-        return Response({"status": "SUCCESS", "data": {"code": voucher, "validTill": valid_till}})
+        data = {"code": voucher, "validTill": valid_till}
+        if request.query_params.get("series"):
+            data["couponSeriesId"] = request.query_params["series"][:64]
+        return Response({"status": "SUCCESS", "data": data})

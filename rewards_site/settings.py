@@ -152,7 +152,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, touching BEAT_HEARTBEAT_FILE (when set) on every tick.
+CELERY_BEAT_SCHEDULER = "rewards_site.beat:HeartbeatScheduler"
+BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default="")
 CELERY_TIMEZONE = "UTC"
 # A dead or unreachable Redis must not hang an API call that queues a task after its commit:
 # short socket timeouts, and publishing does not retry (orgs.events; the outbox sweep catches up).
@@ -332,9 +334,24 @@ CONTENT_SECURITY_POLICY_REPORT_ONLY = (
     CONTENT_SECURITY_POLICY_CONFIG if CONTENT_SECURITY_POLICY_MODE == "report-only" else None
 )
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# One handler for everything, on the root logger. Django's own "django" logger comes with a console
+# handler (while DEBUG is on) and propagates to the root: left as it is, every line of runserver
+# ("Watching for file changes", "Bad Request: ...") is printed twice. Configuring "django" resets its
+# children, so "django.server" (runserver's access lines) gets back Django's own format here.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }

@@ -19,6 +19,20 @@ WSGIServer.request_queue_size = 128
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "demo.json"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--drop-db",
+        action="store_true",
+        help="Create the test database afresh and drop it at the end, whatever --reuse-db says (make test).",
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request) -> bool:
+    """pytest-django's: keep the test database for the next run (--reuse-db), unless --drop-db."""
+    return request.config.getvalue("reuse_db") and not request.config.getoption("drop_db")
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
