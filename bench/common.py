@@ -1,9 +1,13 @@
-"""What the benchmark scripts share: the database they run on and the gunicorn they load."""
+"""What the benchmark scripts share: the database they run on, the server they load (one gunicorn or
+the scale-out topology), wrk's figures, and the physical reference they are compared with."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +84,150 @@ def vacuum(tables: str) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {tables}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the server under load: one gunicorn, or the scale-out topology -------------------------------
+
+
+def add_server_arguments(parser) -> None:
+    """The options every HTTP benchmark shares: workers, the topology, the reference script."""
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (in all, with --topology)")
+    parser.add_argument(
+        "--topology",
+        action="store_true",
+        help="load HAProxy -> 2 gunicorns (--workers / 2 each) -> PgBouncer (transaction pooling), "
+        "with 2 Celery workers on a private Redis (tests/topology.py)",
+    )
+    parser.add_argument(
+        "--reference",
+        default=os.environ.get("REFERENCE_SH", str(ROOT.parent / "shared" / "bench" / "reference.sh")),
+        help="the reference script (env REFERENCE_SH; default ../shared/bench/reference.sh from the repository)",
+    )
+    parser.add_argument("--reference-duration", type=int, default=None, help="seconds per reference workload")
+    parser.add_argument("--no-reference", action="store_true", help="skip reference.sh (no ratios printed)")
+
+
+@contextmanager
+def app_server(args):
+    """Yield the base URL the load goes to: one gunicorn with ``args.workers`` sync workers, or
+    (``--topology``) HAProxy in front of two gunicorns of ``args.workers // 2`` behind PgBouncer."""
+    if not args.topology:
+        port = free_port()
+        server = start_gunicorn(port=port, workers=args.workers)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=30)
+        return
+    from django.conf import settings
+
+    sys.path.insert(0, str(ROOT))
+    from tests.topology import topology
+
+    env = {"API_RATE_LIMIT_PER_MINUTE": os.environ.get("API_RATE_LIMIT_PER_MINUTE", "6000")}
+    with topology(settings.DATABASES["default"], gunicorn_workers=max(1, args.workers // 2), env=env) as running:
+        print(f"topology: {running.url} -> {[c.port for c in running.web]} -> PgBouncer :{running.database['PORT']}")
+        yield running.url
+
+
+def server_description(args) -> str:
+    if args.topology:
+        return f"HAProxy -> 2 gunicorns x {max(1, args.workers // 2)} sync workers -> PgBouncer (transaction mode)"
+    return f"gunicorn, {args.workers} sync workers"
+
+
+# --- wrk -------------------------------------------------------------------------------------------
+
+
+def wrk_figures(out: str) -> dict:
+    """req/s, p50 and p99 (ms), non-2xx/3xx responses and socket errors from wrk --latency output."""
+    import re
+
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99": ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+# --- the physical reference: ../shared/bench/reference.sh -------------------------------------------
+
+
+def reference_run(args, clients: int, duration: int) -> dict[str, float]:
+    """Run the reference script at ``clients`` on a database of its own (the bench database's name
+    + ``_reference``, so that parallel runs on one server do not share one); {workload: tps}."""
+    import re
+
+    from django.conf import settings
+
+    if args.no_reference:
+        return {}
+    script = Path(args.reference)
+    if not script.is_file():
+        sys.exit(f"reference script not found: {script} (set REFERENCE_SH or --reference)")
+    db = settings.DATABASES["default"]
+    auth = db["USER"] or "postgres"
+    if db["PASSWORD"]:
+        auth += f":{db['PASSWORD']}"
+    url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}_reference"
+    command = ["bash", str(script), "--clients", str(clients), "--duration", str(duration), "--db", url]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{script} failed:\n{done.stdout}\n{done.stderr}")
+    found = {m.group(1): float(m.group(2)) for m in re.finditer(r"^reference (\w+) \d+ (\d+)$", done.stdout, re.M)}
+    print(f"reference.sh, {clients} clients, {duration} s each: {found}", flush=True)
+    return found
+
+
+def ratio(rate: float, reference: dict[str, float], workload: str | None) -> str:
+    """``app ÷ reference`` as a percentage, with the workload it is measured against."""
+    tps = reference.get(workload or "", 0)
+    if not tps:
+        return "—"
+    return f"{rate / tps:.1%} of {workload} ({tps:,.0f} tps)"
+
+
+@dataclass
+class Row:
+    """One measured case: the app's wrk figures, pgbench replaying the app's own SQL, the reference."""
+
+    case: str
+    clients: int
+    app: dict  # wrk_figures
+    replay_tps: float
+    workload: str | None  # the reference.sh workload it is compared with
+    reference: dict[str, float]
+
+
+def summary(rows: list[Row]) -> None:
+    """The Markdown table of a run, and each case's 64-client rate as a share of its 16-client rate."""
+    print()
+    print("| case | clients | app req/s | p50 ms | p99 ms | errors | replay tps | app / replay | app / reference |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.case} | {r.clients} | {r.app['rate']:.0f} | {r.app['p50']:.1f} | {r.app['p99']:.1f} | "
+            f"{r.app['errors']} | {r.replay_tps:.0f} | {r.app['rate'] / r.replay_tps:.0%} | "
+            f"{ratio(r.app['rate'], r.reference, r.workload)} |"
+        )
+    rates = {(r.case, r.clients): r.app["rate"] for r in rows}
+    for case in dict.fromkeys(r.case for r in rows):
+        if (case, 16) in rates and (case, 64) in rates:
+            print(f"{case}: 64 clients at {rates[(case, 64)] / rates[(case, 16)]:.0%} of the 16-client rate")

@@ -92,7 +92,6 @@ test_request_ids_claimed_in_opposite_orders = (
 
 LOAD_SECONDS = 12  # the issue asks for 30 s; 12 s already puts both kills well inside a steady load
 CLIENTS = 8
-ISSUE_CUSTOMERS = (ASHA, "ext-meena")  # 500 and 200 points; reward 353 made to cost 1.00 below
 SECRETS = ("whsec-topology-one", "whsec-topology-two")
 
 
@@ -141,8 +140,7 @@ def _load(base: str, stop: threading.Event, calls: list[Call], errors: list, n: 
             while not stop.is_set():
                 i += 1
                 kind = "redeem" if (i + n) % 2 else "issue"
-                customer = ASHA if kind == "redeem" else ISSUE_CUSTOMERS[(i // 2 + n) % 2]
-                call = Call(kind, f"{kind}-{n}-{i}-{uuid.uuid4().hex[:8]}", customer)
+                call = Call(kind, f"{kind}-{n}-{i}-{uuid.uuid4().hex[:8]}", ASHA)
                 calls.append(call)
                 call.answer = _send(client, base, call)
                 call.answered_at = time.monotonic()
@@ -183,7 +181,7 @@ def test_killing_a_web_process_and_a_worker_mid_load_loses_and_doubles_nothing(d
     PaymentConfig.objects.filter(pk=62).update(points="1.00")
     credits = Wallet.objects.get(org_id=O2, kind="CREDITS", customer__external_id=ASHA)
     credits_before = credits.balance
-    points_before = {c: points(c) for c in ISSUE_CUSTOMERS}
+    points_before = points(ASHA)  # 500.00: enough for every issue of the load at 1.00
     web1, worker1 = kill_deployment.web[0], kill_deployment.workers[0]
     with webhook_receiver(SECRETS[0]) as one, webhook_receiver(SECRETS[1]) as two:
         for receiver in (one, two):
@@ -215,7 +213,6 @@ def test_killing_a_web_process_and_a_worker_mid_load_loses_and_doubles_nothing(d
         assert set(refused) <= {502, 503, "RemoteProtocolError"}, [call.refused for call in calls if call.refused]
         assert len(refused) <= CLIENTS, refused  # only the calls in flight on the killed server
         assert sum(1 for call in calls if call.answered_at > killed_at) > CLIENTS, "no load after the kill"
-        assert {call.answer["http"] for call in calls} <= {200, 400}, Counter(c.answer["http"] for c in calls)
         replays = [call for call in calls if call.replay is not None]
         assert replays and all(_same_answer(call) for call in replays)
 
@@ -225,9 +222,11 @@ def test_killing_a_web_process_and_a_worker_mid_load_loses_and_doubles_nothing(d
             f"{len(refused)} attempts refused and retried: {Counter(refused)}"
         )
 
-        # each key had one effect
-        redeemed = {call.key for call in calls if call.kind == "redeem" and _succeeded(call)}
-        issued = [call for call in calls if call.kind == "issue" and _succeeded(call)]
+        # every call succeeded (Asha's 25.00 and 500 points cover the load), each key with one effect
+        failed = [call.answer for call in calls if not _succeeded(call)]
+        assert not failed, failed[:5]
+        redeemed = {call.key for call in calls if call.kind == "redeem"}
+        issued = [call for call in calls if call.kind == "issue"]
         assert redeemed and issued
         first_calls = RedemptionCall.objects.filter(idempotency_key__in=redeemed, replayed=False, status_code=1)
         assert Counter(first_calls.values_list("idempotency_key", flat=True)) == Counter(redeemed)
@@ -236,9 +235,7 @@ def test_killing_a_web_process_and_a_worker_mid_load_loses_and_doubles_nothing(d
         assert credits.balance == credits_before + Decimal("0.01") * len(redeemed)
         records = Counter(RewardIssue.objects.values_list("request_id", flat=True))
         assert records == Counter(call.key for call in issued)
-        for customer in ISSUE_CUSTOMERS:
-            paid = sum(1 for call in issued if call.customer == customer)
-            assert points(customer) == points_before[customer] - paid
+        assert points(ASHA) == points_before - len(issued)
         assert_books_balance()
         assert_ledgers_add_up()
         assert reconciliation_run().open_findings == []
