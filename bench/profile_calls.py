@@ -50,11 +50,15 @@ from common import postgres_ready  # noqa: E402
 
 OURS = ("orgs", "wallets", "coupons", "catalogue", "core", "rewards_site", "appvirality", "capillary")
 LAYERS = ("waits", "driver", "ORM", "Django", "DRF", "our code", "other")
+# psycopg's frames whose own time is libpq at work on the socket: waiting for the server's answer,
+# or sending (on a busy machine the write hands the CPU to the PostgreSQL backend it wakes).
+# Measured against the CPU timer, their share is the wall time not spent on this process's CPU.
+_WAITING = {"wait", "wait_c", "_execute_send", "_exec_command", "_start_query", "_send_prepare"}
 
 
 def layer(path: str, function: str) -> str | None:
     """The layer a frame belongs to, or None for the standard library (it counts for its caller)."""
-    if function in ("wait_c", "wait", "wait_epoll", "wait_select", "wait_poll") and "psycopg" in path:
+    if function in _WAITING and "/psycopg/" in path:
         return "waits"
     if "/psycopg" in path:
         return "driver"
@@ -148,16 +152,27 @@ def call(handler, build) -> int:
 # --- profile ---------------------------------------------------------------------------------------
 
 
-def timed(handler, build, n: int) -> tuple[float, float]:
-    """Wall and CPU milliseconds per call, over ``n`` calls."""
+def timed(handler, build, n: int) -> tuple[float, float, float]:
+    """Wall and CPU milliseconds per call, and SQL statements per call (without BEGIN/COMMIT)."""
+    from django.db import connection
+
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
     wall, cpu = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        call(handler, build)
-    return (time.perf_counter() - wall) * 1000 / n, (time.process_time() - cpu) * 1000 / n
+    with connection.execute_wrapper(count):
+        for _ in range(n):
+            call(handler, build)
+    return (time.perf_counter() - wall) * 1000 / n, (time.process_time() - cpu) * 1000 / n, statements / n
 
 
-def sampled(handler, build, n: int, html: Path | None, name: str) -> tuple[Counter, Counter]:
-    """pyinstrument over ``n`` calls: seconds by layer, and inclusive seconds of our functions."""
+def sampled(handler, build, n: int, html: Path | None, name: str) -> tuple[Counter, dict]:
+    """pyinstrument over ``n`` calls: seconds by layer, and by the function of our code that
+    asked for them (the innermost one on the stack), split by layer."""
     from pyinstrument import Profiler
 
     profiler = Profiler(interval=0.0002, async_mode="disabled")
@@ -168,23 +183,24 @@ def sampled(handler, build, n: int, html: Path | None, name: str) -> tuple[Count
     if html:
         html.mkdir(parents=True, exist_ok=True)
         (html / (name.replace(" ", "_").replace(",", "") + ".html")).write_text(profiler.output_html())
-    by_layer, ours = Counter(), Counter()
+    by_layer: Counter = Counter()
+    by_owner: dict[str, Counter] = {}
 
-    def walk(frame, inherited: str, seen: frozenset) -> None:
+    def walk(frame, inherited: str, owner: str) -> None:
+        # pyinstrument puts a frame's own time in a "[self]" child (no file: the parent's layer)
         own = layer(frame.file_path or "", frame.function or "") or inherited
-        self_time = frame.time - sum(child.time for child in frame.children)
-        by_layer[own] += max(self_time, 0.0)
-        key = f"{frame.function} ({(frame.file_path or '').replace(str(ROOT) + '/', '')}:{frame.line_no})"
-        if own == "our code" and layer(frame.file_path or "", frame.function or "") and key not in seen:
-            ours[key] += frame.time  # inclusive, counted once per stack (recursion)
-            seen = seen | {key}
+        if layer(frame.file_path or "", frame.function or "") == "our code":
+            owner = f"{frame.function} ({frame.file_path.replace(str(ROOT) + '/', '')}:{frame.line_no})"
+        if not frame.children:
+            by_layer[own] += frame.time
+            by_owner.setdefault(owner, Counter())[own] += frame.time
         for child in frame.children:
-            walk(child, own, seen)
+            walk(child, own, owner)
 
     root = profiler.last_session.root_frame()
     if root is not None:
-        walk(root, "other", frozenset())
-    return by_layer, ours
+        walk(root, "other", "(outside our code)")
+    return by_layer, by_owner
 
 
 def setup(users: int) -> None:
@@ -221,21 +237,33 @@ def main() -> None:
     for name, build in selected.items():
         redeem_bench.vacuum()
         timed(handler, build, 50)  # warm: connection, caches, prepared statements
-        wall, cpu = timed(handler, build, args.calls)
-        by_layer, ours = sampled(handler, build, args.calls, args.html, name)
-        results[name] = (wall, cpu, by_layer, ours)
+        wall, cpu, statements = timed(handler, build, args.calls)
+        by_layer, by_owner = sampled(handler, build, args.calls, args.html, name)
+        results[name] = (wall, cpu, statements, by_layer)
         total = sum(by_layer.values()) or 1
-        print(f"\n## {name}: {wall:.2f} ms wall, {cpu:.2f} ms CPU per call ({args.calls} calls, one at a time)")
-        print(" | ".join(f"{lay} {by_layer[lay] / total:.0%}" for lay in LAYERS))
-        print("our functions, inclusive share of the call:")
-        for key, seconds in ours.most_common(8):
-            print(f"  {seconds / total:5.0%}  {key}")
-    print("\n| call | wall ms | CPU ms | " + " | ".join(LAYERS) + " |")
-    print("|---|---|---|" + "---|" * len(LAYERS))
-    for name, (wall, cpu, by_layer, _) in results.items():
+        print(
+            f"\n## {name}: {wall:.2f} ms wall, {cpu:.2f} ms CPU, {statements:.1f} SQL statements per call "
+            f"({args.calls} calls, one at a time)"
+        )
+        print("share of the wall time: " + " | ".join(f"{lay} {by_layer[lay] / total:.0%}" for lay in LAYERS))
+        print("by the function of our code that asked (innermost on the stack), share of the wall time:")
+        ranked = sorted(by_owner.items(), key=lambda item: -sum(item[1].values()))
+        for owner, layers in ranked[:10]:
+            parts = ", ".join(f"{lay} {t / total:.0%}" for lay, t in layers.most_common() if t / total >= 0.005)
+            print(f"  {sum(layers.values()) / total:5.0%}  {owner}: {parts}")
+    print("\nShares of the wall time per call (pyinstrument samples, one call at a time):\n")
+    print("| call | wall ms | CPU ms | statements | " + " | ".join(LAYERS) + " |")
+    print("|---|---|---|---|" + "---|" * len(LAYERS))
+    for name, (wall, cpu, statements, by_layer) in results.items():
         total = sum(by_layer.values()) or 1
         shares = " | ".join(f"{by_layer[lay] / total:.0%}" for lay in LAYERS)
-        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {shares} |")
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {statements:.1f} | {shares} |")
+    print("\nShares of the time on the CPU (the same samples, waits left out):\n")
+    print("| call | " + " | ".join(LAYERS[1:]) + " |")
+    print("|---|" + "---|" * (len(LAYERS) - 1))
+    for name, (_, _, _, by_layer) in results.items():
+        busy = sum(by_layer[lay] for lay in LAYERS[1:]) or 1
+        print(f"| {name} | " + " | ".join(f"{by_layer[lay] / busy:.0%}" for lay in LAYERS[1:]) + " |")
 
 
 if __name__ == "__main__":
