@@ -13,6 +13,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+def events_to_redis() -> None:
+    """Before Django starts: this process queues events to the bench Redis, as the server does,
+    instead of running their dispatch inline (Celery eager, the default without REDIS_URL). A
+    call captured or profiled here then runs the statements it runs in production, no more."""
+    os.environ["REDIS_URL"] = BENCH_REDIS_URL
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
+
+
 def postgres_ready(script: str) -> None:
     """Django set up on the PostgreSQL database of DATABASE_URL, created and migrated if needed;
     exits with a message on any other database (the benchmarks measure PostgreSQL)."""
@@ -57,7 +68,7 @@ def start_gunicorn(*, port: int, workers: int) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
         "ALLOWED_HOSTS": "127.0.0.1",
         # Events are queued to a real broker, as in production (nothing consumes them here).
-        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+        "REDIS_URL": BENCH_REDIS_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     process = subprocess.Popen(

@@ -36,6 +36,7 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     Row,
     add_server_arguments,
     app_server,
+    events_to_redis,
     postgres_ready,
     ratio,
     reference_run,
@@ -44,6 +45,8 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     vacuum,
     wrk_figures,
 )
+
+events_to_redis()
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000

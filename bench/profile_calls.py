@@ -41,11 +41,9 @@ os.environ.setdefault("SECRET_KEY", "profile-secret-key-profile-secret-key-profi
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
-os.environ["REDIS_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
 
 import issue as issue_bench  # noqa: E402  (bench/ is on sys.path when run as a script)
-import redeem as redeem_bench  # noqa: E402
+import redeem as redeem_bench  # noqa: E402  (both queue events to the bench Redis: common.events_to_redis)
 from common import postgres_ready  # noqa: E402
 
 OURS = ("orgs", "wallets", "coupons", "catalogue", "core", "rewards_site", "appvirality", "capillary")

@@ -39,6 +39,7 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     Row,
     add_server_arguments,
     app_server,
+    events_to_redis,
     postgres_ready,
     ratio,
     reference_run,
@@ -47,6 +48,8 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     wrk_figures,
 )
 from common import vacuum as common_vacuum  # noqa: E402
+
+events_to_redis()
 
 ORG, POOL = 9_200_001, 9_300_001
 APIKEY, PRIVATEKEY = "bench-apikey-0001", "bench-privatekey-0001"
