@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,22 +40,61 @@ def postgres_ready(script: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def ensure_database() -> None:
-    """Create the benchmark database named by DATABASE_URL if it does not exist."""
+def _admin():
+    """An autocommit connection to the server's ``postgres`` database, as DATABASE_URL's user."""
     import psycopg
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    with psycopg.connect(
+    return psycopg.connect(
         host=db["HOST"] or None,
         port=db["PORT"] or None,
         user=db["USER"] or None,
         password=db["PASSWORD"] or None,
         dbname="postgres",
         autocommit=True,
-    ) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db["NAME"]]).fetchone():
-            admin.execute(f'CREATE DATABASE "{db["NAME"]}"')
+    )
+
+
+def ensure_database() -> None:
+    """Create the benchmark database named by DATABASE_URL if it does not exist."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"]["NAME"]
+    with _admin() as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(f'CREATE DATABASE "{name}"')
+
+
+@contextmanager
+def replay_database():
+    """Yield the name of a copy of the bench database, made now (before any server connects),
+    for pgbench's replay of the app's captured SQL; dropped at the end. The replay writes rows
+    with the captured call's literals (its reward codes, amounts, references), which the
+    reconciliation rightly reports; on a copy, the app's own books stay checkable."""
+    from django.conf import settings
+    from django.db import connection
+
+    source = settings.DATABASES["default"]["NAME"]
+    name = f"{source}_replay"
+    connection.close()  # a template database must have no other session
+    with _admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+    try:
+        yield name
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def reconcile_report() -> None:
+    """Reconciliation of the bench database after the load: the app's books must show nothing."""
+    from wallets.reconciliation import reconciliation_run
+
+    result = reconciliation_run()
+    found = Counter(f.check_name for f in result.open_findings)
+    print(f"reconciliation after the run: {len(result.open_findings)} open findings {dict(found) or ''}")
 
 
 def start_gunicorn(*, port: int, workers: int) -> subprocess.Popen:

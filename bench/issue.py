@@ -39,7 +39,9 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     events_to_redis,
     postgres_ready,
     ratio,
+    reconcile_report,
     reference_run,
+    replay_database,
     server_description,
     summary,
     vacuum,
@@ -298,13 +300,13 @@ def wrk(base: str, rewards: list[dict], clients: int, duration: int, lua: Path) 
     return wrk_figures(out)
 
 
-def pgbench(script: Path, clients: int, duration: int) -> dict:
+def pgbench(script: Path, clients: int, duration: int, dbname: str) -> dict:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     out = subprocess.run(
         ["pgbench", "-n", "-M", "simple", f"-c{clients}", "-j2", f"-T{duration}", "-f", str(script)]
-        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]],
+        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", dbname],
         capture_output=True,
         text=True,
     )
@@ -348,14 +350,14 @@ def main() -> None:
     references = {clients: reference_run(args, clients, reference_seconds) for clients in client_counts}
     print(f"{server_description(args)}; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs", flush=True)
     rows = []
-    with app_server(args) as base:
+    with replay_database() as replay_db, app_server(args) as base:
         for name, rewards in cases.items():
             for clients in client_counts:
                 vacuum(HOT_TABLES)
                 wrk(base, rewards, clients, 3, lua)  # warm-up: workers' first connections, prepared statements
                 app = wrk(base, rewards, clients, args.duration, lua)
                 vacuum(HOT_TABLES)
-                db = pgbench(scripts[name], clients, args.duration)
+                db = pgbench(scripts[name], clients, args.duration, replay_db)
                 rows.append(Row(name, clients, app, db["rate"], "debit", references[clients]))
                 print(
                     f"{name:22} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
@@ -365,6 +367,7 @@ def main() -> None:
                     flush=True,
                 )
     summary(rows)
+    reconcile_report()
 
 
 if __name__ == "__main__":
