@@ -90,6 +90,10 @@ test_a_coupon_series_is_never_handed_out_more_than_its_codes = (
 test_request_ids_claimed_in_opposite_orders = (
     issue_races.test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_without_deadlock
 )
+test_a_reward_racing_a_spend_of_its_points = issue_races.test_a_reward_racing_a_spend_of_its_points_never_overdraws
+test_limited_promotions_in_two_orgs_in_opposite_orders = (
+    issue_races.test_calls_paying_limited_promotions_in_two_orgs_in_opposite_orders_do_not_deadlock
+)
 
 
 # --- 2. a web process and a worker killed mid-load ----------------------------------------------------
