@@ -199,6 +199,15 @@ def server_description(args) -> str:
 # --- wrk -------------------------------------------------------------------------------------------
 
 
+def warm_up(run, *, seconds: int = 3, tries: int = 10) -> None:
+    """``run(seconds)`` (a short wrk run returning wrk_figures) until it got answers: each worker's
+    first calls (connections, caches, a till's password hash checked once) can take longer than
+    one warm-up run on a busy machine, and must not fall into the measured run."""
+    for _ in range(tries):
+        if run(seconds)["rate"] > 0:
+            return
+
+
 def wrk_figures(out: str) -> dict:
     """req/s, p50 and p99 (ms), non-2xx/3xx responses and socket errors from wrk --latency output."""
     import re

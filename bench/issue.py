@@ -45,6 +45,7 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     server_description,
     summary,
     vacuum,
+    warm_up,
     wrk_figures,
 )
 
@@ -354,7 +355,7 @@ def main() -> None:
         for name, rewards in cases.items():
             for clients in client_counts:
                 vacuum(HOT_TABLES)
-                wrk(base, rewards, clients, 3, lua)  # warm-up: workers' first connections, prepared statements
+                warm_up(lambda seconds, r=rewards, c=clients: wrk(base, r, c, seconds, lua))
                 app = wrk(base, rewards, clients, args.duration, lua)
                 vacuum(HOT_TABLES)
                 db = pgbench(scripts[name], clients, args.duration, replay_db)

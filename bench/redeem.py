@@ -47,6 +47,7 @@ from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
     replay_database,
     server_description,
     summary,
+    warm_up,
     wrk_figures,
 )
 from common import vacuum as common_vacuum  # noqa: E402
@@ -264,7 +265,7 @@ def run_wrk(base: str, mode: str, clients: int, duration: int, users: int, warmu
     """A warm-up run (workers' first connections, prepared statements, caches), then the measured one."""
     vacuum()
     if warmup:
-        _wrk(base, mode, clients, warmup, users)
+        warm_up(lambda seconds: _wrk(base, mode, clients, seconds, users), seconds=warmup)
     return _wrk(base, mode, clients, duration, users)
 
 
