@@ -103,6 +103,11 @@ class VendorFailed(RewardNotIssued):
     """The vendor did not issue a voucher (no HTTP 200, no voucher, or too slow)."""
 
 
+class VendorUnanswered(VendorFailed):
+    """The request may have reached the vendor, but no answer came (a timeout, a lost connection):
+    the vendor may have issued a voucher all the same."""
+
+
 class PointsGone(RewardNotIssued):
     """The points were spent by a concurrent call before this reward could take them."""
 

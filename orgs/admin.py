@@ -247,3 +247,6 @@ class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 admin.site.index_template = "admin/backoffice/index.html"
 admin.site.site_header = admin.site.site_title = "Rewards back office"
 admin.site.index_title = "Dashboard"
+# No navigation sidebar: the lists need the width (every column on a 1366 px screen); the index and
+# the breadcrumbs lead everywhere.
+admin.site.enable_nav_sidebar = False

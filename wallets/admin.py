@@ -20,8 +20,16 @@ from django.utils.html import format_html, format_html_join
 from orgs.admin import customer_search_fields
 from rewards_site.admin_mixins import ReadOnlyMixin
 from rewards_site.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
-from rewards_site.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
+from rewards_site.admin_tools import (
+    DateRangeFilter,
+    EstimatedCountPaginator,
+    InputFilter,
+    ReferenceSearchMixin,
+    nowrap,
+    short_time,
+)
 
+from .appvirality import STATUS_CODES, WireError, parse_request
 from .models import (
     Discrepancy,
     EarnedReward,
@@ -37,6 +45,10 @@ from .reconciliation import discrepancies_resolve, reconciliation_request
 from .services import redemption_reverse, wallet_adjust
 
 LATEST_ENTRIES_SHOWN = 20
+# The prefixes of the ledger references these records are found by (written by wallets.appvirality
+# and wallets.services; tests/backoffice/test_reference_search.py makes real ones of each kind).
+REDEMPTION_REFERENCE_PREFIX, REVERSAL_REFERENCE_PREFIX = "appvirality-redeem:", "reversal:"
+ADJUSTMENT_REFERENCE_PREFIX = "adjustment:"
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")
 
 
@@ -175,23 +187,54 @@ class EarnedRewardCodeFilter(InputFilter):
         return [value]
 
 
+# Statuscodes a call record can hold (101 and 106 calls are not recorded).
+RECORDED_STATUS_CODES = [code for code in STATUS_CODES if code not in (101, 106)]
+
+
+def status_label(code: int) -> str:
+    """``"5 · Invalid StoreID or EmailID"``: an AppVirality statuscode with its meaning."""
+    status = STATUS_CODES.get(code)
+    return f"{code} · {status.message}" if status else str(code)
+
+
+class StatusCodeFilter(admin.SimpleListFilter):
+    title = "status code"
+    parameter_name = "status_code"
+
+    def lookups(self, request, model_admin):
+        return [(str(code), status_label(code)) for code in RECORDED_STATUS_CODES]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(status_code=int(value)) if value in self._codes() else queryset
+
+    def _codes(self) -> set[str]:
+        return {str(code) for code in RECORDED_STATUS_CODES}
+
+
+def _requested(call: RedemptionCall):
+    """The request of a call recorded without its parsed form (a replay, a 105): parsed again."""
+    try:
+        return parse_request(call.request_summary)
+    except (WireError, TypeError, AttributeError):
+        return None
+
+
 @admin.register(RedemptionCall)
-class RedemptionCallAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "org",
-        "customer",
-        "user_identifier",
-        "mode",
-        "status_code",
-        "amount",
-        "replayed",
-        "reversed",
+class RedemptionCallAdmin(ReferenceSearchMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "at", "user", "mode_shown", "status", "moved", "replayed", "reversed")
+    list_filter = ("org", "mode", StatusCodeFilter, "replayed", EarnedRewardCodeFilter, ("created_at", DateRangeFilter))
+    list_select_related = ("org", "customer", "reversal", "coupon")
+    # The ledger shows a call's reference as "appvirality-redeem:<hex>" (its reversal as "reversal:<hex>").
+    search_fields = (
+        "id__exact",
+        "=user_identifier",
+        "=idempotency_key",
+        "=coupon__code",
+        *customer_search_fields("customer"),
     )
-    list_filter = ("org", "mode", "status_code", "replayed", EarnedRewardCodeFilter, ("created_at", DateRangeFilter))
-    list_select_related = ("org", "customer", "reversal")
-    search_fields = ("=user_identifier", "=idempotency_key", "=reference", *customer_search_fields("customer"))
+    reference_prefixes = (REDEMPTION_REFERENCE_PREFIX, REVERSAL_REFERENCE_PREFIX)
+    reference_uuid_fields = ("reference",)
     raw_id_fields = ("customer", "coupon", "ledger_entry")
     ordering = ("-id",)
     date_hierarchy = "created_at"
@@ -199,7 +242,7 @@ class RedemptionCallAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     fields = (
         ("org", "customer", "created_at"),
-        ("mode", "user_identifier", "status_code", "http_status", "replayed"),
+        ("mode", "user_identifier", "status_meaning", "http_status", "replayed"),
         ("idempotency_key", "reference"),
         "request_pretty",
         "response_pretty",
@@ -207,6 +250,52 @@ class RedemptionCallAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
         "ledger_entries",
         "reversal_details",
     )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["subtitle"] = self.title(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def title(self, obj) -> str:
+        """The page's title: ``Redemption call 12 · by amount · 1 · success``."""
+        return f"Redemption call {obj.pk} · {self.mode_shown(obj)} · {status_label(obj.status_code)}"
+
+    @admin.display(description="at", ordering="created_at")
+    def at(self, obj):
+        return short_time(obj.created_at)
+
+    @admin.display(description="user")
+    def user(self, obj):
+        if obj.customer is not None:
+            return str(obj.customer)
+        request = _requested(obj) if not obj.user_identifier else None
+        identifier = obj.user_identifier or (request.identifier if request else "")
+        if not identifier:
+            return "(none given)"
+        return f"{identifier} (unknown)" if obj.status_code in (0, 2, 5) else identifier
+
+    @admin.display(description="mode", ordering="mode")
+    def mode_shown(self, obj):
+        if obj.mode:
+            return obj.get_mode_display().lower()
+        request = _requested(obj)
+        return RedemptionCall.Mode(request.mode).label.lower() if request else "(none given)"
+
+    @admin.display(description="status", ordering="status_code")
+    def status(self, obj):
+        return status_label(obj.status_code)
+
+    @admin.display(description="status code")
+    def status_meaning(self, obj):
+        return status_label(obj.status_code)
+
+    @admin.display(description="amount / coupon")
+    def moved(self, obj):
+        if obj.amount is not None:
+            return obj.amount
+        if obj.coupon_id:
+            return nowrap(obj.coupon.code)
+        return "none (replayed answer)" if obj.replayed else "none"
 
     @admin.display(description="reversed", boolean=True)
     def reversed(self, obj):
@@ -300,20 +389,32 @@ def ledger_table(entries) -> str:
 
 
 @admin.register(RedemptionReversal)
-class RedemptionReversalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RedemptionReversalAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "redemption_call", "amount", "staff_username", "reason")
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "redemption_call")
-    search_fields = ("=staff_username", "redemption_call__id__exact")
+    search_fields = (
+        "=staff_username",
+        "redemption_call__id__exact",
+        "ledger_entry__id__exact",
+    )
+    reference_prefixes = (REVERSAL_REFERENCE_PREFIX, REDEMPTION_REFERENCE_PREFIX)
+    reference_uuid_fields = ("redemption_call__reference",)
     ordering = ("-id",)
 
 
 @admin.register(WalletAdjustment)
-class WalletAdjustmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WalletAdjustmentAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "wallet", "delta", "staff_username", "reason")
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "wallet")
-    search_fields = ("=staff_username", "wallet__id__exact", *customer_search_fields("wallet__customer"))
+    search_fields = (
+        "=staff_username",
+        "wallet__id__exact",
+        "ledger_entry__id__exact",
+        *customer_search_fields("wallet__customer"),
+    )
+    reference_prefixes = (ADJUSTMENT_REFERENCE_PREFIX,)  # "adjustment:<staff member>"
     ordering = ("-id",)
 
 

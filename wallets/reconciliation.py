@@ -22,6 +22,8 @@ Checks:
 * ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue;
   coupons handed out before the call records' retention only need the holder);
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
+* ``vendor_voucher_maybe_twice``: a requestId retried after a vendor call that may have left a
+  voucher at the partner (two vouchers if it does not de-duplicate), not yet resolved by staff;
 * ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
 """
 
@@ -171,7 +173,18 @@ CHECKS = [
         """
         SELECT v.org_id, v.id, 'points for voucher ' || v.voucher, 'none taken', v.reason
           FROM catalogue_vendorexception v
-         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved AND v.kind = 'UNPAID'
+        """,
+        money=False,
+    ),
+    Check(
+        "vendor_voucher_maybe_twice",
+        "catalogue_vendorexception",
+        """
+        SELECT v.org_id, v.id, 'one voucher for this requestId', 'a retry of a call that may have left one',
+               v.reason
+          FROM catalogue_vendorexception v
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved AND v.kind = 'MAYBE_TWICE'
         """,
         money=False,
     ),

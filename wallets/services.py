@@ -131,23 +131,31 @@ RETURNING id, balance_after
 
 
 @joined_transaction()
-def wallet_post_many(*, wallet: Wallet, postings: list[Posting]) -> list[LedgerEntry]:
+def wallet_post_many(*, wallet: Wallet, postings: list[Posting], require: Decimal | None = None) -> list[LedgerEntry]:
     """Several entries on one wallet, all or none: one ledger entry per posting, in order.
 
     The deltas must all have the same sign, so no running balance dips below the final one.
     On PostgreSQL this is one statement (one balance update, one row lock); it raises
     ``InsufficientBalance`` for debits the wallet cannot cover, having written nothing.
+    ``require``: refuse the same way unless the balance is at least this much before the
+    postings (a check of more than is taken, made under the same lock, in the same statement).
     """
     deltas = [_money_delta(posting.delta) for posting in postings]
     if len({delta > 0 for delta in deltas}) > 1:
         raise ValueError("wallet_post_many takes credits or debits, not both")
+    total = sum(deltas, ZERO)
+    # the update refuses unless balance + floor >= 0: the debit itself, or more when required
+    floor = total if require is None else min(total, -to_money(require))
     if connection.vendor != "postgresql":
+        if require is not None:
+            balance = Wallet.objects.filter(pk=wallet.pk).values_list("balance", flat=True).first()
+            if balance is None or balance + floor < 0:
+                raise InsufficientBalance(wallet_id=wallet.pk, delta=total)
         with transaction.atomic():  # SQLite's per-row triggers want one update per entry
             return [
                 wallet_post(wallet=wallet, delta=d, kind=p.kind, reference=p.reference, memo=p.memo)
                 for d, p in zip(deltas, postings, strict=True)
             ]
-    total = sum(deltas, ZERO)
     rows, params, later = [], [], total
     for order, (delta, posting) in enumerate(zip(deltas, postings, strict=True)):
         later -= delta
@@ -157,7 +165,7 @@ def wallet_post_many(*, wallet: Wallet, postings: list[Posting]) -> list[LedgerE
     with connection.cursor() as cursor:
         cursor.execute(
             _POST_MANY_SQL.format(rows=", ".join(rows)),
-            [total, wallet.pk, wallet.org_id, total, now, *params],
+            [total, wallet.pk, wallet.org_id, floor, now, *params],
         )
         written = sorted(cursor.fetchall())  # ids follow the postings' order
     if not written:
