@@ -123,9 +123,7 @@ else:
     _db["DISABLE_SERVER_SIDE_CURSORS"] = _pooled
     # Server-side parameters let psycopg prepare the statements a connection runs repeatedly:
     # PostgreSQL then parses and plans each hot-path statement once per connection.
-    _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
-        "DATABASE_SERVER_SIDE_BINDING", default=not _pooled
-    )
+    _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not _pooled)
 if env.str("TEST_DATABASE_NAME", default=""):
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

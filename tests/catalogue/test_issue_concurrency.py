@@ -171,7 +171,7 @@ def _top_up_to(balance: Decimal) -> None:
 
 @pytest.mark.parametrize("with_request_ids", [False, True], ids=["no-request-ids", "request-ids"])
 def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_no_call_partly(
-    demo, live_server, with_request_ids
+    demo, server_url, with_request_ids
 ):
     """isRedeemable under concurrency: the call's total is checked and taken under the wallet's
     lock, so a call that would fail the check alone fails it in a race too, issuing nothing."""
@@ -184,7 +184,7 @@ def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_
                 rewards = [{**r, "requestId": f"{round_}-{i}-{n}"} for n, r in enumerate(rewards)]
             bodies.append({"externalId": ASHA, "rewards": rewards})
         # when
-        responses = race(live_server.url, bodies)
+        responses = race(server_url, bodies)
         # then exactly one call issued both rewards, every other one answered the points error
         codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
         assert codes == {(200, 200): 1, (400, 8004): 29}, (round_, codes)
@@ -195,7 +195,7 @@ def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_
 
 
 def test_thirty_bulk_calls_with_a_vendor_reward_of_60_points_for_100_points_issue_one_call_whole(
-    demo, live_server, vendor
+    demo, server_url, vendor
 ):
     """The reward-by-reward path (a VENDOR reward): the points of the whole call are checked under
     the wallet's lock, the vendor's held for the partner call (an open ``VendorCall``), so only one
@@ -207,7 +207,7 @@ def test_thirty_bulk_calls_with_a_vendor_reward_of_60_points_for_100_points_issu
         "rewards": [{"rewardId": 350, "paymentConfig": {"redemptionValue": 30}}, {"rewardId": 9_031}],
     }
     for round_ in range(3):
-        responses = race(live_server.url, [body] * 30)
+        responses = race(server_url, [body] * 30)
         codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
         assert codes == {(200, 200): 1, (400, 8004): 29}, (round_, codes)
         assert len(vendor.requests) == round_ + 1
