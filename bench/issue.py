@@ -115,7 +115,7 @@ def scenario() -> dict:
 
 def setup() -> None:
     postgres_ready("bench/issue.py")
-    from orgs.scenario import scenario_load
+    from backoffice.scenario import scenario_load
 
     started = time.perf_counter()
     scenario_load(document=scenario(), replace=True)
@@ -198,7 +198,7 @@ def _issue_records_replayed(sql: str, answer: dict) -> str:
 
 def pgbench_script(events: list[str], answer: dict) -> str:
     """Replay ``events`` for a random customer: its ids, its wallet, fresh references and keys."""
-    from catalogue.services import request_key
+    from catalogue.resolve import request_key
     from orgs.models import Customer
     from wallets.models import Wallet
 

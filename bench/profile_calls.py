@@ -204,7 +204,7 @@ def sampled(handler, build, n: int, html: Path | None, name: str) -> tuple[Count
 def setup(users: int) -> None:
     from django.db import transaction
 
-    from orgs.services import org_purge
+    from backoffice.purge import org_purge
 
     with transaction.atomic():  # its ids would collide with the redeem seed's fixed sequence starts
         org_purge(org_id=issue_bench.BENCH_ORG)

@@ -1,7 +1,5 @@
 """Admin of the rewards catalogue: rewards, payment configs, promotions, org definitions."""
 
-import json
-
 from django.contrib import admin
 from django.db import models
 from django.urls import path, reverse
@@ -9,16 +7,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_mixins import ReadOnlyMixin
+from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
+from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter, ReferenceSearchMixin, short_time
+from core.numbers import BIGINT_MAX
 from orgs.admin import customer_search_fields
-from rewards_site.admin_mixins import ReadOnlyMixin
-from rewards_site.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
-from rewards_site.admin_tools import (
-    DateRangeFilter,
-    EstimatedCountPaginator,
-    InputFilter,
-    ReferenceSearchMixin,
-    short_time,
-)
 from wallets.admin import ledger_table
 from wallets.models import LedgerEntry, Wallet
 
@@ -36,7 +29,7 @@ from .models import (
     VendorCall,
     VendorException,
 )
-from .services import reward_issue_revoke
+from .revocation import reward_issue_revoke
 
 
 @admin.register(Promotion)
@@ -107,13 +100,13 @@ class RewardIdFilter(InputFilter):
 
     def clean(self, value):
         number = int(value)
-        if not 0 < number < 2**63:
+        if not 0 < number <= BIGINT_MAX:
             raise ValueError("not a reward id")
         return number
 
 
 # The ledger entry of a revocation carries "revoke:<the issue's pointsReferenceId>" (written by
-# catalogue.services.reward_issue_revoke; tests/backoffice/test_reference_search.py makes one).
+# catalogue.revocation.reward_issue_revoke; tests/backoffice/test_reference_search.py makes one).
 REVOCATION_REFERENCE_PREFIX = "revoke:"
 
 
@@ -143,7 +136,7 @@ class RewardIssueAdmin(ReferenceSearchMixin, OperationsMixin, ReadOnlyMixin, adm
     ordering = ("-id",)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    readonly_fields = ("request_pretty", "ledger_entries", "revocation_details")
+    readonly_fields = ("ledger_entries", "revocation_details")  # the answer: backoffice/admin.py
 
     @admin.display(description="at", ordering="created_at")
     def at(self, obj):
@@ -171,12 +164,6 @@ class RewardIssueAdmin(ReferenceSearchMixin, OperationsMixin, ReadOnlyMixin, adm
             '<span class="nowrap reference" title="{1}">{0}: {2}</span><br>',
             ((name, value, Truncator(value).chars(24)) for name, value in lines if value),
         )
-
-    @admin.display(description="request and answer")
-    def request_pretty(self, obj):
-        from .services import issue_result
-
-        return format_html("<pre>{}</pre>", json.dumps(issue_result(obj), indent=2, default=str))
 
     @admin.display(description="ledger entries it made")
     def ledger_entries(self, obj):

@@ -6,9 +6,9 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from core.money import MoneyField, RatioField
 from coupons.models import CouponPool
 from orgs.models import Org, Segment
-from orgs.money import MoneyField, RatioField
 
 
 class Promotion(models.Model):
@@ -150,7 +150,7 @@ class RewardIssue(models.Model):
 
     Written in the same database transaction as the ledger entry that paid for it, so a
     record exists exactly when points moved (``wallets.services.wallet_post``). Staff may
-    revoke it (``catalogue.services.reward_issue_revoke``): CANCELLED, points refunded.
+    revoke it (``catalogue.revocation.reward_issue_revoke``): CANCELLED, points refunded.
     """
 
     class Status(models.TextChoices):

@@ -16,7 +16,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 BIGINT_MAX = 2**63 - 1  # PostgreSQL bigint: every id of this service fits
 MAX_NUMBER_CHARS = 40  # a number literal or numeric string longer than this is refused unread
 MAX_ID_CHARS = len(str(BIGINT_MAX)) + 1
-MONEY_MAX_DIGITS = 14  # credits and points: numeric(14, 2) (orgs.money.MoneyField)
+MONEY_MAX_DIGITS = 14  # credits and points: numeric(14, 2) (core.money.MoneyField)
 MONEY_DECIMAL_PLACES = 2
 
 _DECIMAL_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # ASCII only: [0-9], never \d
@@ -61,7 +61,7 @@ def decimal_parse(value, *, max_digits: int, places: int) -> Decimal:
 
 
 def money_parse(value) -> Decimal:
-    """A credits or points amount: ``numeric(14, 2)`` (``orgs.money.MoneyField``); may be negative."""
+    """A credits or points amount: ``numeric(14, 2)`` (``core.money.MoneyField``); may be negative."""
     return decimal_parse(value, max_digits=MONEY_MAX_DIGITS, places=MONEY_DECIMAL_PLACES)
 
 

@@ -13,10 +13,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_mixins import ReadOnlyMixin
+from core.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
+from core.admin_tools import EstimatedCountPaginator, nowrap
+from core.errors import DomainError
 from orgs.admin import customer_search_fields
-from orgs.errors import DomainError
-from rewards_site.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
-from rewards_site.admin_tools import EstimatedCountPaginator, nowrap
 
 from .models import Coupon, CouponPool
 from .selectors import pool_stock
@@ -236,7 +237,10 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Coupons are read here: their status changes only through the ``coupons`` services (uploads
+    and generation on the pool's page, the void action below, reversals and revocations)."""
+
     list_display = ("code_shown", "pool", "org", "status", "holder", "expires_at", "issued_at")
     list_filter = ("org", "status")
     list_select_related = ("org", "pool", "holder")

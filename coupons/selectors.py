@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from rewards_site.local_cache import LocalCache
+from core.local_cache import LocalCache
 
 from .models import Coupon, CouponPool
 

@@ -49,9 +49,11 @@ INSTALLED_APPS = [
     "csp",
     "simple_history",
     "orgs",
+    "events",
     "wallets",
     "coupons",
     "catalogue",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -141,8 +143,6 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Per process, for what every API call reads and rarely changes (API credentials).
-CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"}
 # How long a worker may keep using API credentials it has read (a revoked or rotated key stops
 # working within this many seconds); 0 reads them on every call.
 CREDENTIALS_CACHE_SECONDS = env.int("CREDENTIALS_CACHE_SECONDS", default=30)
@@ -164,7 +164,7 @@ CELERY_BEAT_SCHEDULER = "rewards_site.beat:HeartbeatScheduler"
 BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default="")
 CELERY_TIMEZONE = "UTC"
 # A dead or unreachable Redis must not hang an API call that queues a task after its commit:
-# short socket timeouts, and publishing does not retry (orgs.events; the outbox sweep catches up).
+# short socket timeouts, and publishing does not retry (events.outbox; the outbox sweep catches up).
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -75,10 +75,10 @@ def _fresh_caches():
 
     from catalogue.selectors import rewards_cache_clear
     from coupons.selectors import pools_cache_clear
-    from orgs.auth import till_auth_cache_clear
+    from orgs.credentials import app_credentials_cache_clear, till_auth_cache_clear
 
-    for alias in ("default", "local"):
-        caches[alias].clear()
+    caches["default"].clear()
+    app_credentials_cache_clear()
     rewards_cache_clear()
     pools_cache_clear()
     till_auth_cache_clear()
@@ -109,7 +109,7 @@ def _unbalanced_wallets() -> list[tuple]:
     from django.db.models import F, Q, Sum, Value
     from django.db.models.functions import Coalesce
 
-    from orgs.money import ZERO, MoneyField
+    from core.money import ZERO, MoneyField
     from wallets.models import Wallet
 
     ledger = Coalesce(Sum("entries__delta"), Value(ZERO), output_field=MoneyField())
@@ -141,6 +141,6 @@ def demo_document():
 @pytest.fixture
 def demo(db, demo_document):
     """The demo scenario, loaded through the loader itself."""
-    from orgs.scenario import scenario_load
+    from backoffice.scenario import scenario_load
 
     return scenario_load(document=demo_document)

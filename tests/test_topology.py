@@ -24,7 +24,7 @@ import pytest
 from django.db import connection
 
 from catalogue.models import PaymentConfig, RewardIssue
-from orgs.events import outbox_sweep
+from events.outbox import outbox_sweep
 from orgs.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from tests.catalogue import test_issue_concurrency as issue_races
 from tests.catalogue.conftest import ASHA, ISSUE_URL, assert_ledgers_add_up, basic, points

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.money import ZERO, MoneyField
 from orgs.models import Campaign, Customer, CustomerGroup, Org
-from orgs.money import ZERO, MoneyField
 
 
 class Wallet(models.Model):

@@ -29,8 +29,6 @@ Checks:
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +38,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.tasks import task_send
+
+from . import sql
 from .models import Discrepancy, ReconciliationRun
 
 
@@ -200,21 +201,6 @@ CHECKS = [
     ),
 ]
 
-_FRAGMENTS = {
-    "postgresql": {
-        "call_codes": "jsonb_array_elements_text(r.reward_codes) AS code(value)",
-        "call_code": "code.value",
-        "issue_codes": "jsonb_to_recordset(ri.coupon_codes) AS x(code text)",
-        "issue_code": "x.code",
-    },
-    "sqlite": {
-        "call_codes": "json_each(r.reward_codes) AS code",
-        "call_code": "code.value",
-        "issue_codes": "json_each(ri.coupon_codes) AS x",
-        "issue_code": "json_extract(x.value, '$.code')",
-    },
-}
-
 _UPSERT = """
     INSERT INTO wallets_discrepancy
            (org_id, check_name, subject, expected, found, detail, first_seen, last_seen, resolution)
@@ -257,17 +243,15 @@ def _id_bounds(cursor, table: str) -> tuple[int, int] | None:
     return None if low is None else (low, high)
 
 
-def _batch_pause() -> None:
-    """Test-only: ``REWARDS_TEST_RECONCILE_BATCH_PAUSE`` seconds after each batch (lets a test kill a run mid-way)."""
-    pause = os.environ.get("REWARDS_TEST_RECONCILE_BATCH_PAUSE")
-    if pause:
-        time.sleep(float(pause))
+def after_batch() -> None:
+    """A seam, called after each batch of a run: it does nothing. A test replaces it (to pause
+    so that it can kill a run mid-way: ``tests/worker_hooks.py``)."""
 
 
 def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) -> tuple[list[Finding], int, int]:
     findings: list[Finding] = []
     batches = 0
-    fragments = _FRAGMENTS.get(connection.vendor, _FRAGMENTS["postgresql"])
+    fragments = sql.RECONCILE_FRAGMENTS.get(connection.vendor, sql.RECONCILE_FRAGMENTS["postgresql"])
     stuck = now - timedelta(minutes=15)
     # Coupons handed out before the oldest call record kept (housekeeping) have no call to match.
     kept = connection.ops.adapt_datetimefield_value(now - timedelta(days=settings.REDEMPTION_CALL_RETENTION_DAYS))
@@ -279,9 +263,9 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
             bounds = _id_bounds(cursor, check.table)
             if bounds is None:
                 continue
-            sql = check.sql.format(**fragments)
+            statement = check.sql.format(**fragments)
             for low in range(bounds[0], bounds[1] + 1, batch_size):
-                cursor.execute(sql, {"lo": low, "hi": low + batch_size, "stuck": stuck, "calls_kept_since": kept})
+                cursor.execute(statement, {"lo": low, "hi": low + batch_size, "stuck": stuck, "calls_kept_since": kept})
                 for org_id, subject_id, expected, found, detail in cursor.fetchall():
                     findings.append(
                         Finding(
@@ -296,7 +280,7 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
                 batches += 1
                 if progress:
                     progress(check.name, batches)
-                _batch_pause()
+                after_batch()
     return findings, batches, wallets
 
 
@@ -363,13 +347,7 @@ def _run(*, batch_size: int, progress, repeatable_read: bool) -> RunResult:
 
 def reconciliation_request() -> bool:
     """Queue a reconciliation now (admin button); False when the broker cannot take it."""
-    from .tasks import reconcile
-
-    try:
-        reconcile.apply_async(retry=False)
-    except Exception:  # the broker is down: the caller says so
-        return False
-    return True
+    return task_send("wallets.reconcile")  # wallets/tasks.py, which imports this module
 
 
 def discrepancies_resolve(*, pks: list[int], note: str) -> int:

@@ -4,7 +4,7 @@ the dead versions, every "next available coupon" scan walks over them. Vacuum th
 
 from django.db import migrations
 
-from rewards_site.migration_sql import run_sql_for
+from core.migration_sql import run_sql_for
 
 SETTINGS = "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000"
 RESET = "autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold"

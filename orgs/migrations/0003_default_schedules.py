@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def install(apps, schema_editor):
-    from rewards_site.schedules import schedules_install
+    from core.schedules import schedules_install
 
     schedules_install(apps=apps)
 

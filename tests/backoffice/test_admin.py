@@ -13,12 +13,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from backoffice.purge import org_purge
+from backoffice.scenario import scenario_load
 from catalogue.models import RewardIssue
 from coupons.models import Coupon, CouponPool
 from orgs.models import Campaign, Customer, CustomerNote
 from orgs.roles import REWARDS_MANAGER, SUPPORT_AGENT, roles_setup
-from orgs.scenario import scenario_load
-from orgs.services import org_purge
 from wallets.models import LedgerEntry, RedemptionCall, Wallet
 from wallets.services import wallet_post
 
@@ -323,7 +323,7 @@ def test_pool_page_shows_stock_and_low_stock(as_manager, demo):
 @pytest.mark.postgres
 def test_an_unfiltered_big_changelist_is_counted_from_statistics(as_manager, demo, monkeypatch):
     # given: statistics, and a threshold that makes this table "big"
-    monkeypatch.setattr("rewards_site.admin_tools.ESTIMATE_FROM_ROWS", 1)
+    monkeypatch.setattr("core.admin_tools.ESTIMATE_FROM_ROWS", 1)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE coupons_coupon")
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'coupons_coupon'::regclass")
@@ -461,8 +461,9 @@ def test_changes_to_campaigns_are_recorded_with_who_and_when(as_manager, demo):
 
 
 def test_an_org_with_back_office_records_can_still_be_purged(redeem, issue_reward, manager, demo_document):
-    from catalogue.services import reward_issue_revoke
-    from wallets.services import redemption_reverse, wallet_adjust
+    from catalogue.revocation import reward_issue_revoke
+    from wallets.reversal import redemption_reverse
+    from wallets.services import wallet_adjust
 
     redeem(UserIdInstore=ASHA, rewarddtlids=["rd-1001"])
     issue_reward(353)

@@ -16,11 +16,12 @@ from django.test import Client
 from django.urls import reverse
 
 from catalogue.models import RewardIssue, RewardIssueRevocation
-from catalogue.services import reward_issue_revoke
+from catalogue.revocation import reward_issue_revoke
 from coupons.models import Coupon
 from orgs.models import Card, Customer, md5_hex
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet, WalletAdjustment
-from wallets.services import redemption_reverse, wallet_adjust
+from wallets.reversal import redemption_reverse
+from wallets.services import wallet_adjust
 
 from .conftest import ASHA, O2
 

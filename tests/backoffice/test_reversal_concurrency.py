@@ -11,11 +11,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
-from orgs.errors import AlreadyReversed, DomainError, InsufficientBalance, OperationRefused
+from backoffice.scenario import scenario_load
+from core.errors import AlreadyReversed, DomainError, OperationRefused
 from orgs.models import Customer
-from orgs.scenario import scenario_load
+from wallets.errors import InsufficientBalance
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet
-from wallets.services import redemption_call_record, redemption_reverse, rewards_redeem_by_ids, wallet_post
+from wallets.redeem import redemption_call_record
+from wallets.redemption import rewards_redeem_by_ids
+from wallets.reversal import redemption_reverse
+from wallets.services import wallet_post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -150,7 +154,7 @@ def test_two_reversals_of_one_call_at_once_reverse_it_once(world):
 def test_concurrent_revocations_of_one_issue_refund_its_points_once(world):
     # given: an issued reward of 100 points paid from Asha's points wallet (500.00)
     from catalogue.models import RewardIssue, RewardIssueRevocation
-    from catalogue.services import reward_issue_revoke
+    from catalogue.revocation import reward_issue_revoke
 
     customer = Customer.objects.get(org_id=O2, external_id=ASHA)
     points = Wallet.objects.get(org_id=O2, kind="POINTS", customer=customer)

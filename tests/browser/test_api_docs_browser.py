@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth.models import User
 
+from backoffice.scenario import scenario_load
 from orgs.models import Customer
-from orgs.scenario import scenario_load
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 HOST = "127.0.0.1"

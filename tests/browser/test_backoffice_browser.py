@@ -6,10 +6,10 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group, User
 
+from backoffice.scenario import scenario_load
 from coupons.models import Coupon
 from orgs.models import Customer
 from orgs.roles import REWARDS_MANAGER, SUPPORT_AGENT, roles_setup
-from orgs.scenario import scenario_load
 from wallets.models import LedgerEntry, RedemptionCall, Wallet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from catalogue.models import CatalogueReward
-from orgs.auth import till_auth_cache_clear
+from orgs.credentials import till_auth_cache_clear
 from orgs.models import md5_hex
 from wallets.models import LedgerEntry, Wallet
 

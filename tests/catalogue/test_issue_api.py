@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from catalogue.models import CatalogueReward, IssueRequest, PaymentConfig, RewardIssue
-from orgs.auth import till_auth_cache_clear
+from orgs.credentials import till_auth_cache_clear
 from orgs.models import Org, Till
 from tests.catalogue.conftest import (
     ASHA,
@@ -536,7 +536,7 @@ def test_the_input_fields_built_once_per_thread_validate_each_call_on_its_own():
     behind for the next, in either order, and other threads build their own."""
     import threading
 
-    from catalogue.apis import IssueInputSerializer
+    from capillary.apis import IssueInputSerializer
 
     good = {"externalId": "x", "rewards": [{"rewardId": 1, "quantity": 2.7, "requestId": "r"}]}
     bad = {"externalId": "x", "rewards": [{"rewardId": 1}, {"rewardId": 0}]}

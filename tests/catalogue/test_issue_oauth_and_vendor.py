@@ -7,8 +7,8 @@ from decimal import Decimal
 import jwt
 import pytest
 
+from capillary.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, _jwt_key
 from catalogue.models import RewardIssue, VendorException
-from orgs.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, _jwt_key
 from tests.catalogue.conftest import ASHA, O2, VOUCHER, assert_ledgers_add_up, open_transactions_elsewhere, points
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post

@@ -14,9 +14,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
 
+from backoffice.purge import org_purge
 from catalogue.models import PaymentConfig
 from orgs.models import ApiClient
-from orgs.services import org_purge
 from tests.catalogue.conftest import ASHA, ISSUE_URL, O2
 from tests.processes import ROOT, free_port, wait_for, worker_env
 
@@ -81,7 +81,7 @@ def test_a_token_stops_when_its_client_is_deactivated_or_deleted_in_the_admin(wo
 
 
 def test_a_token_stops_when_its_client_is_deleted_with_its_org_or_purged(world, client, demo_document):
-    from orgs.scenario import scenario_load
+    from backoffice.scenario import scenario_load
 
     access = token(client)
     assert issue_with(client, access) == 200
@@ -117,7 +117,7 @@ def test_a_deactivation_rolled_back_changes_nothing(world, client):
 def test_the_hot_path_costs_one_cache_read_and_no_query(world, client, django_assert_num_queries):
     access = token(client)
     assert issue_with(client, access) == 200  # the client's state is cached from here on
-    from orgs.auth import oauth_token_caller
+    from capillary.auth import oauth_token_caller
 
     with django_assert_num_queries(0):
         caller = oauth_token_caller(token=access)

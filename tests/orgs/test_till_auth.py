@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from catalogue.models import PaymentConfig
-from orgs.auth import till_auth_cache_clear
+from orgs.credentials import till_auth_cache_clear
 from orgs.models import Till, md5_hex
 from tests.catalogue.conftest import ASHA, ISSUE_URL, PASSWORD, TILL, basic
 

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from django.db.models import Sum
 
+from backoffice.scenario import scenario_load
 from coupons.models import Coupon, CouponPool
 from coupons.services import coupons_bulk_add
 from orgs.models import Campaign, Customer
-from orgs.scenario import scenario_load
 from wallets.models import EarnedReward, LedgerEntry, Wallet
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import call_command
 
-from wallets.appvirality import STATUS_CODES
+from appvirality.wire import STATUS_CODES
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ and the chain check at insert time.
 
 from django.db import migrations
 
-from rewards_site.migration_sql import run_sql_for
+from core.migration_sql import run_sql_for
 
 POSTGRES_UP = r"""
 CREATE FUNCTION wallets_ledger_immutable() RETURNS trigger LANGUAGE plpgsql AS $$

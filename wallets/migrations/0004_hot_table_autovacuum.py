@@ -3,7 +3,7 @@ their rows changed rather than PostgreSQL's default 20 % (see coupons 0002)."""
 
 from django.db import migrations
 
-from rewards_site.migration_sql import run_sql_for
+from core.migration_sql import run_sql_for
 
 TABLES = ("wallets_earnedreward", "wallets_wallet")
 SETTINGS = "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000"

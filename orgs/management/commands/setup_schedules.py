@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from rewards_site.schedules import schedules_install
+from core.schedules import schedules_install
 
 
 class Command(BaseCommand):
