@@ -180,12 +180,26 @@ def _scope(request, caller: Caller) -> frozenset[int]:
     )
 
 
+class UnsupportedFormat(exceptions.ParseError):
+    default_detail = "format: only json is served (format=json, or leave it out)"
+
+
 class _CapillaryApi(APIView):
     authentication_classes = (TillBasicAuthentication, OAuthTokenAuthentication)
     permission_classes = ()
 
     def get_exception_handler(self):
         return capillary_exception_handler
+
+    def perform_content_negotiation(self, request, force=False):
+        """Always JSON. ``format=json`` in the query is accepted and ignored; any other format
+        (``format=xml``) answers 400 in JSON."""
+        renderer = self.get_renderers()[0]
+        requested = request.query_params.get("format")
+        if not force and requested is not None and requested.strip().lower() != "json":
+            request.accepted_renderer, request.accepted_media_type = renderer, renderer.media_type
+            raise UnsupportedFormat()
+        return renderer, renderer.media_type
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -536,9 +550,30 @@ class ValidationCodeApi(_CapillaryApi):
         },
     )
     def post(self, request):
+        return self._issue(request, _checked_text(request.data))
+
+    @extend_schema(
+        operation_id="points_validation_code_get",
+        summary="Issue a points validation code, the customer named in the query",
+        description="As the POST, with `mobile`, `email`, `externalId` (or `external_id`) and `orgId` in the query.",
+        parameters=[
+            OpenApiParameter("username", str, required=True),
+            OpenApiParameter("mobile", str),
+            OpenApiParameter("email", str),
+            OpenApiParameter("external_id", str),
+        ],
+        responses={200: OpenApiTypes.OBJECT, 400: IssueOutputSerializer, 401: IssueOutputSerializer},
+    )
+    def get(self, request):
+        query = {key: value for key, value in request.query_params.items() if key not in ("username", "format")}
+        if "external_id" in query:
+            query.setdefault("externalId", query.pop("external_id"))
+        return self._issue(request, _checked_text(query))
+
+    def _issue(self, request, body):
         caller = _caller(request)
         scope = _scope(request, caller)
-        serializer = self.InputSerializer(data=_checked_text(request.data))
+        serializer = self.InputSerializer(data=body)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         org_id = data.get("orgId") or caller.org_id

@@ -30,29 +30,26 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from capillary.auth import Caller
 from core.money import ZERO, to_money
-from coupons.models import Coupon
 from coupons.services import coupons_disburse
 from events.outbox import customer_ref, event_emit, events_emit
-from orgs.errors import AlreadyReversed, InsufficientBalance, OperationRefused, OutOfScope, PoolExhausted
+from orgs.errors import InsufficientBalance, OutOfScope, PoolExhausted
 from orgs.models import Customer, EventKind
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import Posting, staff_reason, wallet_post, wallet_post_many
+from wallets.services import Posting, wallet_post, wallet_post_many
 
 from . import selectors
+from .eligibility import reward_refusal
 from .errors import (
     CustomerNotFound,
     GroupNotFound,
     InsufficientPoints,
     InvalidIssueRequest,
     InvalidValidationCode,
-    NoActiveCard,
     NotGroupMember,
-    OutsideSegment,
     PaymentConfigInvalid,
     PaymentConfigRequired,
     PointsGone,
@@ -60,7 +57,6 @@ from .errors import (
     RequestIdConflict,
     RequestIdTaken,
     RewardNotIssued,
-    RewardUnavailable,
     VendorFailed,
 )
 from .models import (
@@ -68,11 +64,11 @@ from .models import (
     IssueRequest,
     PaymentConfig,
     RewardIssue,
-    RewardIssueRevocation,
-    ValidationCode,
     VendorCall,
     VendorException,
 )
+from .revocation import reward_issue_revoke  # noqa: F401 - the back office's and the tills' revocation
+from .validation_codes import validation_code_issue, validation_code_spend  # noqa: F401 - issue re-exported
 
 SUCCESS = {"success": True, "code": 200, "message": "Reward issued successfully"}
 PARTIAL = {"success": True, "code": 8010, "message": "Reward issued partially"}
@@ -251,19 +247,7 @@ def _payers(*, call: IssueCallIn, org_ids: list[int], details: dict[int, OrgDeta
 
 
 def _eligibility(*, reward: CatalogueReward, payer: _Payer, segments: set[int], now) -> RewardNotIssued | None:
-    if (
-        not reward.enabled
-        or (reward.starts_at and reward.starts_at > now)
-        or (reward.ends_at and reward.ends_at <= now)
-    ):
-        return RewardUnavailable(f"reward {reward.pk} is disabled or outside its dates")
-    if reward.segment_ids and not reward.segment_ids & segments:
-        return OutsideSegment(f"customer is not in a segment of reward {reward.pk}")
-    if payer.customer.has_cards and not payer.customer.has_active_card:
-        return NoActiveCard("customer has no ACTIVE card or label")
-    if reward.type == CatalogueReward.Type.CART_PROMOTION and not reward.promotion.active:
-        return RewardUnavailable(f"cart promotion {reward.promotion.code} is inactive")
-    return None
+    return reward_refusal(reward=reward, customer=payer.customer, segments=segments, now=now)
 
 
 def _payload_hash(*, line_org: int, payer: _Payer, item: RewardLineIn, config, points: Decimal) -> str:
@@ -936,33 +920,11 @@ def vendor_voucher_request(*, line: _Line, call: IssueCallIn) -> tuple[dict, Any
 # --- validation codes ------------------------------------------------------------------------
 
 
-def _code_digest(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
-def validation_code_issue(*, customer: Customer) -> tuple[str, int]:
-    """A 6-digit single-use code that lets the customer's points be spent; (code, seconds valid)."""
-    ttl = settings.VALIDATION_CODE_TTL_SECONDS
-    code = f"{secrets.randbelow(1_000_000):06d}"
-    ValidationCode.objects.create(
-        org_id=customer.org_id,
-        customer=customer,
-        code_digest=_code_digest(code),
-        expires_at=timezone.now() + timedelta(seconds=ttl),
-    )
-    return code, ttl
-
-
 def _validation_code_consume(*, code: str | None, lines: list[_Line]) -> None:
     if not code:
         raise InvalidValidationCode("validationCode is required unless skip_validation=true")
-    owners = Q()
-    for payer in {id(line.payer): line.payer for line in lines}.values():
-        owners |= Q(org_id=payer.org_id, customer_id=payer.customer.pk)
-    now = timezone.now()
-    usable = ValidationCode.objects.filter(owners, code_digest=_code_digest(code), used_at__isnull=True)
-    pk = usable.filter(expires_at__gt=now).values_list("pk", flat=True).first()
-    if pk is None or not ValidationCode.objects.filter(pk=pk, used_at__isnull=True).update(used_at=now):
+    owners = list({(line.payer.org_id, line.payer.customer.pk) for line in lines})
+    if not validation_code_spend(owners=owners, code=code):
         raise InvalidValidationCode("validationCode is wrong, used or expired")
 
 
@@ -1099,76 +1061,3 @@ def failure_result(line: _Line, error: RewardNotIssued, ctx: _CallContext) -> di
         "customFields": None,
         "redemptionDetails": None,
     }
-
-
-# --- Back office: revoking an issued reward --------------------------------------------------
-
-
-def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> RewardIssueRevocation:
-    """Revoke an issued reward (Capillary's revoke), in one transaction: status CANCELLED, its
-    points refunded to the wallet that paid (a REVERSAL ledger entry), its coupons voided.
-
-    Revoking twice is impossible: the status moves ISSUED -> CANCELLED in one conditional
-    UPDATE (a concurrent second revocation finds no ISSUED row), and the revocation record is
-    unique per issue. A vendor voucher cannot be taken back from the vendor: it is recorded
-    as revoked, and staff settle with the vendor.
-    """
-    reason = staff_reason(reason)
-    with transaction.atomic():
-        issue = RewardIssue.objects.select_related("reward").filter(pk=reward_issue_id).first()
-        if issue is None:
-            raise OperationRefused(f"no issued reward {reward_issue_id}")
-        cancelled = RewardIssue.objects.filter(pk=issue.pk, status=RewardIssue.Status.ISSUED).update(
-            status=RewardIssue.Status.CANCELLED
-        )
-        if not cancelled:
-            raise AlreadyReversed(f"issued reward {issue.pk} has been revoked already")
-        entry = None
-        if issue.points > 0:
-            owner = {"group_id": issue.group_id} if issue.group_id else {"customer_id": issue.customer_id}
-            wallet = Wallet.objects.filter(org_id=issue.org_id, kind=Wallet.Kind.POINTS, **owner).first()
-            if wallet is None:
-                raise OperationRefused("the wallet that paid for this reward no longer exists")
-            entry = wallet_post(
-                wallet=wallet,
-                delta=issue.points,
-                kind=LedgerEntry.Kind.REVERSAL,
-                reference=f"revoke:{issue.points_reference_id}",
-                memo=f"reward {issue.reward_id} x{issue.quantity} revoked"[:255],
-            )
-        voided = 0
-        codes = [item["code"] for item in issue.coupon_codes or [] if isinstance(item, dict) and "code" in item]
-        if codes:
-            voided = Coupon.objects.filter(
-                org_id=issue.org_id,
-                pool_id=issue.reward.coupon_pool_id,
-                code__in=codes,
-                holder_id=issue.customer_id,
-                status=Coupon.Status.ISSUED,
-            ).update(status=Coupon.Status.VOID)
-        revocation = RewardIssueRevocation.objects.create(
-            org_id=issue.org_id,
-            issue=issue,
-            reason=reason,
-            staff_user=staff_user,
-            staff_username=staff_user.get_username(),
-            points=issue.points,
-            ledger_entry=entry,
-            coupons_voided=voided,
-        )
-        payload = {
-            "of": "issue",
-            "revocationId": revocation.pk,
-            "transactionId": issue.pk,
-            "pointsReferenceId": issue.points_reference_id,
-            "rewardId": issue.reward_id,
-            "customerId": issue.customer_id,
-            "groupId": issue.group_id,
-            "points": issue.points,
-            "couponsVoided": voided,
-            "ledgerEntry": entry.pk if entry is not None else None,
-            "reason": reason,
-            "staff": staff_user.get_username(),
-        }
-        event_emit(org_id=issue.org_id, kind=EventKind.REVERSAL, payload=payload)
-        return revocation

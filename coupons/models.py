@@ -71,7 +71,7 @@ class Coupon(models.Model):
     holder = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="coupons")
     issued_at = models.DateTimeField(null=True, blank=True)
     redeemed_at = models.DateTimeField(null=True, blank=True)
-    redeemed_transaction_number = models.CharField(max_length=64, blank=True)
+    redeemed_transaction_number = models.CharField(max_length=64, blank=True, default="", db_default="")
     redeemed_amount = MoneyField(null=True, blank=True, help_text="The till transaction's amount.")
 
     class Meta:
@@ -94,6 +94,8 @@ class Coupon(models.Model):
             # (it slows down with each one). Nothing but this index yields "id + 0" in order.
             models.Index(F("pool"), F("id") + 0, condition=Q(status="AVAILABLE"), name="coupon_available"),
             models.Index(fields=["org", "holder"], condition=Q(holder__isnull=False), name="coupon_holder"),
+            # Till lookups by code alone (coupon/isredeemable, coupon/redeem): codes are unique per pool only.
+            models.Index(fields=["org", "code"], name="coupon_org_code"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,63 @@
+"""Points validation codes (Capillary ``/v1.1/points/validationcode``): a 6-digit, single-use,
+short-lived code that lets a customer's points be spent by Issue Reward or at a till. A new code
+replaces the customer's previous one; a code is spent once, by whichever call spends it first."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from orgs.models import Customer
+
+from .models import ValidationCode
+
+
+def code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+@transaction.atomic
+def validation_code_issue(*, customer: Customer) -> tuple[str, int]:
+    """A new code for the customer (their previous unused codes stop working); (code, seconds valid)."""
+    ttl = settings.VALIDATION_CODE_TTL_SECONDS
+    now = timezone.now()
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    ValidationCode.objects.filter(org_id=customer.org_id, customer_id=customer.pk, used_at__isnull=True).update(
+        expires_at=now
+    )
+    expires_at = now + timedelta(seconds=ttl)
+    ValidationCode.objects.create(
+        org_id=customer.org_id, customer=customer, code_digest=code_digest(code), expires_at=expires_at
+    )
+    return code, ttl
+
+
+def _usable(*, owners: list[tuple[int, int]], code: str):
+    condition = Q()
+    for org_id, customer_id in owners:
+        condition |= Q(org_id=org_id, customer_id=customer_id)
+    return ValidationCode.objects.filter(
+        condition, code_digest=code_digest(code), used_at__isnull=True, expires_at__gt=timezone.now()
+    )
+
+
+def validation_code_valid(*, org_id: int, customer_id: int, code: str | None) -> bool:
+    """Whether ``code`` would be accepted for this customer now. Spends nothing."""
+    return bool(code) and _usable(owners=[(org_id, customer_id)], code=code).exists()
+
+
+def validation_code_spend(*, owners: list[tuple[int, int]], code: str | None) -> bool:
+    """Spend ``code`` of one of ``owners`` (org id, customer id): True once, False when it is
+    missing, wrong, used or expired. One conditional UPDATE decides between concurrent calls."""
+    if not code:
+        return False
+    pk = _usable(owners=owners, code=code).values_list("pk", flat=True).first()
+    return pk is not None and bool(
+        ValidationCode.objects.filter(pk=pk, used_at__isnull=True).update(used_at=timezone.now())
+    )
