@@ -39,7 +39,7 @@ class Org(models.Model):
     name = models.CharField(max_length=200)
     connected_orgs = models.ManyToManyField("self", through="OrgConnection", symmetrical=True, blank=True)
     revoke_enabled = models.BooleanField(
-        default=False, help_text="Capillary REVOKE_ENABLE: tills may revoke issued rewards (POST /v1/user/reward/revoke)."
+        default=False, help_text="Capillary REVOKE_ENABLE: tills may revoke issued rewards (/v1/user/reward/revoke)."
     )
     points_currency_ratio = models.DecimalField(
         max_digits=12,
@@ -51,7 +51,9 @@ class Org(models.Model):
 
     class Meta:
         ordering = ["id"]
-        constraints = [models.CheckConstraint(condition=Q(points_currency_ratio__gt=0), name="org_points_ratio_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_currency_ratio__gt=0), name="org_points_ratio_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"

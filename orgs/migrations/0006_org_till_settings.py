@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='org',
             name='revoke_enabled',
-            field=models.BooleanField(default=False, help_text='Capillary REVOKE_ENABLE: tills may revoke issued rewards (POST /v1/user/reward/revoke).'),
+            field=models.BooleanField(default=False, help_text='Capillary REVOKE_ENABLE: tills may revoke issued rewards (/v1/user/reward/revoke).'),
         ),
         migrations.AddConstraint(
             model_name='org',
