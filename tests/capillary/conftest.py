@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from catalogue.models import RewardIssue
-from tests.catalogue.conftest import ASHA, TILL, basic, issue  # noqa: F401 - the issue fixture
+from tests.catalogue.conftest import ASHA, TILL, basic, issue, vendor  # noqa: F401 - fixtures
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
 
