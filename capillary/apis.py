@@ -52,6 +52,8 @@ from catalogue.services import (
 )
 from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
 
+from .parsing import BoundedJSONParser
+
 BIGINT_MAX = 2**63 - 1
 MAX_REWARDS_PER_CALL = 50
 MAX_QUANTITY = 10_000
@@ -187,6 +189,7 @@ class UnsupportedFormat(exceptions.ParseError):
 class _CapillaryApi(APIView):
     authentication_classes = (TillBasicAuthentication, OAuthTokenAuthentication)
     permission_classes = ()
+    parser_classes = (BoundedJSONParser,)
 
     def get_exception_handler(self):
         return capillary_exception_handler
