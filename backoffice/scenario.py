@@ -44,10 +44,10 @@ from orgs.models import (
     Segment,
     Till,
 )
-from orgs.services import org_purge
 from wallets.models import EarnedReward, LedgerEntry, Wallet
 from wallets.services import wallet_post
 
+from .purge import org_purge
 from .scenario_schema import SCENARIO_SCHEMA
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]

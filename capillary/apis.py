@@ -50,11 +50,11 @@ from catalogue.services import (
     rewards_issue,
     validation_code_issue,
 )
+from core.bounds import BIGINT_MAX
 from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
 
-from .parsing import BoundedJSONParser
+from .parsing import JsonOnly
 
-BIGINT_MAX = 2**63 - 1
 MAX_REWARDS_PER_CALL = 50
 MAX_QUANTITY = 10_000
 
@@ -182,27 +182,12 @@ def _scope(request, caller: Caller) -> frozenset[int]:
     )
 
 
-class UnsupportedFormat(exceptions.ParseError):
-    default_detail = "format: only json is served (format=json, or leave it out)"
-
-
-class _CapillaryApi(APIView):
+class _CapillaryApi(JsonOnly, APIView):
     authentication_classes = (TillBasicAuthentication, OAuthTokenAuthentication)
     permission_classes = ()
-    parser_classes = (BoundedJSONParser,)
 
     def get_exception_handler(self):
         return capillary_exception_handler
-
-    def perform_content_negotiation(self, request, force=False):
-        """Always JSON. ``format=json`` in the query is accepted and ignored; any other format
-        (``format=xml``) answers 400 in JSON."""
-        renderer = self.get_renderers()[0]
-        requested = request.query_params.get("format")
-        if not force and requested is not None and requested.strip().lower() != "json":
-            request.accepted_renderer, request.accepted_media_type = renderer, renderer.media_type
-            raise UnsupportedFormat()
-        return renderer, renderer.media_type
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -600,7 +585,7 @@ class OAuthTokenInputSerializer(serializers.Serializer):
     secret = serializers.CharField(max_length=512, trim_whitespace=False)
 
 
-class OAuthTokenApi(APIView):
+class OAuthTokenApi(JsonOnly, APIView):
     authentication_classes = ()
     permission_classes = ()
     InputSerializer = OAuthTokenInputSerializer

@@ -20,9 +20,11 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from catalogue.till_points import till_points_redeem, till_points_redeemable
+from core.bounds import BIGINT_MAX
+from core.errors import DomainError
 from coupons import errors as coupon_errors
 from coupons.issued import coupon_for_till, coupon_redeem_at_till
-from orgs.errors import DomainError, InvalidScope
+from orgs.errors import InvalidScope
 from wallets import errors as points_errors
 from wallets.till import (
     CustomerRef,
@@ -35,8 +37,6 @@ from wallets.till import (
 )
 
 from .apis import _caller, _CapillaryApi, _checked_text, _error, _scope
-
-BIGINT_MAX = 2**63 - 1
 
 # --- codes -------------------------------------------------------------------------------------
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from core.errors import AlreadyReversed, OperationRefused, staff_reason
 from coupons.errors import CouponAlreadyRedeemed
 from coupons.issued import coupons_void_for_revocation
 from events.outbox import event_emit
-from orgs.errors import AlreadyReversed, OperationRefused
 from orgs.models import EventKind, Org
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import staff_reason, wallet_post
+from wallets.services import wallet_post
 
 from .errors import IssueNotFound, NotRevocable, RevokeDisabled
 from .models import CatalogueReward, RewardIssue, RewardIssueRevocation

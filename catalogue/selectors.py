@@ -14,6 +14,7 @@ from core.local_cache import LocalCache
 from orgs.models import CustomerSegment
 from wallets.owners import customer_for_issue, group_for_issue  # noqa: F401 - one lookup for every API
 
+from . import sql
 from .models import (
     CatalogueReward,
     CustomFieldDefinition,
@@ -24,20 +25,6 @@ from .models import (
     RewardIssue,
     RewardSegment,
 )
-
-_REWARDS_SQL = """
-    SELECT r.id, r.org_id, r.name, r.type, r.redemption_type, r.enabled, r.starts_at, r.ends_at, r.coupon_pool_id,
-           r.promotion_id, r.vendor_name, r.vendor_url, r.vendor_timeout_ms, r.vendor_context_map,
-           p.org_id, p.code, p.active, p.max_per_customer,
-           c.id, c.mode, c.points, c.conversion_ratio,
-           (SELECT COUNT(*) FROM catalogue_rewardsegment s WHERE s.reward_id = r.id)
-      FROM catalogue_cataloguereward r
-      LEFT JOIN catalogue_promotion p ON p.id = r.promotion_id
-      LEFT JOIN catalogue_paymentconfig c ON c.reward_id = r.id
-     WHERE r.id IN ({ids})
-     ORDER BY r.id, c.id
-"""
-
 
 # Catalogue rewards as the issue path reads them, kept per process for CATALOGUE_CACHE_SECONDS:
 # a change saved through the ORM clears this process's copy at once (signals, ``apps.py``), other
@@ -71,7 +58,7 @@ def _rewards_read(reward_ids: list[int]) -> dict[int, CatalogueReward]:
     segmented = []
     field = CatalogueReward._meta.get_field
     with connection.cursor() as cursor:
-        cursor.execute(_REWARDS_SQL.format(ids=", ".join(["%s"] * len(reward_ids))), reward_ids)
+        cursor.execute(sql.REWARDS.format(ids=", ".join(["%s"] * len(reward_ids))), reward_ids)
         for row in cursor.fetchall():
             reward = rewards.get(row[0])
             if reward is None:

@@ -1,6 +1,15 @@
-"""Why a coupon cannot be used at a till. The Capillary adapter maps each to its item code."""
+"""Domain errors of coupon pools and of coupons at a till. Each wire format maps them onto its own
+status codes (the till's: ``capillary/till_apis.py``)."""
 
-from orgs.errors import DomainError
+from core.errors import DomainError
+
+
+class PoolExhausted(DomainError):
+    """The coupon pool has no available, unexpired coupon left for this request."""
+
+
+class UnknownPool(DomainError):
+    """No such coupon pool in this app."""
 
 
 class CouponNotUsable(DomainError):

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .errors import CouponAlreadyRedeemed, CouponExpired, CouponNotHeld, CouponUnknown, CouponVoided
 from .models import Coupon
+from .services import coupons_void_issued
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,15 @@ def coupon_redeem_at_till(
 
 
 def coupons_void_for_revocation(*, org_id: int, pool_id: int | None, codes: list[str], holder_id: int) -> int:
-    """Void the coupons an issue handed out (one conditional UPDATE); how many were voided.
-    Raises ``CouponAlreadyRedeemed`` when one of them was used at a till: the caller's
-    transaction must then roll back (nothing is revoked)."""
+    """Void the coupons an issue handed out (``coupons_void_issued``: one conditional UPDATE); how
+    many were voided. Raises ``CouponAlreadyRedeemed`` when one of them was used at a till: the
+    caller's transaction must then roll back (nothing is revoked)."""
     if not codes:
         return 0
-    mine = Coupon.objects.filter(org_id=org_id, pool_id=pool_id, code__in=codes, holder_id=holder_id)
-    voided = mine.filter(status=Coupon.Status.ISSUED).update(status=Coupon.Status.VOID)
-    if voided < len(codes) and mine.filter(status=Coupon.Status.REDEEMED).exists():
+    voided = coupons_void_issued(org_id=org_id, holder_id=holder_id, pool_id=pool_id, codes=codes)
+    redeemed = Coupon.objects.filter(
+        org_id=org_id, pool_id=pool_id, code__in=codes, holder_id=holder_id, status=Coupon.Status.REDEEMED
+    )
+    if voided < len(codes) and redeemed.exists():
         raise CouponAlreadyRedeemed("a coupon of this issue was redeemed at a till")
     return voided

@@ -160,8 +160,15 @@ class Segment(models.Model):
         return self.name
 
 
+def email_normalized(email: str | None) -> str | None:
+    """The one form an email is stored and looked up in: stripped and lower-cased (None if blank)."""
+    email = (email or "").strip().lower()
+    return email or None
+
+
 class Customer(models.Model):
-    """A loyalty member. Identified within its org by user key, external id, email or mobile."""
+    """A loyalty member. Identified within its org by user key, external id, email or mobile
+    (``orgs.selectors.customer_key``: the one lookup both APIs use)."""
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="customers")
     external_id = models.CharField(max_length=150, help_text="AppVirality UserIdInstore, Capillary externalId.")
@@ -187,6 +194,11 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} @ {self.org_id}"
+
+    def save(self, *args, **kwargs):
+        # Stored in the form every lookup uses, however it was typed (the admin, the ORM).
+        self.email = email_normalized(self.email)
+        super().save(*args, **kwargs)
 
 
 class CustomerSegment(models.Model):

@@ -34,7 +34,8 @@ from .models import (
     WalletAdjustment,
 )
 from .reconciliation import discrepancies_resolve, reconciliation_request
-from .services import redemption_reverse, wallet_adjust
+from .reversal import redemption_reverse
+from .services import wallet_adjust
 
 LATEST_ENTRIES_SHOWN = 20
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")

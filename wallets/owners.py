@@ -9,9 +9,11 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
 
 from orgs.models import Customer, CustomerGroup, GroupMember
+from orgs.selectors import customer_key
 
 from .models import Wallet
 
+# {column}: one of orgs.selectors.CUSTOMER_IDENTIFIERS' columns as customer_key names it, or id.
 _CUSTOMER_SQL = """
     SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
            EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
@@ -20,7 +22,7 @@ _CUSTOMER_SQL = """
       FROM orgs_customer c
       JOIN orgs_org o ON o.id = c.org_id
       LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
-     WHERE c.org_id = %s AND {lookup}
+     WHERE c.org_id = %s AND c.{column} = %s
      ORDER BY c.id
      LIMIT 1
 """
@@ -44,19 +46,23 @@ def customer_for_issue(
     """The customer of an org by the first identifier given (mobile, email, externalId, then
     this service's customer id), with ``wallet_id`` / ``wallet_balance`` of its points wallet,
     ``has_cards`` / ``has_active_card`` and ``points_currency_ratio`` (its org's). One statement:
-    it runs on every issue and till call."""
+    it runs on every issue and till call. The identifier matches as in Redeem Rewards
+    (``orgs.selectors.customer_key``: an email as stored, normalised)."""
     if mobile is not None:
-        lookup, value = "c.mobile = %s", mobile
+        key = customer_key(kind="mobile", value=mobile)
     elif email is not None:
-        lookup, value = "UPPER(c.email) = UPPER(%s)", email
+        key = customer_key(kind="email", value=email)
     elif external_id is not None:
-        lookup, value = "c.external_id = %s", external_id
+        key = customer_key(kind="external_id", value=external_id)
     elif customer_id is not None:
-        lookup, value = "c.id = %s", customer_id
+        key = ("id", customer_id)
     else:
         return None
+    if key is None:
+        return None
+    column, value = key
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_SQL.format(lookup=lookup), [org_id, value])
+        cursor.execute(_CUSTOMER_SQL.format(column=column), [org_id, value])
         row = cursor.fetchone()
     if row is None:
         return None

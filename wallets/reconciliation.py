@@ -22,13 +22,13 @@ Checks:
 * ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue;
   coupons handed out before the call records' retention only need the holder);
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
+* ``vendor_voucher_maybe_twice``: a requestId retried after a vendor call that may have left a
+  voucher at the partner (two vouchers if it does not de-duplicate), not yet resolved by staff;
 * ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +37,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+
+from core.tasks import task_send
 
 from .models import Discrepancy, ReconciliationRun
 
@@ -171,7 +173,18 @@ CHECKS = [
         """
         SELECT v.org_id, v.id, 'points for voucher ' || v.voucher, 'none taken', v.reason
           FROM catalogue_vendorexception v
-         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved AND v.kind = 'UNPAID'
+        """,
+        money=False,
+    ),
+    Check(
+        "vendor_voucher_maybe_twice",
+        "catalogue_vendorexception",
+        """
+        SELECT v.org_id, v.id, 'one voucher for this requestId', 'a retry of a call that may have left one',
+               v.reason
+          FROM catalogue_vendorexception v
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved AND v.kind = 'MAYBE_TWICE'
         """,
         money=False,
     ),
@@ -244,11 +257,9 @@ def _id_bounds(cursor, table: str) -> tuple[int, int] | None:
     return None if low is None else (low, high)
 
 
-def _batch_pause() -> None:
-    """Test-only: ``REWARDS_TEST_RECONCILE_BATCH_PAUSE`` seconds after each batch (lets a test kill a run mid-way)."""
-    pause = os.environ.get("REWARDS_TEST_RECONCILE_BATCH_PAUSE")
-    if pause:
-        time.sleep(float(pause))
+def after_batch() -> None:
+    """A seam, called after each batch of a run: it does nothing. A test replaces it (to pause
+    so that it can kill a run mid-way: ``tests/worker_hooks.py``)."""
 
 
 def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) -> tuple[list[Finding], int, int]:
@@ -283,7 +294,7 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
                 batches += 1
                 if progress:
                     progress(check.name, batches)
-                _batch_pause()
+                after_batch()
     return findings, batches, wallets
 
 
@@ -350,13 +361,7 @@ def _run(*, batch_size: int, progress, repeatable_read: bool) -> RunResult:
 
 def reconciliation_request() -> bool:
     """Queue a reconciliation now (admin button); False when the broker cannot take it."""
-    from .tasks import reconcile
-
-    try:
-        reconcile.apply_async(retry=False)
-    except Exception:  # the broker is down: the caller says so
-        return False
-    return True
+    return task_send("wallets.reconcile")  # wallets/tasks.py, which imports this module
 
 
 def discrepancies_resolve(*, pks: list[int], note: str) -> int:

@@ -22,11 +22,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.money import MONEY_PLACES, to_money
-from orgs.errors import InsufficientBalance
 from orgs.models import Customer
 
 from .errors import (
     CustomerUnknown,
+    InsufficientBalance,
     PointsInvalid,
     PointsNotAvailable,
     RedemptionUnknown,

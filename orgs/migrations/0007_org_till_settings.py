@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgs', '0005_roles'),
+        ('orgs', '0006_customer_email_normalized'),
     ]
 
     operations = [
