@@ -73,3 +73,16 @@ def test_every_till_ledger_entry_names_its_redemption_till_and_transaction(demo,
     assert taken.reference == f"points-redeem:{redemption_id}" and "bill-1" in taken.memo and "o2.till" in taken.memo
     given = LedgerEntry.objects.get(kind="POINTS_REVERSE")
     assert given.reference == f"points-reverse:{redemption_id}" and "o2.till" in given.memo
+
+
+def test_staff_find_a_till_redemption_and_a_coupon_by_their_references(demo, till, issue, admin_client):
+    redemption_id, _ = _till_day(till, issue)
+    _, code = issue_coupon(issue)
+    body = {"root": {"coupon": {"code": code, "customer": {"external_id": ASHA}, "transaction": {"number": "bill-c9"}}}}
+    assert till.post("/v1.1/coupon/redeem", body).status_code == 200
+    for term in (f"points-redeem:{redemption_id}", f"points-reverse:{redemption_id}", "bill-1"):
+        page = admin_client.get("/admin/wallets/pointsredemption/", {"q": term}).content.decode()
+        assert redemption_id in page, term
+    page = admin_client.get("/admin/wallets/pointsreversal/", {"q": redemption_id}).content.decode()
+    assert "10.00" in page
+    assert code in admin_client.get("/admin/coupons/coupon/", {"q": "bill-c9"}).content.decode()
