@@ -86,3 +86,18 @@ def test_staff_find_a_till_redemption_and_a_coupon_by_their_references(demo, til
     page = admin_client.get("/admin/wallets/pointsreversal/", {"q": redemption_id}).content.decode()
     assert "10.00" in page
     assert code in admin_client.get("/admin/coupons/coupon/", {"q": "bill-c9"}).content.decode()
+
+
+def test_customer_360_shows_till_redemptions_reversals_coupon_use_and_revocations(demo, till, issue, admin_client):
+    from orgs.models import Customer
+
+    redemption_id, transaction_id = _till_day(till, issue)
+    _, code = issue_coupon(issue)
+    body = {"root": {"coupon": {"code": code, "customer": {"external_id": ASHA}, "transaction": {"number": "bill-c9",
+                                                                                                "amount": "99.00"}}}}  # fmt: skip
+    assert till.post("/v1.1/coupon/redeem", body).status_code == 200
+    asha = Customer.objects.get(org_id=4000876, external_id=ASHA)
+    page = admin_client.get(f"/admin/orgs/customer/{asha.pk}/360/").content.decode()
+    assert redemption_id in page and "+10.00" in page  # the redemption and its reversal
+    assert "transaction bill-c9 (99.00)" in page  # the coupon used at the till
+    assert "by till:o2.till: 40.00 points back" in page  # the revocation
