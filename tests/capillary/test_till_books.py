@@ -93,8 +93,8 @@ def test_customer_360_shows_till_redemptions_reversals_coupon_use_and_revocation
 
     redemption_id, transaction_id = _till_day(till, issue)
     _, code = issue_coupon(issue)
-    body = {"root": {"coupon": {"code": code, "customer": {"external_id": ASHA}, "transaction": {"number": "bill-c9",
-                                                                                                "amount": "99.00"}}}}  # fmt: skip
+    txn = {"number": "bill-c9", "amount": "99.00"}
+    body = {"root": {"coupon": {"code": code, "customer": {"external_id": ASHA}, "transaction": txn}}}
     assert till.post("/v1.1/coupon/redeem", body).status_code == 200
     asha = Customer.objects.get(org_id=4000876, external_id=ASHA)
     page = admin_client.get(f"/admin/orgs/customer/{asha.pk}/360/").content.decode()
