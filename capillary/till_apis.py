@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -36,7 +36,7 @@ from wallets.till import (
     redeem_value,
 )
 
-from .apis import _caller, _CapillaryApi, _checked_text, _error, _scope
+from .apis import ValidationCodeApi, _caller, _CapillaryApi, _checked_text, _error, _scope
 
 # --- codes -------------------------------------------------------------------------------------
 
@@ -570,3 +570,11 @@ class CouponRedeemApi(_TillApi):
             item_code, message, http = _code_of(exc, _COUPON_CODE), str(exc), 400
         answer = {"code": code_text, "transaction_number": number, "item_status": _item_status(item_code, message)}
         return Response(_envelope(item_code, message, coupons={"coupon": answer}), status=http)
+
+
+@extend_schema_view(
+    get=extend_schema(operation_id="points_validationcode_get", summary="Capillary's documented path (GET)"),
+    post=extend_schema(operation_id="points_validationcode", summary="Capillary's documented path (POST)"),
+)
+class ValidationCodeDocumentedApi(ValidationCodeApi):
+    """``/v1.1/points/validationcode``: the same as ``/v1.1/points/validation_code`` (kept as an alias)."""

@@ -13,7 +13,7 @@ GATEWAY = "api_gateway/rewards/core/"
 ROUTES = [
     ("v1.1/user/rewards/issue/", apis.RewardIssueApi, "rewards-issue"),
     ("v1.1/points/validation_code", apis.ValidationCodeApi, "validation-code"),
-    ("v1.1/points/validationcode", apis.ValidationCodeApi, "validationcode"),
+    ("v1.1/points/validationcode", till_apis.ValidationCodeDocumentedApi, "validationcode"),
     ("v3/oauth/token/generate", apis.OAuthTokenApi, "oauth-token-generate"),
     ("v1.1/user/rewards", catalogue_apis.UserRewardsApi, "user-rewards"),
     ("v1.1/reward-transactions", catalogue_apis.RewardTransactionsApi, "reward-transactions"),
