@@ -1,6 +1,7 @@
 """What the benchmark scripts share: the database they run on and the gunicorn they load."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -80,3 +81,38 @@ def vacuum(tables: str) -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {tables}")
+
+
+def wrk_numbers(out: str) -> dict:
+    """req/s, p50 and p99 (ms), non-2xx and socket errors of a ``wrk --latency`` run."""
+    return {
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
+        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
+        "errors": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
+        "socket_errors": re.search(r"Socket errors: (.*)", out).group(1) if "Socket errors" in out else "",
+    }
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
+
+
+def pgbench(script: Path, clients: int, duration: int) -> dict:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    out = subprocess.run(
+        ["pgbench", "-n", "-M", "simple", f"-c{clients}", "-j2", f"-T{duration}", "-f", str(script)]
+        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]],
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0 or "tps" not in out.stdout:
+        raise SystemExit(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
+    return {
+        "rate": float(re.search(r"tps = ([\d.]+)", out.stdout).group(1)),
+        "latency": float(re.search(r"latency average = ([\d.]+) ms", out.stdout).group(1)),
+        "failed": int(m.group(1)) if (m := re.search(r"number of failed transactions: (\d+)", out.stdout)) else 0,
+    }

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import postgres_ready, start_gunicorn, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import pgbench, postgres_ready, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000
@@ -278,37 +278,7 @@ def wrk(rewards: list[dict], clients: int, duration: int, lua: Path) -> dict:
         text=True,
         check=True,
     ).stdout
-    return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-        "errors": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
-        "socket_errors": re.search(r"Socket errors: (.*)", out).group(1) if "Socket errors" in out else "",
-    }
-
-
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-
-
-def pgbench(script: Path, clients: int, duration: int) -> dict:
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    out = subprocess.run(
-        ["pgbench", "-n", "-M", "simple", f"-c{clients}", "-j2", f"-T{duration}", "-f", str(script)]
-        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]],
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0 or "tps" not in out.stdout:
-        raise SystemExit(f"pgbench failed:\n{out.stdout}\n{out.stderr}")
-    return {
-        "rate": float(re.search(r"tps = ([\d.]+)", out.stdout).group(1)),
-        "latency": float(re.search(r"latency average = ([\d.]+) ms", out.stdout).group(1)),
-        "failed": int(m.group(1)) if (m := re.search(r"number of failed transactions: (\d+)", out.stdout)) else 0,
-    }
+    return wrk_numbers(out)
 
 
 def main() -> None:

@@ -197,24 +197,88 @@ def _redemption_by_number(*, payer: PointsPayer, number: str | None) -> PointsRe
     ).first()
 
 
+# PostgreSQL: the debit (it locks, checks and applies), its ledger entry and the redemption in one
+# statement. No row from ``moved``: too few points, nothing written. A row from ``moved`` but none
+# from ``ins``: the transaction number is taken, and the caller rolls the debit back.
+_REDEEM_SQL = """
+WITH moved AS (
+    UPDATE wallets_wallet SET balance = balance - %(points)s
+     WHERE id = %(wallet)s AND org_id = %(org)s AND balance - %(points)s >= 0
+    RETURNING id, org_id, balance
+), entry AS (
+    INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo, created_at)
+    SELECT org_id, id, -%(points)s, balance, 'POINTS_REDEEM', %(ledger_reference)s, %(memo)s, %(now)s FROM moved
+    RETURNING id, balance_after
+), ins AS (
+    INSERT INTO wallets_pointsredemption
+           (org_id, reference, customer_id, group_id, wallet_id, points, reversed_points, points_currency_ratio,
+            redeemed_value, balance_after, transaction_number, till_username, notes, redemption_time,
+            ledger_entry_id, created_at)
+    SELECT %(org)s, %(reference)s, %(customer)s, %(group)s, %(wallet)s, %(points)s, 0, %(ratio)s, %(value)s,
+           entry.balance_after, %(number)s, %(till)s, %(notes)s, %(when)s, entry.id, %(now)s
+      FROM entry
+    ON CONFLICT (org_id, customer_id, transaction_number) DO NOTHING
+    RETURNING id, balance_after, ledger_entry_id
+)
+SELECT (SELECT balance FROM moved), ins.id, ins.balance_after, ins.ledger_entry_id FROM (SELECT 1) AS one
+  LEFT JOIN ins ON TRUE
+"""
+
+
 def _redeem(call: PointsRedeemIn) -> PointsRedemption:
     payer = call.payer
     if payer.wallet_id is None:
         raise PointsNotAvailable(f"{call.points} points asked, none available")
     reference = _reference()
     value = redeem_value(points=call.points, ratio=payer.points_currency_ratio)
-    memo = f"till {call.till_username}, transaction {call.transaction_number or '-'}"
+    memo = f"till {call.till_username}, transaction {call.transaction_number or '-'}"[:255]
+    now = timezone.now()
+    if connection.vendor == "postgresql":
+        row = _redeem_in_one_statement(call, reference=reference, value=value, memo=memo, now=now)
+    else:
+        row = _redeem_stepwise(call, reference=reference, value=value, memo=memo, now=now)
+    redemption_id, balance_after, entry_id = row
+    return PointsRedemption(
+        id=redemption_id, org_id=payer.org_id, reference=reference, customer_id=payer.customer.pk,
+        group_id=payer.group_id, wallet_id=payer.wallet_id, points=call.points,
+        points_currency_ratio=payer.points_currency_ratio, redeemed_value=value,
+        balance_after=Decimal(str(balance_after)).quantize(MONEY_PLACES), transaction_number=call.transaction_number,
+        till_username=call.till_username, notes=call.notes, redemption_time=call.redemption_time,
+        ledger_entry_id=entry_id, created_at=now,
+    )  # fmt: skip
+
+
+def _redeem_in_one_statement(call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now) -> tuple:
+    payer = call.payer
+    params = {
+        "points": call.points, "wallet": payer.wallet_id, "org": payer.org_id, "customer": payer.customer.pk,
+        "group": payer.group_id, "ratio": payer.points_currency_ratio, "value": value, "reference": reference,
+        "ledger_reference": f"points-redeem:{reference}", "memo": memo, "now": now, "number": call.transaction_number,
+        "till": call.till_username, "notes": call.notes, "when": call.redemption_time,
+    }  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_REDEEM_SQL, params)
+        moved, redemption_id, balance_after, entry_id = cursor.fetchone()
+    if moved is None:
+        raise PointsNotAvailable(f"{call.points} points asked, fewer available")
+    if redemption_id is None:
+        raise _NumberUsed
+    return redemption_id, balance_after, entry_id
+
+
+def _redeem_stepwise(call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now) -> tuple:
+    """The same in three statements, for SQLite (no data-modifying CTEs)."""
+    payer = call.payer
     try:
         entry = wallet_post(
             wallet=Wallet(pk=payer.wallet_id, org_id=payer.org_id),
             delta=-call.points,
             kind=LedgerEntry.Kind.POINTS_REDEEM,
             reference=f"points-redeem:{reference}",
-            memo=memo[:255],
+            memo=memo,
         )
     except InsufficientBalance as exc:
         raise PointsNotAvailable(f"{call.points} points asked, fewer available") from exc
-    now = timezone.now()
     params = [
         payer.org_id, reference, payer.customer.pk, payer.group_id, payer.wallet_id, call.points,
         payer.points_currency_ratio, value, entry.balance_after, call.transaction_number, call.till_username,
@@ -225,13 +289,7 @@ def _redeem(call: PointsRedeemIn) -> PointsRedemption:
         row = cursor.fetchone()
     if row is None:
         raise _NumberUsed
-    return PointsRedemption(
-        id=row[0], org_id=payer.org_id, reference=reference, customer_id=payer.customer.pk, group_id=payer.group_id,
-        wallet_id=payer.wallet_id, points=call.points, points_currency_ratio=payer.points_currency_ratio,
-        redeemed_value=value, balance_after=entry.balance_after, transaction_number=call.transaction_number,
-        till_username=call.till_username, notes=call.notes, redemption_time=call.redemption_time,
-        ledger_entry_id=entry.pk, created_at=now,
-    )  # fmt: skip
+    return row[0], entry.balance_after, entry.pk
 
 
 _TAKE_BACK = """

@@ -124,3 +124,15 @@ def test_coupons_that_cannot_be_used_answer_their_item_code(demo, till, issue, s
 def test_malformed_coupon_redeem_bodies_answer_400(demo, till, body):
     response = till.post(REDEEM, body)
     assert response.status_code == 400 and response.json()["response"]["status"]["code"] == 400
+
+
+def test_a_coupon_redemption_is_the_customer_lookup_and_one_update(demo, till, issue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, code = issue_coupon(issue)
+    till.get(ISREDEEMABLE, code=code, mobile=ASHA_MOBILE)  # the till's credentials cached
+    with CaptureQueriesContext(connection) as queries:
+        assert till.post(REDEEM, redeem_body(code)).status_code == 200
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 2 and statements[1].lstrip().startswith("UPDATE coupons_coupon"), statements

@@ -326,3 +326,17 @@ def test_set_points_helper_moves_the_balance_through_the_ledger(demo):
     set_points(ASHA, "100")
     assert points(ASHA) == Decimal("100.00")
     assert_ledgers_add_up()
+
+
+def test_a_redemption_is_the_customer_lookup_and_one_statement(demo, till):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    till.post(REDEEM, redeem_body(number="warm"), skip_validation="true")  # the till's credentials cached
+    with CaptureQueriesContext(connection) as queries:
+        response = till.post(REDEEM, redeem_body(number="lean"), skip_validation="true")
+    assert response.status_code == 200
+    # (the test's own transaction turns the service's into a savepoint: those are not statements of the call)
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(statements) == 2, statements
+    assert statements[1].lstrip().startswith("WITH moved AS") and "ON CONFLICT" in statements[1]

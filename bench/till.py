@@ -1,0 +1,341 @@
+"""Benchmark: Capillary at the till (points/redeem, coupon/redeem) through gunicorn + PostgreSQL,
+beside pgbench replaying the same SQL and the physical reference (../shared/bench/reference.sh).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_till_bench python bench/till.py [--duration 15]
+
+1. Loads a bench org (2,000 customers with plenty of points, a till) through ``load_scenario``,
+   and ``COUPONS`` coupons issued to them (``BC<n>`` held by customer ``n % 2000``) in one
+   INSERT, as if Issue Reward had handed them out.
+2. Captures the SQL statements (and transaction boundaries) of one points/redeem and one
+   coupon/redeem and writes pgbench scripts that replay them for a random customer (a fresh
+   transaction number, a random issued coupon).
+3. Starts gunicorn (sync workers) and loads it with wrk (a Lua script: a random customer and a
+   fresh transaction_number per points call; the next unused coupon of the run per coupon call)
+   at 16 and 64 connections, then runs pgbench with as many clients; prints req/s, p50, p99,
+   non-2xx and the ratios (app / pgbench, app / reference debit, 64 / 16 clients).
+"""
+
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_till_bench")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
+
+from common import pgbench, postgres_ready, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ on sys.path)
+
+BENCH_ORG = 4_900_101
+CUSTOMERS = 2_000
+COUPONS = 240_000
+POOL = 9_901
+TILL, PASSWORD = "till.bench", "till-bench-password"
+PORT = 8772
+HOT_TABLES = "wallets_wallet, wallets_ledgerentry, wallets_pointsredemption, coupons_coupon"
+POINTS_PATH = "/v1.1/points/redeem?username=till.bench&skip_validation=true"
+COUPON_PATH = "/v1.1/coupon/redeem?username=till.bench"
+REFERENCE = Path("/work/shared/bench/reference.sh")
+
+
+def scenario() -> dict:
+    customers = [{"external_id": f"bench-{i}", "points": "1000000.00"} for i in range(1, CUSTOMERS + 1)]
+    pool = {"id": POOL, "name": "Till bench coupons", "description": "bench", "discount_type": "ABS"}
+    return {
+        "orgs": [
+            {
+                "id": BENCH_ORG,
+                "name": "Till bench",
+                "tills": [{"username": TILL, "password": PASSWORD}],
+                "customers": customers,
+                "coupon_pools": [pool],
+            }
+        ]
+    }
+
+
+def first_customer_id() -> int:
+    from orgs.models import Customer
+
+    return Customer.objects.filter(org_id=BENCH_ORG).order_by("pk").values_list("pk", flat=True).first()
+
+
+def load_coupons(count: int) -> None:
+    """``count`` coupons ``BC<n>`` issued to customer ``bench-<n % CUSTOMERS + 1>``, in one statement."""
+    from django.db import connection
+
+    first = first_customer_id()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO coupons_coupon (org_id, pool_id, code, status, holder_id, issued_at, "
+            "redeemed_transaction_number) SELECT %s, %s, 'BC' || g, 'ISSUED', %s + g %% %s, now(), '' "
+            "FROM generate_series(1, %s) g",
+            [BENCH_ORG, POOL, first, CUSTOMERS, count],
+        )
+
+
+def setup(coupons: int = COUPONS) -> None:
+    postgres_ready("bench/till.py")
+    from backoffice.scenario import scenario_load
+
+    started = time.perf_counter()
+    scenario_load(document=scenario(), replace=True)
+    load_coupons(coupons)
+    print(f"bench org loaded in {time.perf_counter() - started:.1f} s ({coupons} coupons issued)")
+
+
+def _auth() -> str:
+    from orgs.models import md5_hex
+
+    return "Basic " + base64.b64encode(f"{TILL}:{md5_hex(PASSWORD)}".encode()).decode()
+
+
+def points_body(customer: int, number: str) -> dict:
+    item = {"points_redeemed": "1", "transaction_number": number, "customer": {"external_id": f"bench-{customer}"}}
+    return {"root": {"redeem": [item]}}
+
+
+def coupon_body(n: int, number: str) -> dict:
+    customer = {"external_id": f"bench-{n % CUSTOMERS + 1}"}
+    return {"root": {"coupon": [{"code": f"BC{n}", "customer": customer, "transaction": {"number": number}}]}}
+
+
+# --- SQL capture -> pgbench script -------------------------------------------------------------
+
+
+def capture(path: str, body: dict, warm: dict) -> list[str]:
+    """The statements one call runs, with BEGIN/COMMIT where Django opens and commits."""
+    from django.db import connection
+    from django.test import Client
+
+    events: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        events.append(connection.ops.last_executed_query(context["cursor"], sql, params))
+        return result
+
+    original_set_autocommit, original_commit = connection.set_autocommit, connection._commit
+
+    def set_autocommit(autocommit, *args, **kwargs):
+        if not autocommit:
+            events.append("BEGIN")
+        return original_set_autocommit(autocommit, *args, **kwargs)
+
+    def commit():
+        events.append("COMMIT")
+        return original_commit()
+
+    client = Client()
+    headers = {"Authorization": _auth()}
+    client.post(path, json.dumps(warm), content_type="application/json", headers=headers)  # the till's auth cached
+    connection.set_autocommit, connection._commit = set_autocommit, commit
+    try:
+        with connection.execute_wrapper(record):
+            response = client.post(path, json.dumps(body), content_type="application/json", headers=headers)
+    finally:
+        connection.set_autocommit, connection._commit = original_set_autocommit, original_commit
+    assert response.status_code == 200, response.content
+    return events
+
+
+def pgbench_script(events: list[str], replacements: dict[str, str], prelude: list[str]) -> str:
+    lines = list(prelude)
+    for sql in events:
+        sql = " ".join(sql.split())
+        for pattern, value in replacements.items():
+            sql = re.sub(pattern, value, sql)
+        lines.append(sql + ";")
+    return "\n".join(lines) + "\n"
+
+
+def points_script() -> str:
+    from wallets.models import PointsRedemption, Wallet
+
+    first = first_customer_id()
+    first_wallet = Wallet.objects.filter(org_id=BENCH_ORG, kind="POINTS").order_by("pk").values_list("pk", flat=True)[0]
+    customer = CUSTOMERS
+    events = capture(
+        POINTS_PATH, points_body(customer, f"cap-{time.time_ns()}"), points_body(1, f"warm-{time.time_ns()}")
+    )
+    redemption = PointsRedemption.objects.filter(org_id=BENCH_ORG).order_by("-pk").first()
+    replacements = {
+        rf"'bench-{customer}'": "'bench-' || :i",
+        rf"'{redemption.reference}'": "substr(md5(random()::text), 1, 12)",
+        rf"'{redemption.transaction_number}'": "'pg-' || :seed",
+        rf"\b{redemption.wallet_id}\b": ":wid",
+        rf"\b{redemption.customer_id}\b": ":cid",
+        rf"\b{redemption.ledger_entry_id}\b": "(SELECT max(id) FROM wallets_ledgerentry WHERE wallet_id = :wid)",
+        # the entry's balance_after is the UPDATE's RETURNING in the app
+        r"(-1\.00, )\d+\.\d\d(, 'POINTS_REDEEM')": r"\1(SELECT balance FROM wallets_wallet WHERE id = :wid)\2",
+    }
+    prelude = [
+        "\\set seed random(1, 4000000000000000000)",
+        f"\\set i random(1, {CUSTOMERS})",
+        f"\\set cid {first} + :i - 1",
+        f"\\set wid {first_wallet} + :i - 1",
+    ]
+    return pgbench_script(events, replacements, prelude)
+
+
+def coupon_script(*, used: int) -> str:
+    first = first_customer_id()
+    n = used + 1
+    events = capture(COUPON_PATH, coupon_body(n, f"cap-{time.time_ns()}"), coupon_body(n + 1, "warm"))
+    number = re.search(r"'(cap-\d+)'", " ".join(events)).group(1)
+    replacements = {
+        rf"'bench-{n % CUSTOMERS + 1}'": f"'bench-' || (:g % {CUSTOMERS} + 1)",
+        rf"'BC{n}'": "'BC' || :g",
+        rf"'{number}'": "'pg-' || :seed",
+        rf"\b{first + n % CUSTOMERS}\b": f"({first} + :g % {CUSTOMERS})",
+    }
+    prelude = ["\\set seed random(1, 4000000000000000000)", f"\\set g random({used + 3}, {COUPONS})"]
+    return pgbench_script(events, replacements, prelude)
+
+
+# --- load ------------------------------------------------------------------------------------
+
+WRK_LUA = """
+local kind = os.getenv("BENCH_KIND")
+local customers = tonumber(os.getenv("BENCH_CUSTOMERS"))
+local first, last = tonumber(os.getenv("BENCH_FIRST")), tonumber(os.getenv("BENCH_LAST"))
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+  thread:set("nthreads", 2)
+end
+local counter = 0
+local next_coupon = 0
+function init(args)
+  math.randomseed(tonumber(os.getenv("BENCH_SEED")) + tid)
+  next_coupon = first + tid - 1
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = os.getenv("BENCH_AUTH")
+request = function()
+  counter = counter + 1
+  local number = os.getenv("BENCH_SEED") .. "-" .. tid .. "-" .. counter
+  if kind == "points" then
+    local body = '{"root": {"redeem": [{"points_redeemed": "1", "transaction_number": "' .. number ..
+      '", "customer": {"external_id": "bench-' .. math.random(1, customers) .. '"}}]}}'
+    return wrk.format(nil, nil, nil, body)
+  end
+  local n = next_coupon
+  next_coupon = next_coupon + nthreads
+  if n > last then n = first end
+  local body = '{"root": {"coupon": [{"code": "BC' .. n .. '", "customer": {"external_id": "bench-' ..
+    (n % customers + 1) .. '"}, "transaction": {"number": "' .. number .. '"}}]}}'
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def wrk(kind: str, clients: int, duration: int, lua: Path, *, first: int = 1, last: int = COUPONS) -> dict:
+    env = {
+        **os.environ,
+        "BENCH_KIND": kind,
+        "BENCH_CUSTOMERS": str(CUSTOMERS),
+        "BENCH_FIRST": str(first),
+        "BENCH_LAST": str(last),
+        "BENCH_SEED": str(time.time_ns() % 1_000_000_007),
+        "BENCH_AUTH": _auth(),
+    }
+    path = POINTS_PATH if kind == "points" else COUPON_PATH
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--latency", "-s", str(lua), f"http://127.0.0.1:{PORT}{path}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return wrk_numbers(out)
+
+
+def reference(clients: int, duration: int) -> dict[str, int]:
+    """The physical reference's tps per workload at ``clients`` (``debit`` is the points one)."""
+    if not REFERENCE.exists():
+        return {}
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    server = f"{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    url = f"postgres://{server}/{db['NAME']}_reference"
+    out = subprocess.run(
+        ["bash", str(REFERENCE), "--clients", str(clients), "--duration", str(duration), "--db", url],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^reference (\w+) \d+ (\d+)$", out, re.M)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--clients", default="16,64")
+    parser.add_argument("--no-reference", action="store_true", help="skip ../shared/bench/reference.sh")
+    args = parser.parse_args()
+    setup()
+    workdir = Path(tempfile.mkdtemp(prefix="till-bench-"))
+    scripts = {"points": workdir / "points.sql", "coupon": workdir / "coupon.sql"}
+    scripts["points"].write_text(points_script())
+    scripts["coupon"].write_text(coupon_script(used=1))
+    lua = workdir / "till.lua"
+    lua.write_text(WRK_LUA)
+    clients_list = list(map(int, args.clients.split(",")))
+    # Each wrk run redeems coupons no earlier run used: a slice of the issued ones per run.
+    slice_size = (COUPONS - 10) // (2 * len(clients_list))
+    next_first = 10
+    server = start_gunicorn(port=PORT, workers=args.workers)
+    results = []
+    try:
+        for kind in ("points", "coupon"):
+            for clients in clients_list:
+                vacuum(HOT_TABLES)
+                first, last = next_first, next_first + slice_size - 1
+                next_first += slice_size
+                wrk(kind, clients, 3, lua, first=first, last=first + slice_size // 5)  # warm-up
+                app = wrk(kind, clients, args.duration, lua, first=first + slice_size // 5 + 1, last=last)
+                vacuum(HOT_TABLES)
+                db = pgbench(scripts[kind], clients, args.duration)
+                results.append((kind, clients, app, db))
+                print(
+                    f"{kind:6} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
+                    f"p99 {app['p99']:6.1f} ms  non-2xx {app['errors']} {app['socket_errors']}| pgbench "
+                    f"{db['rate']:7.1f} tps ({db['latency']:.1f} ms, failed {db['failed']})  "
+                    f"ratio {app['rate'] / db['rate']:.0%}",
+                    flush=True,
+                )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    refs = {} if args.no_reference else {clients: reference(clients, args.duration) for clients in clients_list}
+    print()
+    print("| call | clients | app req/s | p50 ms | p99 ms | non-2xx | pgbench tps | app / pgbench | reference tps |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for kind, clients, app, db in results:
+        ref = refs.get(clients, {}).get("debit" if kind == "points" else "pool")
+        ref_text = f"{ref} ({app['rate'] / ref:.0%})" if ref else "-"
+        print(
+            f"| {kind}/redeem | {clients} | {app['rate']:.0f} | {app['p50']:.1f} | {app['p99']:.1f} | "
+            f"{app['errors']} | {db['rate']:.0f} | {app['rate'] / db['rate']:.0%} | {ref_text} |"
+        )
+    by_case = {(kind, clients): app for kind, clients, app, _ in results}
+    for kind in ("points", "coupon"):
+        if (kind, 16) in by_case and (kind, 64) in by_case:
+            share = by_case[(kind, 64)]["rate"] / by_case[(kind, 16)]["rate"]
+            print(f"{kind}/redeem: 64 clients reach {share:.0%} of 16")
+
+
+if __name__ == "__main__":
+    main()
