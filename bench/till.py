@@ -68,8 +68,8 @@ def first_customer_id() -> int:
     return Customer.objects.filter(org_id=BENCH_ORG).order_by("pk").values_list("pk", flat=True).first()
 
 
-def load_coupons(count: int) -> None:
-    """``count`` coupons ``BC<n>`` issued to customer ``bench-<n % CUSTOMERS + 1>``, in one statement."""
+def load_coupons(count: int, customers: int = CUSTOMERS) -> None:
+    """``count`` coupons ``BC<n>`` issued to customer ``bench-<n % customers + 1>``, in one statement."""
     from django.db import connection
 
     first = first_customer_id()
@@ -78,7 +78,7 @@ def load_coupons(count: int) -> None:
             "INSERT INTO coupons_coupon (org_id, pool_id, code, status, holder_id, issued_at, "
             "redeemed_transaction_number) SELECT %s, %s, 'BC' || g, 'ISSUED', %s + g %% %s, now(), '' "
             "FROM generate_series(1, %s) g",
-            [BENCH_ORG, POOL, first, CUSTOMERS, count],
+            [BENCH_ORG, POOL, first, customers, count],
         )
 
 
@@ -103,8 +103,8 @@ def points_body(customer: int, number: str) -> dict:
     return {"root": {"redeem": [item]}}
 
 
-def coupon_body(n: int, number: str) -> dict:
-    customer = {"external_id": f"bench-{n % CUSTOMERS + 1}"}
+def coupon_body(n: int, number: str, customers: int = CUSTOMERS) -> dict:
+    customer = {"external_id": f"bench-{n % customers + 1}"}
     return {"root": {"coupon": [{"code": f"BC{n}", "customer": customer, "transaction": {"number": number}}]}}
 
 
