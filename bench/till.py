@@ -37,6 +37,7 @@ from common import pgbench, postgres_ready, start_gunicorn, vacuum, wrk_numbers 
 BENCH_ORG = 4_900_101
 CUSTOMERS = 2_000
 COUPONS = 240_000
+WRK_COUPONS = COUPONS // 2  # BC10 .. BC<WRK_COUPONS> for wrk, the rest for pgbench
 POOL = 9_901
 TILL, PASSWORD = "till.bench", "till-bench-password"
 PORT = 8772
@@ -197,7 +198,8 @@ def coupon_script(*, used: int) -> str:
         rf"'{number}'": "'pg-' || :seed",
         rf"\b{first + n % CUSTOMERS}\b": f"({first} + :g % {CUSTOMERS})",
     }
-    prelude = ["\\set seed random(1, 4000000000000000000)", f"\\set g random({used + 3}, {COUPONS})"]
+    # pgbench takes random coupons of the upper half; the wrk runs take the lower half in slices
+    prelude = ["\\set seed random(1, 4000000000000000000)", f"\\set g random({max(used + 3, WRK_COUPONS)}, {COUPONS})"]
     return pgbench_script(events, replacements, prelude)
 
 
@@ -294,7 +296,7 @@ def main() -> None:
     lua.write_text(WRK_LUA)
     clients_list = list(map(int, args.clients.split(",")))
     # Each wrk run redeems coupons no earlier run used: a slice of the issued ones per run.
-    slice_size = (COUPONS - 10) // (2 * len(clients_list))
+    slice_size = (WRK_COUPONS - 10) // (2 * len(clients_list))
     next_first = 10
     server = start_gunicorn(port=PORT, workers=args.workers)
     results = []
