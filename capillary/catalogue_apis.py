@@ -16,9 +16,10 @@ from catalogue.errors import FulfilmentInvalid, IssueNotFound, NotRevocable, Rev
 from catalogue.fulfilment import FulfilmentChange, issues_fulfilment_update
 from catalogue.models import PaymentConfig
 from catalogue.revocation import reward_issue_revoke
-from catalogue.services import issue_result
 
-from .apis import _caller, _CapillaryApi, _checked_text, _scope, oauth_exception_handler
+from .apis import _caller, _CapillaryApi, _checked_text, _scope
+from .errors import oauth_exception_handler
+from .render import issue_result
 from .till_apis import BIGINT_MAX, TillInputError, _money_text, _table, _text, customer_ref
 
 OWN_CODES = {

@@ -36,7 +36,8 @@ from wallets.till import (
     redeem_value,
 )
 
-from .apis import ValidationCodeApi, _caller, _CapillaryApi, _checked_text, _error, _scope
+from .apis import ValidationCodeApi, _caller, _CapillaryApi, _checked_text, _scope
+from .errors import _error
 
 # --- codes -------------------------------------------------------------------------------------
 

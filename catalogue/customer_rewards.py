@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from .eligibility import reward_refusal
+from .eligibility import customer_refusal
 from .models import CatalogueReward, RewardIssue
 from .selectors import customer_segment_ids, rewards_for_issue
 
@@ -27,7 +27,7 @@ def _issuable(*, customer, reward_ids: list[int]) -> list[CatalogueReward]:
         rewards[pk]
         for pk in sorted(rewards)
         if rewards[pk].org_id == customer.org_id
-        and reward_refusal(reward=rewards[pk], customer=customer, segments=segments, now=now) is None
+        and customer_refusal(reward=rewards[pk], customer=customer, segments=segments, now=now) is None
     ]
 
 

@@ -7,7 +7,7 @@ from .errors import NoActiveCard, OutsideSegment, RewardNotIssued, RewardUnavail
 from .models import CatalogueReward
 
 
-def reward_refusal(*, reward: CatalogueReward, customer, segments: set[int], now) -> RewardNotIssued | None:
+def customer_refusal(*, reward: CatalogueReward, customer, segments: set[int], now) -> RewardNotIssued | None:
     """Why ``customer`` (from ``customer_for_issue``: ``has_cards``, ``has_active_card``) cannot
     be issued ``reward`` (from ``rewards_for_issue``) now, or None. ``segments``: the customer's
     segments among the reward's."""

@@ -13,3 +13,9 @@ REWARDS = """
      WHERE r.id IN ({ids})
      ORDER BY r.id, c.id
 """
+
+
+# An ANSWERED vendor call is paid once: the row lock of this UPDATE decides who pays it.
+VENDOR_CALL_SETTLE = (
+    "UPDATE catalogue_vendorcall SET state = 'DONE', settled_at = %s WHERE id = %s AND state = 'ANSWERED' RETURNING id"
+)

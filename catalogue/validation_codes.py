@@ -1,6 +1,8 @@
-"""Points validation codes (Capillary ``/v1.1/points/validationcode``): a 6-digit, single-use,
-short-lived code that lets a customer's points be spent by Issue Reward or at a till. A new code
-replaces the customer's previous one; a code is spent once, by whichever call spends it first."""
+"""Points validation codes (Capillary ``/v1.1/points/validationcode``, alias
+``/v1.1/points/validation_code``): a 6-digit, single-use, short-lived code that lets a customer's
+points be spent by Issue Reward (``skip_validation=false``) or at a till. A new code replaces the
+customer's previous one; a code is spent once, by whichever call spends it first (one
+conditional UPDATE); an issue call spends it once every check of the whole call has passed."""
 
 from __future__ import annotations
 
@@ -13,9 +15,27 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from orgs.errors import OutOfScope
 from orgs.models import Customer
 
+from . import selectors
+from .errors import CustomerNotFound, InvalidValidationCode
 from .models import ValidationCode
+from .resolve import Line
+
+
+def validation_code_for(
+    *, org_id: int, scope: frozenset[int], mobile: str | None, email: str | None, external_id: str | None
+) -> tuple[str, int]:
+    """The application service of the validation-code call: the customer of ``org_id`` (which the
+    call's data scope must reach) by its first identifier, and a new code for it; (code, seconds
+    valid). Raises ``OutOfScope`` or ``CustomerNotFound``."""
+    if org_id not in scope:
+        raise OutOfScope(f"org {org_id} is outside the data scope of this call")
+    customer = selectors.customer_for_issue(org_id=org_id, mobile=mobile, email=email, external_id=external_id)
+    if customer is None:
+        raise CustomerNotFound(f"customer not found in org {org_id}")
+    return validation_code_issue(customer=customer)
 
 
 def code_digest(code: str) -> str:
@@ -61,3 +81,12 @@ def validation_code_spend(*, owners: list[tuple[int, int]], code: str | None) ->
     return pk is not None and bool(
         ValidationCode.objects.filter(pk=pk, used_at__isnull=True).update(used_at=timezone.now())
     )
+
+
+def validation_code_consume(*, code: str | None, lines: list[Line]) -> None:
+    """Issue Reward's spending of its call's code (``InvalidValidationCode`` when it cannot)."""
+    if not code:
+        raise InvalidValidationCode("validationCode is required unless skip_validation=true")
+    owners = list({(line.payer.org_id, line.payer.customer.pk) for line in lines})
+    if not validation_code_spend(owners=owners, code=code):
+        raise InvalidValidationCode("validationCode is wrong, used or expired")

@@ -66,3 +66,21 @@ REDEEM_FROM_POOL = {
           FROM (SELECT 1) AS one LEFT JOIN reward ON true LEFT JOIN coupon ON true
     """,
 }
+
+
+# The reconciliation's checks (wallets/reconciliation.py) read JSON arrays of the call and issue
+# records: the one part of their SQL that differs between the two databases.
+RECONCILE_FRAGMENTS = {
+    "postgresql": {
+        "call_codes": "jsonb_array_elements_text(r.reward_codes) AS code(value)",
+        "call_code": "code.value",
+        "issue_codes": "jsonb_to_recordset(ri.coupon_codes) AS x(code text)",
+        "issue_code": "x.code",
+    },
+    "sqlite": {
+        "call_codes": "json_each(r.reward_codes) AS code",
+        "call_code": "code.value",
+        "issue_codes": "json_each(ri.coupon_codes) AS x",
+        "issue_code": "json_extract(x.value, '$.code')",
+    },
+}
