@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import pgbench, postgres_ready, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import pgbench, postgres_ready, sql_of, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000
@@ -109,45 +109,21 @@ def capture(rewards: list[dict]) -> tuple[list[str], dict]:
     """The statements one issue call runs, with BEGIN/COMMIT where Django opens and commits."""
     import base64
 
-    from django.db import connection
     from django.test import Client
 
     from orgs.models import md5_hex
-
-    events: list[str] = []
-
-    def record(execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        events.append(connection.ops.last_executed_query(context["cursor"], sql, params))
-        return result
-
-    original_set_autocommit, original_commit = connection.set_autocommit, connection._commit
-
-    def set_autocommit(autocommit, *args, **kwargs):
-        if not autocommit:
-            events.append("BEGIN")
-        return original_set_autocommit(autocommit, *args, **kwargs)
-
-    def commit():
-        events.append("COMMIT")
-        return original_commit()
 
     auth = "Basic " + base64.b64encode(f"{TILL}:{md5_hex(PASSWORD)}".encode()).decode()
     body = {
         "externalId": f"bench-{CUSTOMERS}",
         "rewards": [{**r, "requestId": f"cap-{time.time_ns()}-{i}"} for i, r in enumerate(rewards)],
     }
-    client = Client()
-    client.post(ISSUE_PATH, json.dumps(body), content_type="application/json", headers={"Authorization": auth})  # warm
+    client, headers = Client(), {"Authorization": auth}
+    client.post(ISSUE_PATH, json.dumps(body), content_type="application/json", headers=headers)  # warm
     body["rewards"] = [{**r, "requestId": f"cap2-{time.time_ns()}-{i}"} for i, r in enumerate(rewards)]
-    connection.set_autocommit, connection._commit = set_autocommit, commit
-    try:
-        with connection.execute_wrapper(record):
-            response = client.post(
-                ISSUE_PATH, json.dumps(body), content_type="application/json", headers={"Authorization": auth}
-            )
-    finally:
-        connection.set_autocommit, connection._commit = original_set_autocommit, original_commit
+    events, response = sql_of(
+        lambda: client.post(ISSUE_PATH, json.dumps(body), content_type="application/json", headers=headers)
+    )
     assert response.status_code == 200, response.content
     return events, response.json()
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_till_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import pgbench, postgres_ready, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ on sys.path)
+from common import pgbench, postgres_ready, sql_of, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ on sys.path)
 
 BENCH_ORG = 4_900_101
 CUSTOMERS = 2_000
@@ -113,37 +113,15 @@ def coupon_body(n: int, number: str, customers: int = CUSTOMERS) -> dict:
 
 
 def capture(path: str, body: dict, warm: dict) -> list[str]:
-    """The statements one call runs, with BEGIN/COMMIT where Django opens and commits."""
-    from django.db import connection
+    """The statements one call runs (``warm`` first, so that the till's credentials are cached)."""
     from django.test import Client
-
-    events: list[str] = []
-
-    def record(execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        events.append(connection.ops.last_executed_query(context["cursor"], sql, params))
-        return result
-
-    original_set_autocommit, original_commit = connection.set_autocommit, connection._commit
-
-    def set_autocommit(autocommit, *args, **kwargs):
-        if not autocommit:
-            events.append("BEGIN")
-        return original_set_autocommit(autocommit, *args, **kwargs)
-
-    def commit():
-        events.append("COMMIT")
-        return original_commit()
 
     client = Client()
     headers = {"Authorization": _auth()}
-    client.post(path, json.dumps(warm), content_type="application/json", headers=headers)  # the till's auth cached
-    connection.set_autocommit, connection._commit = set_autocommit, commit
-    try:
-        with connection.execute_wrapper(record):
-            response = client.post(path, json.dumps(body), content_type="application/json", headers=headers)
-    finally:
-        connection.set_autocommit, connection._commit = original_set_autocommit, original_commit
+    client.post(path, json.dumps(warm), content_type="application/json", headers=headers)
+    events, response = sql_of(
+        lambda: client.post(path, json.dumps(body), content_type="application/json", headers=headers)
+    )
     assert response.status_code == 200, response.content
     return events
 

@@ -218,6 +218,17 @@ def _one_item(body, key: str) -> dict:
     return items[0]
 
 
+def _till_item(request, key: str):
+    """(caller, org, the one item, the item with its ``customer`` object's identifiers on top)."""
+    caller = _caller(request)
+    org_id = till_org(request, caller)
+    item = _one_item(_checked_text(request.data), key)
+    customer = item.get("customer")
+    if customer is not None and not isinstance(customer, dict):
+        raise TillInputError("customer must be an object")
+    return caller, org_id, item, {**item, **(customer or {})}
+
+
 def _money_text(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -335,13 +346,7 @@ class PointsRedeemApi(_TillApi):
         examples=[OpenApiExample("a till's redemption", value=REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
-        caller = _caller(request)
-        org_id = till_org(request, caller)
-        item = _one_item(_checked_text(request.data), "redeem")
-        customer = item.get("customer")
-        if customer is not None and not isinstance(customer, dict):
-            raise TillInputError("customer must be an object")
-        source = {**item, **(customer or {})}
+        caller, org_id, item, source = _till_item(request, "redeem")
         ref = customer_ref(source)
         number = _text(item, "transaction_number", "transactionNumber")
         notes = _text(item, "notes", max_length=2000) or ""
@@ -540,13 +545,8 @@ class CouponRedeemApi(_TillApi):
         examples=[OpenApiExample("a till's coupon", value=COUPON_REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
-        caller = _caller(request)
-        org_id = till_org(request, caller)
-        item = _one_item(_checked_text(request.data), "coupon")
-        customer = item.get("customer")
+        _, org_id, item, source = _till_item(request, "coupon")
         txn = item.get("transaction")
-        if customer is not None and not isinstance(customer, dict):
-            raise TillInputError("customer must be an object")
         if not isinstance(txn, dict):
             raise TillInputError("transaction: an object {number, amount} is required")
         number = _text(txn, "number", max_length=64)
@@ -560,7 +560,7 @@ class CouponRedeemApi(_TillApi):
                 raise TillInputError("transaction.amount: a positive amount with two decimals at most") from exc
         code_text = _text(item, "code", max_length=64) or ""
         try:
-            holder = _coupon_customer(org_id=org_id, ref=customer_ref({**item, **(customer or {})}))
+            holder = _coupon_customer(org_id=org_id, ref=customer_ref(source))
             if not code_text:
                 raise coupon_errors.CouponUnknown("code is required")
             coupon_redeem_at_till(
