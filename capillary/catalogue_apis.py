@@ -16,11 +16,13 @@ from catalogue.errors import FulfilmentInvalid, IssueNotFound, NotRevocable, Rev
 from catalogue.fulfilment import FulfilmentChange, issues_fulfilment_update
 from catalogue.models import PaymentConfig
 from catalogue.revocation import reward_issue_revoke
+from core.numbers import BIGINT_MAX, NumberInvalid, integer_parse
 
-from .apis import _caller, _CapillaryApi, _checked_text, _scope
+from .apis import _caller, _CapillaryApi, _scope
 from .errors import oauth_exception_handler
+from .parsing import query_of
 from .render import issue_result
-from .till_apis import BIGINT_MAX, TillInputError, _money_text, _table, _text, customer_ref
+from .till_apis import TillInputError, _money_text, _table, _text, customer_ref
 
 OWN_CODES = {
     9001: "revoke is disabled for the org that issued the reward (its revoke_enabled is off) (HTTP 400)",
@@ -51,10 +53,10 @@ def _int(source, name: str, *, default: int | None = None, low: int = 0, high: i
     value = source.get(name)
     if value is None or value == "":
         return default
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise TillInputError(f"{name}: an integer from {low} to {high} is required")
-    return int(text)
+    try:
+        return integer_parse(value, minimum=low, maximum=high)
+    except NumberInvalid as exc:
+        raise TillInputError(f"{name}: an integer from {low} to {high} is required") from exc
 
 
 def _customers(request, caller, query) -> list:
@@ -134,7 +136,7 @@ class UserRewardsApi(_DataApi):
     )
     def get(self, request):
         caller = _caller(request)
-        query = _checked_text(request.query_params.dict())
+        query = query_of(request)
         page, size = _page(query, default_size=100, max_size=100)
         found = rewards_issuable(customers=_customers(request, caller, query), page=page, size=size)
         pagination = {"page": page, "size": size, "total": found.total}
@@ -153,7 +155,7 @@ class UserRewardApi(_DataApi):
     def get(self, request, reward_id):
         reward_id = int(reward_id)
         caller = _caller(request)
-        query = _checked_text(request.query_params.dict())
+        query = query_of(request)
         customers = _customers(request, caller, query)
         reward = reward_issuable(customers=customers, reward_id=reward_id) if reward_id <= BIGINT_MAX else None
         if reward is None:
@@ -188,7 +190,7 @@ class RewardTransactionsApi(_DataApi):
     )
     def get(self, request):
         caller = _caller(request)
-        query = _checked_text(request.query_params.dict())
+        query = query_of(request)
         page, size = _page(query, default_size=10, max_size=50)
         status = _text(query, "status", max_length=5)
         if status is not None and status.lower() not in ("true", "false"):
@@ -224,7 +226,7 @@ class RevokeApi(_CapillaryApi):
     def post(self, request):
         caller = _caller(request)
         scope = _scope(request, caller)
-        body = _checked_text(request.data)
+        body = request.data
         if not isinstance(body, dict):
             raise TillInputError("the body must be a JSON object")
         txn_id = _int(body, "txnId", low=1)
@@ -300,7 +302,7 @@ class FulfilmentApi(_DataApi):
     def put(self, request):
         caller = _caller(request)
         scope = _scope(request, caller)
-        body = _checked_text(request.data)
+        body = request.data
         items = body.get("transactions") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items:
             raise TillInputError("transactions: a list of 1 to 50 is required")

@@ -20,8 +20,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from catalogue.till_points import till_points_redeem, till_points_redeemable
-from core.bounds import BIGINT_MAX
 from core.errors import DomainError
+from core.numbers import NumberInvalid, id_parse
 from coupons import errors as coupon_errors
 from coupons.issued import coupon_for_till, coupon_redeem_at_till
 from orgs.errors import InvalidScope
@@ -36,8 +36,9 @@ from wallets.till import (
     redeem_value,
 )
 
-from .apis import ValidationCodeApi, _caller, _CapillaryApi, _checked_text, _scope
+from .apis import ValidationCodeApi, _caller, _CapillaryApi, _scope
 from .errors import _error
+from .parsing import query_of
 
 # --- codes -------------------------------------------------------------------------------------
 
@@ -164,9 +165,10 @@ def _group_id(source: dict) -> int | None:
     value = _text(source, "user_group2_id", "userGroup2Id", max_length=20)
     if value is None:
         return None
-    if not value.isdigit() or not 0 < int(value) <= BIGINT_MAX:
-        raise TillInputError("user_group2_id: a positive integer is required")
-    return int(value)
+    try:
+        return id_parse(value)
+    except NumberInvalid as exc:
+        raise TillInputError("user_group2_id: a positive integer is required") from exc
 
 
 def customer_ref(source: dict) -> CustomerRef:
@@ -222,7 +224,7 @@ def _till_item(request, key: str):
     """(caller, org, the one item, the item with its ``customer`` object's identifiers on top)."""
     caller = _caller(request)
     org_id = till_org(request, caller)
-    item = _one_item(_checked_text(request.data), key)
+    item = _one_item(request.data, key)
     customer = item.get("customer")
     if customer is not None and not isinstance(customer, dict):
         raise TillInputError("customer must be an object")
@@ -284,7 +286,7 @@ class PointsIsRedeemableApi(_TillApi):
     def get(self, request):
         caller = _caller(request)
         org_id = till_org(request, caller)
-        query = _checked_text(request.query_params.dict())
+        query = query_of(request)
         ref = customer_ref(query)
         raw_points = query.get("points")
         ratio, payer, points = None, None, None
@@ -423,7 +425,7 @@ class PointsReverseApi(_CapillaryApi):
     def post(self, request):
         caller = _caller(request)
         org_id = till_org(request, caller)
-        body = _checked_text(request.data)
+        body = request.data
         if not isinstance(body, dict):
             raise TillInputError("the body must be a JSON object")
         identifier = body.get("identifier")
@@ -492,7 +494,7 @@ class CouponIsRedeemableApi(_TillApi):
     def get(self, request):
         caller = _caller(request)
         org_id = till_org(request, caller)
-        query = _checked_text(request.query_params.dict())
+        query = query_of(request)
         code_text = _text(query, "code", max_length=64) or ""
         coupon = None
         try:

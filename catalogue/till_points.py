@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import transaction
-
 from wallets.errors import ValidationCodeRefused
 from wallets.till import PointsPayer, PointsRedeemed, PointsRedeemIn, points_redeem, points_redeemable
 
@@ -26,14 +24,10 @@ def till_points_redeemable(
 
 
 def till_points_redeem(*, call: PointsRedeemIn, validation_code: str | None, skip_validation: bool) -> PointsRedeemed:
-    """``points_redeem``; without ``skip_validation`` the code is spent in the same transaction as
-    the debit (a refused redemption leaves it unspent; a replay needs none)."""
-    if skip_validation:
-        return points_redeem(call=call)
-    with transaction.atomic():
-        redeemed = points_redeem(call=call)
-        if not redeemed.replayed and not validation_code_spend(
-            owners=[(call.payer.org_id, call.payer.customer.pk)], code=validation_code
-        ):
-            raise ValidationCodeRefused("validation_code is missing, wrong, used or expired")
-        return redeemed
+    """``points_redeem``; without ``skip_validation`` the code is spent first, on its own (a wrong
+    one counts towards the code's attempts, a right one is used even if the points then fall short)."""
+    if not skip_validation and not validation_code_spend(
+        owners=[(call.payer.org_id, call.payer.customer.pk)], code=validation_code
+    ):
+        raise ValidationCodeRefused("validation_code is missing, wrong, used or expired")
+    return points_redeem(call=call)

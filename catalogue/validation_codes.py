@@ -7,12 +7,13 @@ conditional UPDATE); an issue call spends it once every check of the whole call 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from orgs.errors import OutOfScope
@@ -58,29 +59,44 @@ def validation_code_issue(*, customer: Customer) -> tuple[str, int]:
     return code, ttl
 
 
-def _usable(*, owners: list[tuple[int, int]], code: str):
+def _live(*, owners: list[tuple[int, int]], now):
     condition = Q()
     for org_id, customer_id in owners:
         condition |= Q(org_id=org_id, customer_id=customer_id)
     return ValidationCode.objects.filter(
-        condition, code_digest=code_digest(code), used_at__isnull=True, expires_at__gt=timezone.now()
+        condition,
+        used_at__isnull=True,
+        expires_at__gt=now,
+        failed_attempts__lt=settings.VALIDATION_CODE_MAX_ATTEMPTS,
     )
 
 
 def validation_code_valid(*, org_id: int, customer_id: int, code: str | None) -> bool:
-    """Whether ``code`` would be accepted for this customer now. Spends nothing."""
-    return bool(code) and _usable(owners=[(org_id, customer_id)], code=code).exists()
+    """Whether ``code`` would be accepted for this customer now. Spends nothing, counts nothing."""
+    if not code:
+        return False
+    digest = code_digest(code)
+    stored = _live(owners=[(org_id, customer_id)], now=timezone.now()).values_list("code_digest", flat=True)
+    return any(hmac.compare_digest(known, digest) for known in stored)
 
 
 def validation_code_spend(*, owners: list[tuple[int, int]], code: str | None) -> bool:
     """Spend ``code`` of one of ``owners`` (org id, customer id): True once, False when it is
-    missing, wrong, used or expired. One conditional UPDATE decides between concurrent calls."""
+    missing, wrong, used or expired. A wrong code counts against every live code of the owners: at
+    ``VALIDATION_CODE_MAX_ATTEMPTS`` wrong ones a code is void, so it can be guessed that often at
+    most. Check and count in one locked step, committed on its own (``durable``): the count stays
+    although the call then fails, and the caller must not hold a transaction open."""
     if not code:
         return False
-    pk = _usable(owners=owners, code=code).values_list("pk", flat=True).first()
-    return pk is not None and bool(
-        ValidationCode.objects.filter(pk=pk, used_at__isnull=True).update(used_at=timezone.now())
-    )
+    now, digest = timezone.now(), code_digest(code)
+    with transaction.atomic(durable=True):
+        live = list(_live(owners=owners, now=now).select_for_update().order_by("pk").values_list("pk", "code_digest"))
+        match = next((pk for pk, stored in live if hmac.compare_digest(stored, digest)), None)
+        if match is not None:
+            ValidationCode.objects.filter(pk=match).update(used_at=now)
+            return True
+        ValidationCode.objects.filter(pk__in=[pk for pk, _ in live]).update(failed_attempts=F("failed_attempts") + 1)
+    return False
 
 
 def validation_code_consume(*, code: str | None, lines: list[Line]) -> None:
@@ -89,4 +105,7 @@ def validation_code_consume(*, code: str | None, lines: list[Line]) -> None:
         raise InvalidValidationCode("validationCode is required unless skip_validation=true")
     owners = list({(line.payer.org_id, line.payer.customer.pk) for line in lines})
     if not validation_code_spend(owners=owners, code=code):
-        raise InvalidValidationCode("validationCode is wrong, used or expired")
+        raise InvalidValidationCode(
+            "validationCode is wrong, used or expired (or void after "
+            f"{settings.VALIDATION_CODE_MAX_ATTEMPTS} wrong attempts: ask for a new one)"
+        )

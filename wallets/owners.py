@@ -3,11 +3,13 @@ group, each with its points wallet. One lookup for Issue Reward and the till cal
 
 from __future__ import annotations
 
+from contextlib import suppress
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
 
+from core.numbers import NumberInvalid, id_parse
 from orgs.models import Customer, CustomerGroup, GroupMember
 from orgs.selectors import customer_key
 
@@ -89,8 +91,8 @@ def group_for_issue(
         lookup &= Q(external_id=external_id)
     if primary_user_id is not None:
         primary = Q(primary__external_id=primary_user_id)
-        if primary_user_id.isdigit() and int(primary_user_id) < 2**63:
-            primary |= Q(primary_id=int(primary_user_id))
+        with suppress(NumberInvalid):
+            primary |= Q(primary_id=id_parse(primary_user_id))
         lookup &= primary
     return (
         CustomerGroup.objects.filter(lookup)

@@ -21,7 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.money import MONEY_PLACES, to_money
+from core.money import MONEY_PLACES
+from core.numbers import NumberInvalid, money_parse
 from orgs.models import Customer
 
 from .errors import (
@@ -99,13 +100,12 @@ class PointsReversed:
 
 
 def points_parse(value) -> Decimal:
-    """Points as a till sends them (a decimal string or a number): positive, two places at most."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise PointsInvalid("points must be a number")
+    """Points as a till sends them (a decimal string or a JSON number): positive, two places at most
+    (``core.numbers.money_parse``)."""
     try:
-        points = to_money(str(value) if isinstance(value, float) else value)
-    except ValueError as exc:
-        raise PointsInvalid(f"points must be a positive number with two decimals at most: {str(value)[:40]!r}") from exc
+        points = money_parse(value)
+    except NumberInvalid as exc:
+        raise PointsInvalid(f"points must be a positive number with two decimals at most: {exc}") from exc
     if points <= 0 or points > MAX_POINTS:
         raise PointsInvalid("points must be greater than zero and below a trillion")
     return points

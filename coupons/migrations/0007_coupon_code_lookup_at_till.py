@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('coupons', '0006_pool_attributes_and_till_redemption'),
-        ('orgs', '0007_org_till_settings'),
+        ('orgs', '0008_org_till_settings'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgs', '0007_org_till_settings'),
+        ('orgs', '0008_org_till_settings'),
         ('wallets', '0006_reversals_adjustments'),
     ]
 

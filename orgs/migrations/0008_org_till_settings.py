@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgs', '0006_customer_email_normalized'),
+        ('orgs', '0007_customer_email_normalized'),
     ]
 
     operations = [

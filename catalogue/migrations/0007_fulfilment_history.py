@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalogue', '0005_vendor_call_staff_flags'),
-        ('orgs', '0007_org_till_settings'),
+        ('catalogue', '0006_validationcode_failed_attempts'),
+        ('orgs', '0008_org_till_settings'),
     ]
 
     operations = [
