@@ -16,7 +16,7 @@ from catalogue.errors import FulfilmentInvalid, IssueNotFound, NotRevocable, Rev
 from catalogue.fulfilment import FulfilmentChange, issues_fulfilment_update
 from catalogue.models import PaymentConfig
 from catalogue.revocation import reward_issue_revoke
-from core.numbers import BIGINT_MAX, NumberInvalid, integer_parse
+from core.numbers import BIGINT_MAX, NumberInvalid, id_parse, integer_parse
 
 from .apis import _caller, _CapillaryApi, _scope
 from .errors import oauth_exception_handler
@@ -34,6 +34,7 @@ READ_CODES = {
     401: "missing or wrong credentials (HTTP 401)",
     403: "org outside the data scope (HTTP 403)",
     404: "customer not found in the orgs in scope; detail: the reward cannot be issued to them now (HTTP 404)",
+    429: "too many failed Basic authentications for this till or address: wait Retry-After seconds (HTTP 429)",
 }
 FULFILMENT_CODES = {
     400: "undefined fulfilment status or custom field, customerId/rewardId not the transaction's, more than 50 "
@@ -132,7 +133,7 @@ class UserRewardsApi(_DataApi):
             OpenApiParameter("page", int, description="From 0."),
             OpenApiParameter("size", int, description="Default 100, at most 100 (more: 400)."),
         ],
-        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA},
+        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA, 429: _DATA},
     )
     def get(self, request):
         caller = _caller(request)
@@ -149,15 +150,21 @@ class UserRewardApi(_DataApi):
         summary="One reward, if this customer can be issued it now (Capillary v1.1)",
         description='`{"data": {...as in the list...}, "errors": null}`; 404 when the customer could not be '
         "issued it now, or it is outside the data scope, or it does not exist.\n\n" + _table(READ_CODES),
-        parameters=[*_READ_PARAMETERS, OpenApiParameter("userId", int)],
-        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA},
+        parameters=[
+            *_READ_PARAMETERS,
+            OpenApiParameter("userId", int),
+            OpenApiParameter("reward_id", int, OpenApiParameter.PATH, description="The rewardId."),
+        ],
+        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA, 429: _DATA},
     )
     def get(self, request, reward_id):
-        reward_id = int(reward_id)
         caller = _caller(request)
         query = query_of(request)
         customers = _customers(request, caller, query)
-        reward = reward_issuable(customers=customers, reward_id=reward_id) if reward_id <= BIGINT_MAX else None
+        try:
+            reward = reward_issuable(customers=customers, reward_id=id_parse(reward_id))
+        except NumberInvalid:
+            reward = None
         if reward is None:
             raise exceptions.NotFound(f"reward {reward_id} cannot be issued to this customer")
         return Response({"data": _reward_out(reward), "errors": None})
@@ -186,7 +193,7 @@ class RewardTransactionsApi(_DataApi):
             OpenApiParameter("page", int, description="From 0."),
             OpenApiParameter("size", int, description="Default 10, at most 50 (more: 400)."),
         ],
-        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA},
+        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA, 429: _DATA},
     )
     def get(self, request):
         caller = _caller(request)
@@ -220,7 +227,7 @@ class RevokeApi(_CapillaryApi):
         'errors `{"status": {success: false, code, message}}`.\n\n' + _table(OWN_CODES),
         parameters=_READ_PARAMETERS[:1] + _READ_PARAMETERS[4:],
         request=OpenApiTypes.OBJECT,
-        responses={code: OpenApiTypes.OBJECT for code in (200, 400, 401, 403, 404)},
+        responses={code: OpenApiTypes.OBJECT for code in (200, 400, 401, 403, 404, 429)},
         examples=[OpenApiExample("revoke", value={"txnId": 1, "notes": "order cancelled"}, request_only=True)],
     )
     def post(self, request):
@@ -297,7 +304,7 @@ class FulfilmentApi(_DataApi):
         'fulfillmentStatus, transactionCustomFields}], "errors": null}`.\n\n' + _table(FULFILMENT_CODES),
         parameters=_READ_PARAMETERS[:1] + _READ_PARAMETERS[4:],
         request=OpenApiTypes.OBJECT,
-        responses={200: _DATA, 400: _DATA, 401: _DATA, 404: _DATA},
+        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA, 429: _DATA},
     )
     def put(self, request):
         caller = _caller(request)

@@ -57,6 +57,7 @@ REVERSE_CODES = {
     400: "malformed body or identifier (HTTP 400)",
     401: "missing or wrong credentials (HTTP 401)",
     403: "org outside the data scope (HTTP 403)",
+    429: "too many failed Basic authentications for this till or address: wait Retry-After seconds (HTTP 429)",
 }
 COUPON_ITEM_CODES = {
     700: "coupon redeemable / redeemed (also the replay of the same code and transaction number)",
@@ -73,6 +74,7 @@ ENVELOPE_CODES = {
     "format other than json, bad DATA-SCOPE headers (HTTP 400)",
     401: "missing or wrong credentials, username not the caller's till (HTTP 401)",
     403: "org outside the data scope (HTTP 403)",
+    429: "too many failed Basic authentications for this till or address: wait Retry-After seconds (HTTP 429)",
 }
 
 
@@ -281,7 +283,7 @@ class PointsIsRedeemableApi(_TillApi):
             OpenApiParameter("user_group2_id", int),
             OpenApiParameter("user_group2_external_id", str),
         ],
-        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11},
+        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
     )
     def get(self, request):
         caller = _caller(request)
@@ -344,7 +346,7 @@ class PointsRedeemApi(_TillApi):
         "redeemed_value, balance, item_status}`: HTTP 200 on 800, 400 otherwise.\n\n" + _table(POINTS_ITEM_CODES),
         parameters=[*_COMMON_PARAMETERS, OpenApiParameter("skip_validation", bool), OpenApiParameter("program_id")],
         request=OpenApiTypes.OBJECT,
-        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11},
+        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
         examples=[OpenApiExample("a till's redemption", value=REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
@@ -409,6 +411,7 @@ class PointsReverseApi(_CapillaryApi):
             (400, "application/json"): OpenApiTypes.OBJECT,
             (401, "application/json"): OpenApiTypes.OBJECT,
             (403, "application/json"): OpenApiTypes.OBJECT,
+            (429, "application/json"): OpenApiTypes.OBJECT,
         },
         examples=[
             OpenApiExample(
@@ -489,7 +492,7 @@ class CouponIsRedeemableApi(_TillApi):
             OpenApiParameter("external_id", str),
             OpenApiParameter("details", str, enum=["extended"]),
         ],
-        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11},
+        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
     )
     def get(self, request):
         caller = _caller(request)
@@ -543,7 +546,7 @@ class CouponRedeemApi(_TillApi):
         "{code, transaction_number, item_status}`: HTTP 200 on 700, 400 otherwise.\n\n" + _table(COUPON_ITEM_CODES),
         parameters=_COMMON_PARAMETERS,
         request=OpenApiTypes.OBJECT,
-        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11},
+        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
         examples=[OpenApiExample("a till's coupon", value=COUPON_REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):

@@ -29,17 +29,19 @@ TILL_ROUTES = [
 ]
 
 urlpatterns = [path(route, view.as_view(), name=name) for route, view, name in ROUTES + TILL_ROUTES]
-urlpatterns.append(
-    path("v1.1/user/rewards/<int:reward_id>", catalogue_apis.UserRewardApi.as_view(), name="user-reward")
-)
 urlpatterns += [
     re_path(rf"^(?:{re.escape(GATEWAY)})?{re.escape(route.rstrip('/'))}/?$", view.as_view(schema=None))
     for route, view, _ in ROUTES
 ]
 urlpatterns += [re_path(rf"^{re.escape(route)}/$", view.as_view(schema=None)) for route, view, _ in TILL_ROUTES]
+# After the routes above (``v1.1/user/rewards/issue`` without its slash is Issue Reward's): any
+# segment reaches the view, which answers a rewardId that is not an id with a 404 in JSON.
+urlpatterns.append(
+    path("v1.1/user/rewards/<str:reward_id>", catalogue_apis.UserRewardApi.as_view(), name="user-reward")
+)
 urlpatterns.append(
     re_path(
-        rf"^(?:{re.escape(GATEWAY)})?v1\.1/user/rewards/(?P<reward_id>[0-9]{{1,19}})/?$",
+        rf"^(?:{re.escape(GATEWAY)})?v1\.1/user/rewards/(?P<reward_id>[^/]+)/?$",
         catalogue_apis.UserRewardApi.as_view(schema=None),
     )
 )
