@@ -488,7 +488,7 @@ class ValidationCodeApi(_CapillaryApi):
         },
     )
     def post(self, request):
-        return self._issue(request, request.data)
+        return self._issue(request, lambda: request.data)
 
     @extend_schema(
         operation_id="points_validation_code_get",
@@ -502,12 +502,12 @@ class ValidationCodeApi(_CapillaryApi):
         query = {key: value for key, value in query_of(request).items() if key not in ("username", "format")}
         if "external_id" in query:
             query.setdefault("externalId", query.pop("external_id"))
-        return self._issue(request, query)
+        return self._issue(request, lambda: query)
 
     def _issue(self, request, body):
-        caller = _caller(request)
+        caller = _caller(request)  # authentication first, then the body
         scope = _scope(request, caller)
-        serializer = self.InputSerializer(data=body)
+        serializer = self.InputSerializer(data=body())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         code, ttl = validation_code_for(

@@ -227,7 +227,7 @@ class RevokeApi(_CapillaryApi):
         'errors `{"status": {success: false, code, message}}`.\n\n' + _table(OWN_CODES),
         parameters=_READ_PARAMETERS[:1] + _READ_PARAMETERS[4:],
         request=OpenApiTypes.OBJECT,
-        responses={code: OpenApiTypes.OBJECT for code in (200, 400, 401, 403, 404, 429)},
+        responses={code: OpenApiTypes.OBJECT for code in (200, 400, 401, 403, 404, 413, 415, 429)},
         examples=[OpenApiExample("revoke", value={"txnId": 1, "notes": "order cancelled"}, request_only=True)],
     )
     def post(self, request):
@@ -304,7 +304,7 @@ class FulfilmentApi(_DataApi):
         'fulfillmentStatus, transactionCustomFields}], "errors": null}`.\n\n' + _table(FULFILMENT_CODES),
         parameters=_READ_PARAMETERS[:1] + _READ_PARAMETERS[4:],
         request=OpenApiTypes.OBJECT,
-        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA, 429: _DATA},
+        responses={200: _DATA, 400: _DATA, 401: _DATA, 403: _DATA, 404: _DATA, 413: _DATA, 415: _DATA, 429: _DATA},
     )
     def put(self, request):
         caller = _caller(request)

@@ -346,7 +346,7 @@ class PointsRedeemApi(_TillApi):
         "redeemed_value, balance, item_status}`: HTTP 200 on 800, 400 otherwise.\n\n" + _table(POINTS_ITEM_CODES),
         parameters=[*_COMMON_PARAMETERS, OpenApiParameter("skip_validation", bool), OpenApiParameter("program_id")],
         request=OpenApiTypes.OBJECT,
-        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
+        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 413: _V11, 415: _V11, 429: _V11},
         examples=[OpenApiExample("a till's redemption", value=REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
@@ -411,6 +411,8 @@ class PointsReverseApi(_CapillaryApi):
             (400, "application/json"): OpenApiTypes.OBJECT,
             (401, "application/json"): OpenApiTypes.OBJECT,
             (403, "application/json"): OpenApiTypes.OBJECT,
+            (413, "application/json"): OpenApiTypes.OBJECT,
+            (415, "application/json"): OpenApiTypes.OBJECT,
             (429, "application/json"): OpenApiTypes.OBJECT,
         },
         examples=[
@@ -546,7 +548,7 @@ class CouponRedeemApi(_TillApi):
         "{code, transaction_number, item_status}`: HTTP 200 on 700, 400 otherwise.\n\n" + _table(COUPON_ITEM_CODES),
         parameters=_COMMON_PARAMETERS,
         request=OpenApiTypes.OBJECT,
-        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
+        responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 413: _V11, 415: _V11, 429: _V11},
         examples=[OpenApiExample("a till's coupon", value=COUPON_REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
