@@ -20,7 +20,6 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,23 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_till_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import pgbench, postgres_ready, sql_of, start_gunicorn, vacuum, wrk_numbers  # noqa: E402  (bench/ on sys.path)
+from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    Row,
+    add_server_arguments,
+    app_server,
+    postgres_ready,
+    ratio,
+    reconcile_report,
+    reference_run,
+    replay_database,
+    server_description,
+    sql_of,
+    summary,
+    vacuum,
+    warm_up,
+    wrk_figures,
+)
+from issue import pgbench  # noqa: E402
 
 BENCH_ORG = 4_900_101
 CUSTOMERS = 2_000
@@ -40,11 +55,9 @@ COUPONS = 240_000
 WRK_COUPONS = COUPONS // 2  # BC10 .. BC<WRK_COUPONS> for wrk, the rest for pgbench
 POOL = 9_901
 TILL, PASSWORD = "till.bench", "till-bench-password"
-PORT = 8772
 HOT_TABLES = "wallets_wallet, wallets_ledgerentry, wallets_pointsredemption, coupons_coupon"
 POINTS_PATH = "/v1.1/points/redeem?username=till.bench&skip_validation=true"
 COUPON_PATH = "/v1.1/coupon/redeem?username=till.bench"
-REFERENCE = Path("/work/shared/bench/reference.sh")
 
 
 def scenario() -> dict:
@@ -220,7 +233,7 @@ end
 """
 
 
-def wrk(kind: str, clients: int, duration: int, lua: Path, *, first: int = 1, last: int = COUPONS) -> dict:
+def wrk(base: str, kind: str, clients: int, duration: int, lua: Path, *, first: int = 1, last: int = COUPONS) -> dict:
     env = {
         **os.environ,
         "BENCH_KIND": kind,
@@ -232,38 +245,20 @@ def wrk(kind: str, clients: int, duration: int, lua: Path, *, first: int = 1, la
     }
     path = POINTS_PATH if kind == "points" else COUPON_PATH
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--latency", "-s", str(lua), f"http://127.0.0.1:{PORT}{path}"],
+        ["wrk", "-t2", f"-c{clients}", f"-d{duration}s", "--latency", "-s", str(lua), f"{base}{path}"],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return wrk_numbers(out)
-
-
-def reference(clients: int, duration: int) -> dict[str, int]:
-    """The physical reference's tps per workload at ``clients`` (``debit`` is the points one)."""
-    if not REFERENCE.exists():
-        return {}
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    server = f"{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    url = f"postgres://{server}/{db['NAME']}_reference"
-    out = subprocess.run(
-        ["bash", str(REFERENCE), "--clients", str(clients), "--duration", str(duration), "--db", url],
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^reference (\w+) \d+ (\d+)$", out, re.M)}
+    return wrk_figures(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", default="16,64")
-    parser.add_argument("--no-reference", action="store_true", help="skip ../shared/bench/reference.sh")
+    add_server_arguments(parser)
     args = parser.parse_args()
     setup()
     workdir = Path(tempfile.mkdtemp(prefix="till-bench-"))
@@ -272,49 +267,32 @@ def main() -> None:
     scripts["coupon"].write_text(coupon_script(used=1))
     lua = workdir / "till.lua"
     lua.write_text(WRK_LUA)
-    clients_list = list(map(int, args.clients.split(",")))
-    # Each wrk run redeems coupons no earlier run used: a slice of the issued ones per run.
-    slice_size = (WRK_COUPONS - 10) // (2 * len(clients_list))
-    next_first = 10
-    server = start_gunicorn(port=PORT, workers=args.workers)
-    results = []
-    try:
-        for kind in ("points", "coupon"):
-            for clients in clients_list:
+    client_counts = list(map(int, args.clients.split(",")))
+    references = {c: reference_run(args, c, args.reference_duration or args.duration) for c in client_counts}
+    print(f"{server_description(args)}; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs", flush=True)
+    # Each coupon run redeems coupons no earlier run used: a slice of the lower half per run.
+    slice_size = (WRK_COUPONS - 10) // len(client_counts)
+    rows = []
+    with replay_database() as replay_db, app_server(args) as base:
+        for kind, workload in (("points", "debit"), ("coupon", "pool")):
+            for n, clients in enumerate(client_counts):
+                first = 10 + n * slice_size
+                warm_last = first + slice_size // 5
                 vacuum(HOT_TABLES)
-                first, last = next_first, next_first + slice_size - 1
-                next_first += slice_size
-                wrk(kind, clients, 3, lua, first=first, last=first + slice_size // 5)  # warm-up
-                app = wrk(kind, clients, args.duration, lua, first=first + slice_size // 5 + 1, last=last)
+                warm_up(lambda s, k=kind, c=clients, f=first, w=warm_last: wrk(base, k, c, s, lua, first=f, last=w))
+                app = wrk(base, kind, clients, args.duration, lua, first=warm_last + 1, last=first + slice_size - 1)
                 vacuum(HOT_TABLES)
-                db = pgbench(scripts[kind], clients, args.duration)
-                results.append((kind, clients, app, db))
+                db = pgbench(scripts[kind], clients, args.duration, replay_db)
+                rows.append(Row(f"{kind}/redeem", clients, app, db["rate"], workload, references[clients]))
                 print(
                     f"{kind:6} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
                     f"p99 {app['p99']:6.1f} ms  non-2xx {app['errors']} {app['socket_errors']}| pgbench "
                     f"{db['rate']:7.1f} tps ({db['latency']:.1f} ms, failed {db['failed']})  "
-                    f"ratio {app['rate'] / db['rate']:.0%}",
+                    f"ratio {app['rate'] / db['rate']:.0%} | {ratio(app['rate'], references[clients], workload)}",
                     flush=True,
                 )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    refs = {} if args.no_reference else {clients: reference(clients, args.duration) for clients in clients_list}
-    print()
-    print("| call | clients | app req/s | p50 ms | p99 ms | non-2xx | pgbench tps | app / pgbench | reference tps |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for kind, clients, app, db in results:
-        ref = refs.get(clients, {}).get("debit" if kind == "points" else "pool")
-        ref_text = f"{ref} ({app['rate'] / ref:.0%})" if ref else "-"
-        print(
-            f"| {kind}/redeem | {clients} | {app['rate']:.0f} | {app['p50']:.1f} | {app['p99']:.1f} | "
-            f"{app['errors']} | {db['rate']:.0f} | {app['rate'] / db['rate']:.0%} | {ref_text} |"
-        )
-    by_case = {(kind, clients): app for kind, clients, app, _ in results}
-    for kind in ("points", "coupon"):
-        if (kind, 16) in by_case and (kind, 64) in by_case:
-            share = by_case[(kind, 64)]["rate"] / by_case[(kind, 16)]["rate"]
-            print(f"{kind}/redeem: 64 clients reach {share:.0%} of 16")
+    summary(rows)
+    reconcile_report()
 
 
 if __name__ == "__main__":
