@@ -328,7 +328,15 @@ class _Writer:
 
     def write(self) -> LoadReport:
         orgs = self.document["orgs"]
-        Org.objects.bulk_create(Org(id=org["id"], name=org["name"]) for org in orgs)
+        Org.objects.bulk_create(
+            Org(
+                id=org["id"],
+                name=org["name"],
+                revoke_enabled=org.get("revoke_enabled", False),
+                points_currency_ratio=Decimal(org.get("points_currency_ratio", "1")),
+            )
+            for org in orgs
+        )
         links = {(org["id"], other) for org in orgs for other in org.get("connected_orgs", [])}
         links |= {(b, a) for a, b in links}
         OrgConnection.objects.bulk_create(
@@ -463,6 +471,8 @@ class _Writer:
                 name=data["name"],
                 campaign=campaigns.get(data.get("campaign")),
                 **({"low_stock_threshold": data["low_stock_threshold"]} if "low_stock_threshold" in data else {}),
+                **{key: data[key] for key in ("description", "discount_type") if key in data},
+                **{key: Decimal(data[key]) for key in ("discount_value", "value") if key in data},
             )
             pools[pool.pk] = pool
             explicit = data.get("coupons", [])

@@ -10,6 +10,7 @@ from core.numbers import BIGINT_MAX
 MONEY = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "x-error": "not a decimal string like '12.50'"}
 POSITIVE_MONEY = {**MONEY, "not": {"pattern": r"^0+(\.0+)?$"}, "x-error": "not a positive decimal string like '12.50'"}
 RATIO = {"type": "string", "pattern": r"^\d{1,6}(\.\d{1,6})?$", "x-error": "not a decimal ratio like '0.5'"}
+POSITIVE_RATIO = {**RATIO, "not": {"pattern": r"^0+(\.0+)?$"}, "x-error": "not a positive ratio like '0.25'"}
 TIME = {"type": ["string", "null"], "minLength": 1}
 ID = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
 NAME = {"type": "string", "minLength": 1, "maxLength": 100}
@@ -89,6 +90,10 @@ COUPON_POOL = _object(
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "campaign": {"type": ["string", "null"]},
         "low_stock_threshold": {"type": "integer", "minimum": 0},
+        "description": {"type": "string", "maxLength": 500},
+        "discount_type": {"enum": ["ABS", "PERC"]},
+        "discount_value": MONEY,
+        "value": MONEY,
         "coupons": {
             "type": "array",
             "items": _object({"code": CODE, "expires_at": TIME}, ("code",)),
@@ -163,6 +168,8 @@ ORG = _object(
         "id": ID,
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "connected_orgs": {"type": "array", "items": ID},
+        "revoke_enabled": {"type": "boolean"},
+        "points_currency_ratio": POSITIVE_RATIO,
         "appvirality": _object(
             {
                 "apikey": {"type": "string", "minLength": 8, "maxLength": 128},

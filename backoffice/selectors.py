@@ -3,7 +3,7 @@ dashboard. They read across every app, so they sit above them all."""
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,7 +17,7 @@ from core.money import ZERO, to_money
 from coupons.models import Coupon, CouponPool
 from coupons.selectors import available_by_pool
 from orgs.models import Customer, CustomerGroup
-from wallets.models import Discrepancy, EarnedReward, LedgerEntry, RedemptionCall, Wallet
+from wallets.models import Discrepancy, EarnedReward, LedgerEntry, PointsRedemption, RedemptionCall, Wallet
 
 # --- back office ------------------------------------------------------------------------
 
@@ -78,6 +78,7 @@ class Customer360:
     reward_issues: list[RewardIssue]
     coupons: list[Coupon]
     notes: list
+    points_redemptions: list = field(default_factory=list)  # at the till, with their reversals
 
 
 def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None = None) -> Customer360 | None:
@@ -115,7 +116,12 @@ def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None 
         ),
         reward_issues=list(
             RewardIssue.objects.filter(org_id=customer.org_id, customer=customer)
-            .select_related("reward")
+            .select_related("reward", "revocation")
+            .order_by("-id")[:LISTED]
+        ),
+        points_redemptions=list(
+            PointsRedemption.objects.filter(org_id=customer.org_id, customer=customer)
+            .prefetch_related("reversals")
             .order_by("-id")[:LISTED]
         ),
         coupons=list(

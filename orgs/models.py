@@ -38,10 +38,22 @@ class Org(models.Model):
     id = models.BigIntegerField(primary_key=True, help_text="Capillary orgId, chosen by the operator.")
     name = models.CharField(max_length=200)
     connected_orgs = models.ManyToManyField("self", through="OrgConnection", symmetrical=True, blank=True)
+    revoke_enabled = models.BooleanField(
+        default=False, help_text="Capillary REVOKE_ENABLE: tills may revoke issued rewards (/v1/user/reward/revoke)."
+    )
+    points_currency_ratio = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=1,
+        help_text="What one point is worth at the till (points/isredeemable: points_redeem_value = points x ratio).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_currency_ratio__gt=0), name="org_points_ratio_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"

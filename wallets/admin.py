@@ -282,3 +282,6 @@ class DiscrepancyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class ReconciliationRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "started_at", "finished_at", "wallets_checked", "findings", "new_findings", "resolved")
     ordering = ("-id",)
+
+
+from . import till_admin  # noqa: E402,F401 - points at the till

@@ -64,6 +64,8 @@ class LedgerEntry(models.Model):
         ISSUE = "ISSUE", "Points spent on an issued reward"
         REVERSAL = "REVERSAL", "Reversal of a redemption or issue"
         ADJUSTMENT = "ADJUSTMENT", "Manual adjustment by staff"
+        POINTS_REDEEM = "POINTS_REDEEM", "Points redeemed at a till"
+        POINTS_REVERSE = "POINTS_REVERSE", "Till redemption reversed"
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
@@ -290,3 +292,71 @@ class WalletAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"adjustment {self.delta:+} of wallet {self.wallet_id} by {self.staff_username}"
+
+
+class PointsRedemption(models.Model):
+    """Points taken at a till (Capillary ``POST /v1.1/points/redeem``): one POINTS_REDEEM ledger entry.
+
+    ``reference`` is the ``redemption_id`` the till gets back; the ledger entry's reference is
+    ``points-redeem:<reference>``. ``transaction_number`` is the till's idempotency key, unique
+    per customer. ``reversed_points`` grows with each reversal and never exceeds ``points``
+    (a CHECK constraint; the reversal service moves it in one conditional UPDATE).
+    """
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    reference = models.CharField(max_length=16, help_text="redemption_id, as answered to the till.")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="points_redemptions")
+    group = models.ForeignKey(CustomerGroup, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="+")
+    points = MoneyField()
+    reversed_points = MoneyField(default=ZERO)
+    points_currency_ratio = models.DecimalField(max_digits=12, decimal_places=6)
+    redeemed_value = MoneyField(help_text="points x the org's points_currency_ratio at the time.")
+    balance_after = MoneyField(help_text="The wallet's balance right after: answered again on a replay.")
+    transaction_number = models.CharField(max_length=255, null=True, blank=True)
+    till_username = models.CharField(max_length=150, blank=True)
+    notes = models.TextField(blank=True)
+    redemption_time = models.CharField(max_length=64, blank=True, help_text="As the till sent it.")
+    ledger_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "reference"], name="pointsredemption_org_reference"),
+            models.UniqueConstraint(
+                fields=["org", "customer", "transaction_number"], name="pointsredemption_transaction_once"
+            ),
+            models.CheckConstraint(condition=Q(points__gt=0), name="pointsredemption_points_positive"),
+            models.CheckConstraint(
+                condition=Q(reversed_points__gte=0, reversed_points__lte=F("points")),
+                name="pointsredemption_reversed_within_points",
+            ),
+        ]
+        indexes = [models.Index(fields=["org", "customer", "-id"], name="pointsredemption_customer")]
+
+    def __str__(self) -> str:
+        return f"till redemption {self.reference}: {self.points} points"
+
+    @property
+    def reversible(self):
+        return self.points - self.reversed_points
+
+
+class PointsReversal(models.Model):
+    """Points given back on a till redemption (Capillary ``POST /v2/points/reverse``): a
+    POINTS_REVERSE ledger entry referencing ``points-reverse:<redemption reference>``."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    redemption = models.ForeignKey(PointsRedemption, on_delete=models.PROTECT, related_name="reversals")
+    points = MoneyField()
+    till_username = models.CharField(max_length=150, blank=True)
+    ledger_entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=Q(points__gt=0), name="pointsreversal_points_positive")]
+
+    def __str__(self) -> str:
+        return f"reversal of {self.points} points on till redemption {self.redemption_id}"

@@ -24,7 +24,14 @@ Checks:
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
 * ``vendor_voucher_maybe_twice``: a requestId retried after a vendor call that may have left a
   voucher at the partner (two vouchers if it does not de-duplicate), not yet resolved by staff;
-* ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
+* ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale;
+* ``till_redemption_ledger`` / ``till_reversal_ledger``: a till redemption (reversal) has its
+  POINTS_REDEEM (POINTS_REVERSE) ledger entry, of its points; ``ledger_till_unrecorded``: such an
+  entry belongs to a till redemption or reversal;
+* ``till_reversed_within_redemption``: a till redemption's reversals add up to its
+  ``reversed_points`` and never exceed what it took;
+* ``revocation_refunded_once``: a revoked issue with points was refunded exactly once (one REVERSAL
+  under ``revoke:<pointsReferenceId>``), an issue still ISSUED never.
 """
 
 from __future__ import annotations
@@ -196,6 +203,59 @@ CHECKS = [
         SELECT v.org_id, v.id, 'settled by vendor recovery', v.state, 'stale since ' || v.stale_after
           FROM catalogue_vendorcall v
          WHERE v.id >= %(lo)s AND v.id < %(hi)s AND v.state IN ('PENDING', 'ANSWERED') AND v.stale_after < %(stuck)s
+        """,
+        money=False,
+    ),
+]
+
+# Points at the till and revocations (Capillary points/redeem, points/reverse, reward/revoke).
+CHECKS += [
+    _entry_check(
+        "till_redemption_ledger", "wallets_pointsredemption", kind="POINTS_REDEEM", amount="-r.points", where="1 = 1"
+    ),
+    _entry_check(
+        "till_reversal_ledger", "wallets_pointsreversal", kind="POINTS_REVERSE", amount="r.points", where="1 = 1"
+    ),
+    Check(
+        "till_reversed_within_redemption",
+        "wallets_pointsredemption",
+        """
+        SELECT r.org_id, r.id, r.reversed_points, COALESCE(v.total, 0),
+               'reversals of ' || r.points || ' points redeemed (redemption ' || r.reference || ')'
+          FROM wallets_pointsredemption r
+          LEFT JOIN (SELECT redemption_id, SUM(points) AS total FROM wallets_pointsreversal
+                      WHERE redemption_id >= %(lo)s AND redemption_id < %(hi)s GROUP BY redemption_id) v
+                 ON v.redemption_id = r.id
+         WHERE r.id >= %(lo)s AND r.id < %(hi)s
+           AND (ROUND(CAST(COALESCE(v.total, 0) AS NUMERIC), 2) <> ROUND(CAST(r.reversed_points AS NUMERIC), 2)
+                OR COALESCE(v.total, 0) > r.points)
+        """,
+    ),
+    Check(
+        "revocation_refunded_once",
+        "catalogue_rewardissue",
+        """
+        SELECT ri.org_id, ri.id, CASE WHEN ri.status = 'CANCELLED' AND ri.points > 0 THEN 1 ELSE 0 END,
+               COALESCE(e.n, 0), ri.status || ' issue, refunds under revoke:' || ri.points_reference_id
+          FROM catalogue_rewardissue ri
+          LEFT JOIN (SELECT org_id, reference, COUNT(*) AS n FROM wallets_ledgerentry
+                      WHERE kind = 'REVERSAL' AND reference LIKE 'revoke:%%' GROUP BY org_id, reference) e
+                 ON e.org_id = ri.org_id AND e.reference = 'revoke:' || ri.points_reference_id
+         WHERE ri.id >= %(lo)s AND ri.id < %(hi)s
+           AND COALESCE(e.n, 0) <> CASE WHEN ri.status = 'CANCELLED' AND ri.points > 0 THEN 1 ELSE 0 END
+        """,
+        money=False,
+    ),
+    Check(
+        "ledger_till_unrecorded",
+        "wallets_ledgerentry",
+        """
+        SELECT e.org_id, e.id, 'a till redemption or reversal ' || e.reference, 'none', e.kind || ' of wallet '
+               || e.wallet_id
+          FROM wallets_ledgerentry e
+         WHERE e.id >= %(lo)s AND e.id < %(hi)s AND e.kind IN ('POINTS_REDEEM', 'POINTS_REVERSE')
+           AND NOT EXISTS (SELECT 1 FROM wallets_pointsredemption r WHERE r.ledger_entry_id = e.id)
+           AND NOT EXISTS (SELECT 1 FROM wallets_pointsreversal v WHERE v.ledger_entry_id = e.id)
         """,
         money=False,
     ),

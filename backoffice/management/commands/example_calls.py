@@ -1,5 +1,7 @@
 from django.core.management.base import BaseCommand
 
+from capillary.examples import TILL_EXAMPLES
+
 EXAMPLES = """
 Rewards engine demo at {base}
   Admin (demo superuser admin / admin):  {base}/admin/
@@ -60,4 +62,4 @@ class Command(BaseCommand):
         parser.add_argument("--base", default="http://127.0.0.1:8000")
 
     def handle(self, *args, base: str, **options):
-        self.stdout.write(EXAMPLES.format(base=base.rstrip("/")))
+        self.stdout.write((EXAMPLES + TILL_EXAMPLES).format(base=base.rstrip("/")))
