@@ -64,6 +64,7 @@ STATUS_CODES = {
         StatusCode(2, 200, "Invalid User Key"),
         StatusCode(3, 200, "Invalid GrowthHack"),
         StatusCode(5, 200, "Invalid StoreID or EmailID"),
+        StatusCode(11, 200, "Invalid RewardDetailID"),
         StatusCode(30, 200, "Invalid PoolID"),
         StatusCode(43, 200, "No rewards for the user"),
         StatusCode(49, 200, "There are no coupons in the coupon pool"),
@@ -75,6 +76,7 @@ STATUS_CODES = {
         StatusCode(104, 200, "Amount is larger than the user's unredeemed rewards"),
         StatusCode(105, 409, "Idempotency-Key reused with a different body"),
         StatusCode(106, 429, "Rate limit exceeded for this app"),
+        StatusCode(111, 200, "Invalid referrer code"),
     )
 }
 
@@ -89,6 +91,12 @@ ERROR_CODES: dict[type[errors.DomainError], int] = {
     errors.NothingToRedeem: 43,
     errors.AmountTooLarge: 104,
     errors.PoolExhausted: 49,
+    errors.UnknownUserKey: 2,
+    errors.UnknownStoreUser: 5,
+    errors.IdentifierTaken: 5,
+    errors.UnknownReward: 11,
+    errors.InvalidReferrer: 111,
+    errors.TransactionValueRequired: 102,
 }
 
 GROWTH_HACKS = {

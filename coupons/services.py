@@ -183,7 +183,7 @@ _REDEEM_FROM_POOL = {
         WITH reward AS (
             SELECT id, code FROM wallets_earnedreward
              WHERE org_id = %(org)s AND customer_id = %(customer)s AND campaign_id = %(campaign)s
-               AND status = 'UNREDEEMED'
+               AND status = 'UNREDEEMED' AND review_status = 'APPROVED'
              ORDER BY earned_at, id LIMIT 1
              FOR UPDATE
         ), picked AS (
@@ -286,6 +286,7 @@ def _redeem_from_pool_stepwise(*, customer: Customer, pool: CouponPool, now) -> 
     reward = (
         EarnedReward.objects.select_for_update()
         .filter(org_id=customer.org_id, customer_id=customer.pk, campaign_id=pool.campaign_id, status="UNREDEEMED")
+        .filter(review_status="APPROVED")
         .order_by("earned_at", "id")
         .first()
     )

@@ -74,3 +74,30 @@ class OperationRefused(DomainError):
 
 class AlreadyReversed(OperationRefused):
     """This redemption or issue has been reversed already."""
+
+
+# --- AppVirality users, referrals, conversion events and reviews -----------------------------------
+
+
+class UnknownUserKey(UnknownUser):
+    """No user with this user key in this app."""
+
+
+class UnknownStoreUser(UnknownUser):
+    """No user with this store id or email in this app."""
+
+
+class IdentifierTaken(DomainError):
+    """The store id or email is another user's in this app."""
+
+
+class InvalidReferrer(DomainError):
+    """The referral code is unknown in this app, the user's own, or of a user this user referred."""
+
+
+class UnknownReward(DomainError):
+    """A reward detail id is unknown in this app."""
+
+
+class TransactionValueRequired(DomainError):
+    """transactionValue is required: a rule matching the event pays a percentage of it."""

@@ -9,6 +9,7 @@ they become reference tables when the schema is distributed by org.
 
 import hashlib
 import hmac
+import secrets
 import uuid
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -148,8 +150,21 @@ class Segment(models.Model):
         return self.name
 
 
+REFERRAL_CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+REFERRAL_CODE_LENGTH = 8
+
+
+def referral_code_new() -> str:
+    """A fresh referral code: 8 characters from A-Z0-9 (36**8 codes), from the OS's CSPRNG."""
+    return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
+
+
 class Customer(models.Model):
-    """A loyalty member. Identified within its org by user key, external id, email or mobile."""
+    """A loyalty member. Identified within its org by user key, external id, email or mobile.
+
+    ``referral_code`` is what the user shares; ``referrer`` the user whose code they came with
+    (set once, never the user themself: AppVirality ``updateuserinfo``).
+    """
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="customers")
     external_id = models.CharField(max_length=150, help_text="AppVirality UserIdInstore, Capillary externalId.")
@@ -158,11 +173,35 @@ class Customer(models.Model):
     mobile = models.CharField(max_length=20, null=True, blank=True)
     blocked = models.BooleanField(default=False)
     segments = models.ManyToManyField(Segment, through="CustomerSegment", blank=True, related_name="customers")
+    name = models.CharField(max_length=200, blank=True)
+    referral_code = models.CharField(
+        max_length=REFERRAL_CODE_LENGTH,
+        default=referral_code_new,
+        help_text="The code this user shares (A-Z0-9, matched case-insensitively; stored upper-case).",
+    )
+    referrer = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referees",
+        help_text="The user whose referral code this one came with (set once).",
+    )
+    registered_at = models.DateTimeField(default=timezone.now, help_text="AppVirality regDate.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["org_id", "external_id"]
+        indexes = [
+            models.Index(
+                fields=["org", "referrer", "registered_at", "id"],
+                condition=Q(referrer__isnull=False),
+                name="customer_referees",
+            )
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["org", "referral_code"], name="customer_org_referral_code"),
+            models.CheckConstraint(condition=~Q(referrer=models.F("id")), name="customer_not_own_referrer"),
             models.UniqueConstraint(fields=["org", "external_id"], name="customer_org_external_id"),
             models.UniqueConstraint(fields=["org", "user_key"], name="customer_org_user_key"),
             models.UniqueConstraint(
@@ -266,6 +305,9 @@ class Campaign(models.Model):
     active = models.BooleanField(default=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     eligible_segment = models.ForeignKey(Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reward_unit = models.CharField(
+        max_length=32, default="credits", help_text="What the amounts are in (free text: INR, Points, credits)."
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -292,6 +334,16 @@ class EventKind(models.TextChoices):
     REVERSAL = "reversal", "Reversal of a redemption or issue"
     ADJUSTMENT = "adjustment", "Manual wallet adjustment"
     LOW_STOCK = "low_stock", "Coupon pool below its stock level"
+    CONVERSION = "conversion", "Rewards earned by a conversion event (AppVirality)"
+    REWARD_STATUS = "reward_status", "Earned reward status changed (review)"
+
+
+class WebhookFormat(models.TextChoices):
+    NATIVE = "native", "This service's event envelope"
+    APPVIRALITY = "appvirality", "AppVirality's webhook JSON (conversion, friend, referrer)"
+
+
+APPVIRALITY_WEBHOOK_KINDS = (EventKind.CONVERSION, EventKind.REWARD_STATUS)
 
 
 class WebhookEndpoint(models.Model):
@@ -308,6 +360,12 @@ class WebhookEndpoint(models.Model):
         help_text="AppVirality 'Secure Key': sent as \"securekey\" in every payload, for receivers that check it.",
     )
     kinds = models.JSONField(default=list, blank=True, help_text="Event kinds sent here; empty: every kind.")
+    format = models.CharField(
+        max_length=12,
+        choices=WebhookFormat.choices,
+        default=WebhookFormat.NATIVE,
+        help_text="appvirality: the body is AppVirality's webhook JSON (for conversions and reward statuses).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["secret"])
@@ -325,6 +383,8 @@ class WebhookEndpoint(models.Model):
             raise ValidationError({"kinds": f"a list of event kinds among {', '.join(EventKind.values)}"})
 
     def wants(self, kind: str) -> bool:
+        if self.format == WebhookFormat.APPVIRALITY and kind not in APPVIRALITY_WEBHOOK_KINDS:
+            return False  # AppVirality's webhook JSON exists for rewards only
         return not self.kinds or kind in self.kinds
 
 

@@ -21,6 +21,7 @@ from coupons.models import Coupon, CouponPool
 from coupons.selectors import available_by_pool
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
 
+from .errors import UnknownCampaign, UnknownStoreUser, UnknownUserKey
 from .models import AppCredential, Campaign, Customer, CustomerGroup, Org, secret_matches
 
 
@@ -60,12 +61,63 @@ def customer_by_email(*, org_id: int, email: str) -> Customer | None:
     return Customer.objects.filter(org_id=org_id, email=email.strip().lower()).first()
 
 
+IDENTIFIER_KINDS = ("userkey", "useridinstore", "emailid")  # AppVirality's precedence
+
+
+def customer_identify(*, org_id: int, kind: str, value: str) -> Customer:
+    """The app's user named by an AppVirality identifier (``userkey``, ``useridinstore``, ``emailid``).
+
+    Raises ``UnknownUserKey`` (a userkey) or ``UnknownStoreUser`` (a store id or email).
+    """
+    if kind == "userkey":
+        customer = customer_by_user_key(org_id=org_id, user_key=value)
+    elif kind == "useridinstore":
+        customer = customer_by_external_id(org_id=org_id, external_id=value)
+    else:
+        customer = customer_by_email(org_id=org_id, email=value)
+    if customer is None:
+        raise (UnknownUserKey if kind == "userkey" else UnknownStoreUser)(identifier=value)
+    return customer
+
+
+def customer_by_referral_code(*, org_id: int, code: str) -> Customer | None:
+    """Referral codes are stored upper-case and matched case-insensitively."""
+    return Customer.objects.filter(org_id=org_id, referral_code=code.strip().upper()).first()
+
+
+@dataclass(frozen=True)
+class FriendsPage:
+    friends: list[Customer]
+    total: int
+
+
+def friends_page(*, customer: Customer, page_index: int, page_size: int) -> FriendsPage:
+    """The users this user referred, oldest registration first, one page of them (index from 1)."""
+    referees = Customer.objects.filter(org_id=customer.org_id, referrer_id=customer.pk)
+    start = (page_index - 1) * page_size
+    friends = list(
+        referees.order_by("registered_at", "id").only("email", "external_id", "name", "registered_at")[
+            start : start + page_size
+        ]
+    )
+    total = len(friends) + start if 0 < len(friends) < page_size else referees.count()
+    return FriendsPage(friends=friends, total=total)
+
+
 def customer_segment_ids(*, customer: Customer) -> set[int]:
     return set(customer.segments.values_list("id", flat=True))
 
 
 def campaign_by_code(*, org_id: int, code: str) -> Campaign | None:
     return Campaign.objects.filter(org_id=org_id, code=code).first()
+
+
+def campaign_named(*, org_id: int, code: str) -> Campaign:
+    """The app's campaign with this AppVirality campaignId; ``UnknownCampaign`` if none."""
+    campaign = campaign_by_code(org_id=org_id, code=code)
+    if campaign is None:
+        raise UnknownCampaign(campaign=code)
+    return campaign
 
 
 def campaign_is_eligible(*, campaign: Campaign, customer: Customer, segment_ids: set[int] | None = None) -> bool:

@@ -222,8 +222,9 @@ class Redemption:
 
 
 def _campaign_filter(*, customer: Customer, campaign: Campaign | None, growth_hack: str | None) -> Q:
-    """The rewards a call may touch: this user's, narrowed by campaign and growth hack."""
-    condition = Q(org_id=customer.org_id, customer_id=customer.pk)
+    """The rewards a call may touch: this user's approved ones (under review, rejected or
+    suspicious rewards are not there for a redemption), narrowed by campaign and growth hack."""
+    condition = Q(org_id=customer.org_id, customer_id=customer.pk, review_status=EarnedReward.Review.APPROVED)
     if campaign is not None:
         condition &= Q(campaign_id=campaign.pk)
     if growth_hack is not None:
