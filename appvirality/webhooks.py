@@ -41,7 +41,7 @@ def _side(reward: dict | None) -> dict | None:
 
 
 def _by_side(rewards: list[dict]) -> tuple[dict | None, dict | None]:
-    friend = next((r for r in rewards if r.get("beneficiary") in ("friend", "user")), None)
+    friend = next((r for r in rewards if r.get("beneficiary") != "referrer"), None)  # friend, user, or unknown
     referrer = next((r for r in rewards if r.get("beneficiary") == "referrer"), None)
     return friend, referrer
 

@@ -17,6 +17,7 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -173,9 +174,11 @@ class Customer(models.Model):
     mobile = models.CharField(max_length=20, null=True, blank=True)
     blocked = models.BooleanField(default=False)
     segments = models.ManyToManyField(Segment, through="CustomerSegment", blank=True, related_name="customers")
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True, default="", db_default="")
     referral_code = models.CharField(
         max_length=REFERRAL_CODE_LENGTH,
+        null=True,  # rows written by raw SQL (bulk loaders) get theirs when first asked (updateuserinfo)
+        blank=True,
         default=referral_code_new,
         help_text="The code this user shares (A-Z0-9, matched case-insensitively; stored upper-case).",
     )
@@ -187,7 +190,7 @@ class Customer(models.Model):
         related_name="referees",
         help_text="The user whose referral code this one came with (set once).",
     )
-    registered_at = models.DateTimeField(default=timezone.now, help_text="AppVirality regDate.")
+    registered_at = models.DateTimeField(default=timezone.now, db_default=Now(), help_text="AppVirality regDate.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -306,7 +309,11 @@ class Campaign(models.Model):
     ends_at = models.DateTimeField(null=True, blank=True)
     eligible_segment = models.ForeignKey(Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reward_unit = models.CharField(
-        max_length=32, default="credits", help_text="What the amounts are in (free text: INR, Points, credits)."
+        max_length=32,
+        blank=True,
+        default="credits",
+        db_default="credits",
+        help_text="What the amounts are in (free text: INR, Points, credits).",
     )
     history = HistoricalRecords()
 
@@ -363,7 +370,9 @@ class WebhookEndpoint(models.Model):
     format = models.CharField(
         max_length=12,
         choices=WebhookFormat.choices,
+        blank=True,
         default=WebhookFormat.NATIVE,
+        db_default=WebhookFormat.NATIVE,
         help_text="appvirality: the body is AppVirality's webhook JSON (for conversions and reward statuses).",
     )
     active = models.BooleanField(default=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 
 from .errors import IdentifierTaken, InvalidReferrer
-from .models import Customer
+from .models import Customer, referral_code_new
 from .selectors import customer_by_email, customer_by_external_id, customer_by_referral_code, customer_identify
 
 
@@ -238,6 +238,9 @@ def user_register(*, org_id: int, info: UserInfo) -> UserRegistration:
         if referrer is not None and (referrer.pk == customer.pk or referrer.referrer_id == customer.pk):
             raise InvalidReferrer(code=info.referrer_code)
         changed = _user_changes(customer=customer, info=info, email=email) if not created else []
+        if customer.referral_code is None:  # written by a bulk loader without one
+            customer.referral_code = referral_code_new()
+            changed.append("referral_code")
         referrer_set = referrer is not None and customer.referrer_id is None
         if referrer_set:
             customer.referrer = referrer

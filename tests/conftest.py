@@ -62,11 +62,13 @@ def _fresh_caches():
     from capillary.auth import till_auth_cache_clear
     from catalogue.selectors import rewards_cache_clear
     from coupons.selectors import pools_cache_clear
+    from wallets.selectors import rules_cache_clear
 
     for alias in ("default", "local"):
         caches[alias].clear()
     rewards_cache_clear()
     pools_cache_clear()
+    rules_cache_clear()
     till_auth_cache_clear()
 
 

@@ -47,6 +47,8 @@ from orgs.models import (
     WebhookEndpoint,
 )
 from wallets.models import (
+    CampaignRule,
+    ConversionEvent,
     Discrepancy,
     EarnedReward,
     IdempotencyKey,
@@ -54,6 +56,7 @@ from wallets.models import (
     ReconciliationRun,
     RedemptionCall,
     RedemptionReversal,
+    RuleUsage,
     Wallet,
     WalletAdjustment,
 )
@@ -125,7 +128,11 @@ def build_everything(n: int) -> dict:
     )  # fmt: skip
     group_wallet = Wallet.objects.create(org=org, kind=Wallet.Kind.POINTS, group=group)
     adjustment_entry = wallet_post(wallet=group_wallet, delta=Decimal("1.00"), kind=LedgerEntry.Kind.ADJUSTMENT)
+    rule = CampaignRule.objects.create(org=org, campaign=campaign, event=f"Signup-{n}", user_amount="1.00")
     return {
+        CampaignRule: rule,
+        ConversionEvent: ConversionEvent.objects.create(org=org, customer=customer, event_name="Signup", tskey=f"t{n}"),
+        RuleUsage: RuleUsage.objects.create(org=org, rule=rule, customer=customer, count=1),
         WebhookEndpoint: endpoint,
         OutboxEvent: event,
         WebhookDelivery: WebhookDelivery.objects.create(org=org, event=event, endpoint=endpoint, next_attempt_at=now),

@@ -268,14 +268,18 @@ class EarnedReward(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.UNREDEEMED)
     earned_at = models.DateTimeField()
     redeemed_at = models.DateTimeField(null=True, blank=True)
-    review_status = models.CharField(max_length=12, choices=Review.choices, default=Review.APPROVED)
+    review_status = models.CharField(
+        max_length=12, choices=Review.choices, default=Review.APPROVED, db_default=Review.APPROVED
+    )
     review_until = models.DateTimeField(
         null=True, blank=True, help_text="Under review until then; the review job approves it afterwards."
     )
-    review_comment = models.CharField(max_length=500, blank=True)
-    reviewed_by = models.CharField(max_length=150, blank=True, help_text="Who set the review status last.")
+    review_comment = models.CharField(max_length=500, blank=True, default="", db_default="")
+    reviewed_by = models.CharField(
+        max_length=150, blank=True, default="", db_default="", help_text="Who set the review status last."
+    )
     reviewed_at = models.DateTimeField(null=True, blank=True)
-    beneficiary = models.CharField(max_length=8, choices=Beneficiary.choices, blank=True)
+    beneficiary = models.CharField(max_length=8, choices=Beneficiary.choices, blank=True, default="", db_default="")
     conversion = models.ForeignKey(
         ConversionEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="rewards"
     )
@@ -292,6 +296,7 @@ class EarnedReward(models.Model):
 
     class Meta:
         ordering = ["org_id", "earned_at", "id"]
+        permissions = [("review_earnedreward", "Can approve, reject or flag earned rewards")]
         constraints = [
             models.UniqueConstraint(fields=["org", "code"], name="earnedreward_org_code"),
             models.CheckConstraint(condition=Q(amount__isnull=True) | Q(amount__gt=0), name="earnedreward_amount_pos"),

@@ -15,6 +15,12 @@ def approve_existing(apps, schema_editor):
     EarnedReward.objects.exclude(review_status="APPROVED").update(review_status="APPROVED")
 
 
+def setup_roles(apps, schema_editor):
+    from orgs.roles import roles_setup
+
+    roles_setup(apps=apps)
+
+
 def install_schedules(apps, schema_editor):
     from core.schedules import schedules_install
 
@@ -24,6 +30,8 @@ def install_schedules(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
+        ('orgs', '0007_customer_referrer'),
+        ('catalogue', '0004_issue_revocation'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
         ('coupons', '0006_pool_attributes_and_till_redemption'),
         ('orgs', '0006_referrals_and_appvirality_webhooks'),
@@ -300,6 +308,55 @@ class Migration(migrations.Migration):
             model_name='ruleusage',
             constraint=models.UniqueConstraint(fields=('rule', 'customer'), name='ruleusage_rule_customer'),
         ),
+        migrations.AlterModelOptions(
+            name="earnedreward",
+            options={
+                "ordering": ["org_id", "earned_at", "id"],
+                "permissions": [("review_earnedreward", "Can approve, reject or flag earned rewards")],
+            },
+        ),
+
+        migrations.AlterField(
+            model_name='earnedreward',
+            name='beneficiary',
+            field=models.CharField(blank=True, choices=[('referrer', 'Referrer'), ('friend', 'Friend'), ('user', 'User')], db_default='', default='', max_length=8),
+        ),
+        migrations.AlterField(
+            model_name='earnedreward',
+            name='review_comment',
+            field=models.CharField(blank=True, db_default='', default='', max_length=500),
+        ),
+        migrations.AlterField(
+            model_name='earnedreward',
+            name='review_status',
+            field=models.CharField(choices=[('UNDER_REVIEW', 'Under review'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected'), ('SUSPICIOUS', 'Suspicious')], db_default='APPROVED', default='APPROVED', max_length=12),
+        ),
+        migrations.AlterField(
+            model_name='earnedreward',
+            name='reviewed_by',
+            field=models.CharField(blank=True, db_default='', default='', help_text='Who set the review status last.', max_length=150),
+        ),
+        migrations.AlterField(
+            model_name='historicalearnedreward',
+            name='beneficiary',
+            field=models.CharField(blank=True, choices=[('referrer', 'Referrer'), ('friend', 'Friend'), ('user', 'User')], db_default='', default='', max_length=8),
+        ),
+        migrations.AlterField(
+            model_name='historicalearnedreward',
+            name='review_comment',
+            field=models.CharField(blank=True, db_default='', default='', max_length=500),
+        ),
+        migrations.AlterField(
+            model_name='historicalearnedreward',
+            name='review_status',
+            field=models.CharField(choices=[('UNDER_REVIEW', 'Under review'), ('APPROVED', 'Approved'), ('REJECTED', 'Rejected'), ('SUSPICIOUS', 'Suspicious')], db_default='APPROVED', default='APPROVED', max_length=12),
+        ),
+        migrations.AlterField(
+            model_name='historicalearnedreward',
+            name='reviewed_by',
+            field=models.CharField(blank=True, db_default='', default='', help_text='Who set the review status last.', max_length=150),
+        ),
         migrations.RunPython(approve_existing, migrations.RunPython.noop),
         migrations.RunPython(install_schedules, migrations.RunPython.noop),
+        migrations.RunPython(setup_roles, migrations.RunPython.noop),
     ]
