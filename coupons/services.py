@@ -516,7 +516,8 @@ class _CopySink(_ImportSink):
             existing = cursor.fetchall()
             cursor.execute(
                 "INSERT INTO coupons_coupon (org_id, pool_id, code, status, expires_at, redeemed_transaction_number) "
-                f"SELECT %(org)s, %(pool)s, code, 'AVAILABLE', %(expires)s, '' FROM coupon_upload u WHERE NOT {in_pool} "
+                f"SELECT %(org)s, %(pool)s, code, 'AVAILABLE', %(expires)s, '' "
+                f"FROM coupon_upload u WHERE NOT {in_pool} "
                 "ORDER BY line_no ON CONFLICT (org_id, pool_id, code) DO NOTHING",
                 params,
             )

@@ -175,8 +175,8 @@ CHECKS = [
         """
         SELECT er.org_id, er.id, 'coupon held by customer ' || er.customer_id || ', reward rewarded',
                CASE WHEN c.id IS NULL THEN 'no coupon'
-                    ELSE 'coupon ' || c.code || ' ' || c.status || ' held by ' || COALESCE(CAST(c.holder_id AS TEXT), 'nobody')
-                         || ', reward ' || er.status END,
+                    ELSE 'coupon ' || c.code || ' ' || c.status || ' held by '
+                         || COALESCE(CAST(c.holder_id AS TEXT), 'nobody') || ', reward ' || er.status END,
                'coupon handed out for reward ' || er.code
           FROM wallets_earnedreward er
           LEFT JOIN coupons_coupon c ON c.id = er.coupon_id
