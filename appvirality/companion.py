@@ -14,24 +14,26 @@ from decimal import Decimal
 
 from django.utils.dateparse import parse_datetime
 
+from core.errors import DomainError
 from core.money import to_money
 from coupons.selectors import choosable_pools, user_coupons
-from orgs import errors
+from orgs.credentials import app_authenticate
+from orgs.errors import NotEligible
 from orgs.models import Campaign, Customer, Org
 from orgs.selectors import (
-    IDENTIFIER_KINDS,
-    app_authenticate,
     campaign_is_eligible,
     campaign_named,
     customer_identify,
     friends_page,
+    growth_hack_named,
 )
 from orgs.services import UserInfo, user_register
 from wallets.earning import ConversionInput, ReviewChange, conversion_register, rewards_review
+from wallets.errors import UnknownReward
 from wallets.models import EarnedReward
 from wallets.selectors import Amounts, reward_by_code, user_balance
 
-from .wire import ERROR_CODES, WireError, _present, answer, credentials, money, parse_body, parse_growth_hack
+from .wire import IDENTIFIERS, WireError, _error_code, _present, answer, credentials, money, parse_body
 
 MAX_PAGE_SIZE = 100
 MAX_REVIEW_ITEMS = 100
@@ -102,10 +104,10 @@ def _integer(data: dict, name: str, *, default: int, low: int, high: int) -> int
 
 def _identifier(data: dict) -> tuple[str, str]:
     """The user identifier by AppVirality's precedence: userkey, UserIdInstore, EmailId."""
-    for kind in IDENTIFIER_KINDS:
+    for kind, service_kind in IDENTIFIERS.items():
         value = _string(data, kind, allow_int=kind == "useridinstore")
         if value:
-            return kind, value
+            return service_kind, value
     raise WireError(102, "one of userkey, UserIdInstore, EmailId is required")
 
 
@@ -128,6 +130,10 @@ def _user(org: Org, kind: str, value: str) -> Customer:
     return customer_identify(org_id=org.pk, kind=kind, value=value)
 
 
+def _growth_hack(name: str | None) -> str | None:
+    return growth_hack_named(name) if name is not None else None
+
+
 def _filter_names(data: dict) -> tuple[str | None, str | None]:
     """The growth hack and campaignId as sent (their types are checked with the other fields: 102)."""
     return _string(data, "growthhack"), _string(data, "campaignid", max_length=100, allow_int=True)
@@ -135,7 +141,7 @@ def _filter_names(data: dict) -> tuple[str | None, str | None]:
 
 def _filters(org: Org, growth_hack: str | None, code: str | None) -> tuple[Campaign | None, str | None]:
     """The growth hack (3) then the campaign (0), checked after the user as the contract orders."""
-    growth_hack = parse_growth_hack(growth_hack)
+    growth_hack = _growth_hack(growth_hack)
     return (campaign_named(org_id=org.pk, code=code) if code else None), growth_hack
 
 
@@ -182,7 +188,7 @@ def register_conversion_event(*, org: Org, data: dict) -> tuple[int, dict]:
     }
     growth_hack, code = _filter_names(data)
     customer = _user(org, kind, value)
-    growth_hack = parse_growth_hack(growth_hack)  # 3 before the campaign (0, in the service)
+    growth_hack = _growth_hack(growth_hack)  # 3 before the campaign (0, in the service)
     conversion = ConversionInput(**fields, campaign_code=code, growth_hack=growth_hack)
     result = conversion_register(customer=customer, conversion=conversion)
     rewards = [
@@ -267,7 +273,7 @@ def get_coupon_pools(*, org: Org, data: dict) -> tuple[int, dict]:
     customer = _user(org, kind, value)
     campaign = campaign_named(org_id=org.pk, code=code) if code else None
     if customer.blocked or (campaign is not None and not _eligible(campaign, customer)):
-        raise errors.NotEligible(campaign=code)
+        raise NotEligible(campaign=code)
     campaigns = [
         {
             "campaignId": group.campaign.code,
@@ -309,7 +315,7 @@ def check_reward_status(*, org: Org, data: dict) -> tuple[int, dict]:
     code = _reward_id(data["rewarddtlid"])
     reward = reward_by_code(org_id=org.pk, code=code)
     if reward is None:
-        raise errors.UnknownReward(code=code)
+        raise UnknownReward(code=code)
     return answer(
         1,
         rewarddtlid=reward.code,
@@ -398,14 +404,6 @@ CALLS: dict[str, Callable[..., tuple[int, dict]]] = {
 }
 
 
-def answer_error(error: errors.DomainError) -> tuple[int, dict]:
-    for cls in type(error).__mro__:
-        if cls in ERROR_CODES:
-            code = ERROR_CODES[cls]
-            return answer(code, str(error) if code == 102 else "")
-    raise error
-
-
 def companion_call(*, verb: str, raw: bytes, throttled: Callable[[Org], bool]) -> tuple[int, dict]:
     """Answer one call of ``verb`` (a key of ``CALLS``): (HTTP status, body)."""
     try:
@@ -420,7 +418,5 @@ def companion_call(*, verb: str, raw: bytes, throttled: Callable[[Org], bool]) -
         return answer(106)
     try:
         return CALLS[verb](org=org, data=data)
-    except WireError as error:
-        return answer(error.statuscode, error.detail)
-    except errors.DomainError as error:
-        return answer_error(error)
+    except DomainError as error:  # WireError included
+        return answer(*_error_code(error))

@@ -1,47 +1,52 @@
-"""The AppVirality Redeem Rewards wire format (docs/contracts/redeem-rewards.md).
+"""The AppVirality Redeem Rewards wire format (docs/contracts/redeem-rewards.md): the adapter.
 
-Translates a request body into a ``RedeemRequest`` and domain errors into
-AppVirality status codes. No rules live here: they are in the services.
+``redeem`` reads the body (keys case-insensitive, numbers exact), authenticates the app, parses
+the call into a ``wallets.redeem.RedeemIn`` and hands it to the application service
+``wallets.redeem.redemption_call``; ``render`` turns what the service reports (what was redeemed,
+a stored answer, or a domain error) into AppVirality's status code, HTTP status and body. No rule,
+transaction or query lives here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
-
+from core.bounds import BIGINT_MAX
+from core.errors import DomainError
 from core.money import to_money
-from coupons.services import PoolRedemption, coupon_redeem_from_pool
-from orgs import errors
-from orgs.models import Campaign, Customer, Org
-from orgs.selectors import (
-    app_authenticate,
-    campaign_by_code,
-    customer_by_email,
-    customer_by_external_id,
-    customer_by_user_key,
+from coupons.errors import PoolExhausted, UnknownPool
+from orgs.credentials import app_authenticate
+from orgs.errors import (
+    IdentifierTaken,
+    InvalidReferrer,
+    NotEligible,
+    UnknownCampaign,
+    UnknownGrowthHack,
+    UnknownUser,
+    UnknownUserKey,
 )
-from wallets.models import IdempotencyKey
-from wallets.services import (
-    Redemption,
-    idempotency_claim,
-    idempotency_store,
-    redemption_call_record,
-    rewards_redeem_by_amount,
-    rewards_redeem_by_ids,
+from orgs.models import Org
+from wallets.errors import (
+    AlreadyRedeemed,
+    AmountTooLarge,
+    IdempotencyKeyReused,
+    ModeMismatch,
+    NothingToRedeem,
+    RewardsNotFound,
+    TransactionValueRequired,
+    UnknownReward,
 )
+from wallets.redeem import Answer, IdempotencyIn, Redeemed, RedeemIn, Replayed, redemption_call
 
 MAX_IDS = 1000
-MAX_BIGINT = 2**63 - 1
 
 
-class WireError(Exception):
-    """A call answered with an AppVirality status code before or instead of a service call."""
+class WireError(DomainError):
+    """A call answered with an AppVirality status code before or instead of a service call (a body
+    or field that cannot be read: 102)."""
 
     def __init__(self, statuscode: int, detail: str = ""):
         super().__init__(detail)
@@ -80,29 +85,26 @@ STATUS_CODES = {
     )
 }
 
-# Domain error -> statuscode. UnknownCampaign and RewardsNotFound are both 0 ("no data found").
-ERROR_CODES: dict[type[errors.DomainError], int] = {
-    errors.UnknownCampaign: 0,
-    errors.RewardsNotFound: 0,
-    errors.NotEligible: 69,
-    errors.UnknownPool: 30,
-    errors.ModeMismatch: 103,
-    errors.AlreadyRedeemed: 57,
-    errors.NothingToRedeem: 43,
-    errors.AmountTooLarge: 104,
-    errors.PoolExhausted: 49,
-    errors.UnknownUserKey: 2,
-    errors.UnknownStoreUser: 5,
-    errors.IdentifierTaken: 5,
-    errors.UnknownReward: 11,
-    errors.InvalidReferrer: 111,
-    errors.TransactionValueRequired: 102,
-}
-
-GROWTH_HACKS = {
-    "word_of_mouth": Campaign.GrowthHack.WORD_OF_MOUTH,
-    "referral": Campaign.GrowthHack.WORD_OF_MOUTH,
-    "loyalty_program": Campaign.GrowthHack.LOYALTY_PROGRAM,
+# Domain error -> statuscode (the first class of its MRO listed). UnknownCampaign and
+# RewardsNotFound are both 0 ("no data found").
+ERROR_CODES: dict[type[DomainError], int] = {
+    UnknownUserKey: 2,
+    UnknownUser: 5,
+    UnknownGrowthHack: 3,
+    IdempotencyKeyReused: 105,
+    UnknownCampaign: 0,
+    RewardsNotFound: 0,
+    NotEligible: 69,
+    UnknownPool: 30,
+    ModeMismatch: 103,
+    AlreadyRedeemed: 57,
+    NothingToRedeem: 43,
+    AmountTooLarge: 104,
+    PoolExhausted: 49,
+    IdentifierTaken: 5,
+    UnknownReward: 11,
+    InvalidReferrer: 111,
+    TransactionValueRequired: 102,
 }
 
 
@@ -159,52 +161,45 @@ def _text(data: dict, key: str, *, allow_int: bool = False) -> str | None:
     return value.strip()
 
 
-@dataclass(frozen=True)
-class RedeemRequest:
-    identifier_kind: str  # "userkey" | "useridinstore" | "emailid"
-    identifier: str
-    mode: str  # RedemptionCall.Mode
-    reward_ids: list[str] | None = None
-    amount: Decimal | None = None
-    pool_id: int | None = None
-    campaign_code: str | None = None
-    growth_hack: str | None = None  # as sent; checked after the user (status 3)
-
-    def summary(self) -> dict:
-        """What the call record keeps: the request without credentials."""
-        return {
-            self.identifier_kind: self.identifier,
-            "mode": self.mode,
-            "rewarddtlids": self.reward_ids,
-            "amount": money(self.amount) if self.amount is not None else None,
-            "poolId": self.pool_id,
-            "campaignId": self.campaign_code,
-            "growthHack": self.growth_hack,
-        }
+# The user identifiers in the contract's order of precedence, and what the service calls them.
+IDENTIFIERS = {"userkey": "user_key", "useridinstore": "external_id", "emailid": "email"}
 
 
-def parse_request(data: dict) -> RedeemRequest:
+def _request(*, wire_identifier: str, **fields) -> RedeemIn:
+    summary = {  # what the call record keeps: the request without credentials, in the wire's names
+        wire_identifier: fields["identifier"],
+        "mode": fields["mode"],
+        "rewarddtlids": fields.get("reward_ids"),
+        "amount": money(fields["amount"]) if fields.get("amount") is not None else None,
+        "poolId": fields.get("pool_id"),
+        "campaignId": fields["campaign_code"],
+        "growthHack": fields["growth_hack"],
+    }
+    return RedeemIn(identifier_kind=IDENTIFIERS[wire_identifier], summary=summary, **fields)
+
+
+def parse_request(data: dict) -> RedeemIn:
     """The user identifier and the mode by the contract's precedence. Raises WireError(102)."""
-    identifier_kind = identifier = None
-    for kind in ("userkey", "useridinstore", "emailid"):
+    wire_identifier = identifier = None
+    for kind in IDENTIFIERS:
         value = _text(data, kind, allow_int=kind == "useridinstore")
         if value:
-            identifier_kind, identifier = kind, value
+            wire_identifier, identifier = kind, value
             break
     if identifier is None:
         raise WireError(102, "one of userkey, UserIdInstore, EmailId is required")
     common = {
-        "identifier_kind": identifier_kind,
+        "wire_identifier": wire_identifier,
         "identifier": identifier,
         "campaign_code": _text(data, "campaignid", allow_int=True),
         "growth_hack": _text(data, "growthhack"),
     }
     if _present(data.get("rewarddtlids")):
-        return RedeemRequest(mode="IDS", reward_ids=_reward_ids(data["rewarddtlids"]), **common)
+        return _request(mode="IDS", reward_ids=_reward_ids(data["rewarddtlids"]), **common)
     if _present(data.get("amount")):
-        return RedeemRequest(mode="AMOUNT", amount=_amount(data["amount"]), **common)
+        return _request(mode="AMOUNT", amount=_amount(data["amount"]), **common)
     if _present(data.get("poolid")):
-        return RedeemRequest(mode="POOL", pool_id=_pool_id(data["poolid"]), **common)
+        return _request(mode="POOL", pool_id=_pool_id(data["poolid"]), **common)
     raise WireError(102, "one of rewarddtlids, amount, poolId is required")
 
 
@@ -240,156 +235,79 @@ def _pool_id(value) -> int:
         value = int(value.strip())
     if isinstance(value, Decimal) and value == value.to_integral_value():
         value = int(value)
-    if not isinstance(value, int) or not 0 < value <= MAX_BIGINT:
+    if not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
         raise WireError(102, "poolId must be a positive integer")
     return value
-
-
-def parse_growth_hack(value: str | None) -> str | None:
-    """The campaign growth hack a filter names, or None. Raises WireError(3) for an unknown value."""
-    if value is None:
-        return None
-    try:
-        return GROWTH_HACKS[value.lower()]
-    except KeyError:
-        raise WireError(3, f"{value!r} is not Word_of_Mouth, Referral or Loyalty_Program") from None
 
 
 # --- The call -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    http_status: int
-    body: dict
-    request: RedeemRequest | None = None
-    customer: Customer | None = None
-    redemption: Redemption | None = None
-    pool_redemption: PoolRedemption | None = None
-    reference: uuid.UUID = field(default_factory=uuid.uuid4)  # the call's; on the ledger entries it makes
-
-
-def redeem(*, raw: bytes, idempotency_key: str | None, throttled: Callable[[Org], bool]) -> tuple[int, dict]:
-    """Answer one Redeem Rewards call: (HTTP status, body). Every authenticated call is recorded."""
+def redeem(*, raw: bytes, idempotency_key: str | None, throttled) -> tuple[int, dict]:
+    """Answer one Redeem Rewards call: (HTTP status, body). Every authenticated call is recorded
+    (by the service), except a rate-limited one: a flood must not turn into a flood of writes."""
     try:
         data = parse_body(raw)
     except WireError as error:
         return answer(error.statuscode, error.detail)
     presented = credentials(data)
-    org = app_authenticate(apikey=presented[0], privatekey=presented[1]) if presented else None
+    org: Org | None = app_authenticate(apikey=presented[0], privatekey=presented[1]) if presented else None
     if org is None:
         return answer(101)
     if throttled(org):
-        return answer(106)  # not recorded: a flood must not turn into a flood of writes
+        return answer(106)
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         return answer(102, "Idempotency-Key must be 1 to 255 characters")
-    with transaction.atomic():
-        claim_id = None
-        if idempotency_key:
-            digest = hashlib.sha256(raw).hexdigest()
-            claim_id, earlier = idempotency_claim(org_id=org.pk, key=idempotency_key, body_digest=digest)
-            if earlier is not None:
-                return _replay(org=org, data=data, earlier=earlier, digest=digest)
-        outcome = _redeem(org=org, data=data)
-        _record(org=org, data=data, outcome=outcome, idempotency_key=idempotency_key or "")
-        if claim_id is not None:
-            idempotency_store(claim_id=claim_id, http_status=outcome.http_status, response=outcome.body)
-    return outcome.http_status, outcome.body
-
-
-def _replay(*, org: Org, data: dict, earlier: IdempotencyKey, digest: str) -> tuple[int, dict]:
-    same_body = earlier.body_digest == digest
-    outcome = Outcome(earlier.http_status, earlier.response) if same_body else Outcome(*answer(105))
-    _record(
-        org=org, data=data, outcome=outcome, idempotency_key=earlier.key, replayed=outcome.body["statuscode"] != 105
-    )
-    return outcome.http_status, outcome.body
-
-
-def _redeem(*, org: Org, data: dict) -> Outcome:
-    outcome = Outcome(0, {})
     try:
-        outcome.request = request = parse_request(data)
-        outcome.customer = customer = _find_user(org=org, request=request)
-        growth_hack = parse_growth_hack(request.growth_hack)
-        campaign = None
-        if request.campaign_code is not None:
-            campaign = campaign_by_code(org_id=org.pk, code=request.campaign_code)
-            if campaign is None:
-                raise WireError(0, f"unknown campaignId {request.campaign_code!r}")
-        filters = {"customer": customer, "campaign": campaign, "growth_hack": growth_hack}
-        if request.mode == "POOL":
-            outcome.pool_redemption = done = coupon_redeem_from_pool(pool_id=request.pool_id, **filters)
-            outcome.http_status, outcome.body = answer(
-                1,
-                coupon={
-                    "code": done.coupon.code,
-                    "poolId": done.coupon.pool_id,
-                    "expiresAt": done.coupon.expires_at.isoformat() if done.coupon.expires_at else None,
-                },
-            )
-            return outcome
-        if request.mode == "IDS":
-            redemption = rewards_redeem_by_ids(
-                codes=request.reward_ids, reference=_ledger_reference(outcome), **filters
-            )
-        else:
-            redemption = rewards_redeem_by_amount(
-                amount=request.amount, reference=_ledger_reference(outcome), **filters
-            )
-        outcome.redemption = redemption
-        outcome.http_status, outcome.body = answer(
-            1,
-            redeemed={"amount": money(redemption.amount), "rewarddtlids": redemption.reward_codes},
-            wallet={"balance": money(redemption.balance)},
-        )
+        request: RedeemIn | WireError = parse_request(data)
     except WireError as error:
-        outcome.http_status, outcome.body = answer(error.statuscode, error.detail)
-    except errors.DomainError as error:
-        outcome.http_status, outcome.body = answer(ERROR_CODES[type(error)])
-    return outcome
-
-
-def _ledger_reference(outcome: Outcome) -> str:
-    return f"appvirality-redeem:{outcome.reference.hex}"
-
-
-def _find_user(*, org: Org, request: RedeemRequest) -> Customer:
-    if request.identifier_kind == "userkey":
-        customer = customer_by_user_key(org_id=org.pk, user_key=request.identifier)
-        code = 2
-    elif request.identifier_kind == "useridinstore":
-        customer = customer_by_external_id(org_id=org.pk, external_id=request.identifier)
-        code = 5
-    else:
-        customer = customer_by_email(org_id=org.pk, email=request.identifier)
-        code = 5
-    if customer is None:
-        raise WireError(code)
-    return customer
-
-
-def _record(*, org: Org, data: dict, outcome: Outcome, idempotency_key: str, replayed: bool = False) -> None:
-    request, redemption, pool = outcome.request, outcome.redemption, outcome.pool_redemption
-    summary = request.summary() if request else {k: v for k, v in data.items() if k not in ("apikey", "privatekey")}
-    text = json.dumps(summary, default=str)  # request values may be Decimal
-    summary = json.loads(text) if len(text) <= 4000 else {"truncated": True, "size": len(text)}
-    reward_codes = redemption.reward_codes if redemption else ([pool.reward_code] if pool else [])
-    redemption_call_record(
+        request = error
+    done = redemption_call(
         org=org,
-        customer=outcome.customer,
-        mode=request.mode if request else "",
-        user_identifier=request.identifier if request else "",
-        request_summary=summary,
-        status_code=outcome.body["statuscode"],
-        http_status=outcome.http_status,
-        response=outcome.body,
-        amount=redemption.amount if redemption else None,
-        reward_codes=reward_codes,
-        reward_amounts={code: str(take) for code, take in redemption.taken.items()} if redemption else {},
-        coupon_id=pool.coupon.pk if pool else None,
-        ledger_entry=redemption.ledger_entry if redemption else None,
-        reference=outcome.reference,
-        idempotency_key=idempotency_key,
-        replayed=replayed,
+        request=request,
+        sent={key: value for key, value in data.items() if key not in ("apikey", "privatekey")},
+        idempotency=IdempotencyIn(idempotency_key, hashlib.sha256(raw).hexdigest()) if idempotency_key else None,
+        render=render,
     )
+    return done.http_status, done.body
+
+
+def render(outcome: Redeemed | Replayed | DomainError) -> Answer:
+    """The AppVirality answer of what the service reports."""
+    if isinstance(outcome, Replayed):
+        return Answer(outcome.http_status, outcome.body["statuscode"], outcome.body)
+    if isinstance(outcome, DomainError):
+        return _answer(*_error_code(outcome))
+    if outcome.pool is not None:
+        coupon = outcome.pool.coupon
+        return _answer(
+            1,
+            coupon={
+                "code": coupon.code,
+                "poolId": coupon.pool_id,
+                "expiresAt": coupon.expires_at.isoformat() if coupon.expires_at else None,
+            },
+        )
+    redemption = outcome.redemption
+    return _answer(
+        1,
+        redeemed={"amount": money(redemption.amount), "rewarddtlids": redemption.reward_codes},
+        wallet={"balance": money(redemption.balance)},
+    )
+
+
+def _answer(statuscode: int, detail: str = "", **extra) -> Answer:
+    http_status, body = answer(statuscode, detail, **extra)
+    return Answer(http_status, statuscode, body)
+
+
+def _error_code(error: DomainError) -> tuple[int, str]:
+    """(statuscode, detail) of a domain error."""
+    if isinstance(error, WireError):
+        return error.statuscode, error.detail
+    if isinstance(error, UnknownGrowthHack):
+        return 3, f"{error.context['name']!r} is not Word_of_Mouth, Referral or Loyalty_Program"
+    if isinstance(error, UnknownCampaign) and "campaign" in error.context:
+        return 0, f"unknown campaignId {error.context['campaign']!r}"
+    code = next(ERROR_CODES[cls] for cls in type(error).__mro__ if cls in ERROR_CODES)
+    return code, str(error) if code == 102 else ""  # a rule's refusal of a field says which

@@ -12,9 +12,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from core.admin_operations import require_perm
-from orgs.errors import DomainError
-from orgs.selectors import customer_360, customer_search
+from core.bounds import BIGINT_MAX
+from core.errors import DomainError
 from orgs.services import customer_note_add
+
+from .selectors import customer_360, customer_search
 
 
 class NoteForm(forms.Form):
@@ -43,7 +45,7 @@ def customer_360_view(model_admin, request, customer_id):
         customer_id = int(customer_id)
     except ValueError:
         raise Http404("no such customer") from None
-    if not 0 < customer_id < 2**63:
+    if not 0 < customer_id <= BIGINT_MAX:
         raise Http404("no such customer")
     form = NoteForm(request.POST or None)
     if request.method == "POST":

@@ -47,10 +47,10 @@ from orgs.models import (
     Till,
     WebhookEndpoint,
 )
-from orgs.services import org_purge
 from wallets.models import CampaignRule, EarnedReward, LedgerEntry, Wallet
 from wallets.services import wallet_post
 
+from .purge import org_purge
 from .scenario_schema import SCENARIO_SCHEMA
 
 RESERVED_REWARD_ID = re.compile(r"^av-\d+-\d+$")

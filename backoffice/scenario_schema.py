@@ -5,11 +5,13 @@ The shape is checked by ``jsonschema``; references between parts of the file
 ``x-error`` replaces jsonschema's message for a failed ``pattern``.
 """
 
+from core.bounds import BIGINT_MAX
+
 MONEY = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "x-error": "not a decimal string like '12.50'"}
 POSITIVE_MONEY = {**MONEY, "not": {"pattern": r"^0+(\.0+)?$"}, "x-error": "not a positive decimal string like '12.50'"}
 RATIO = {"type": "string", "pattern": r"^\d{1,6}(\.\d{1,6})?$", "x-error": "not a decimal ratio like '0.5'"}
 TIME = {"type": ["string", "null"], "minLength": 1}
-ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+ID = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
 NAME = {"type": "string", "minLength": 1, "maxLength": 100}
 NAMES = {"type": "array", "items": NAME}
 CODE = {"type": "string", "minLength": 1, "maxLength": 64}

@@ -46,9 +46,9 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
+    from backoffice.purge import org_purge
     from coupons.models import CouponPool
     from orgs.models import Org
-    from orgs.services import org_purge
 
     org_purge(org_id=BENCH_ORG)
     org = Org.objects.create(id=BENCH_ORG, name="Back-office bench")

@@ -32,9 +32,9 @@ PER_WALLET = 10
 def load(entries: int) -> None:
     from django.db import connection, transaction
 
+    from backoffice.purge import org_purge
     from catalogue.models import CatalogueReward
     from orgs.models import Org
-    from orgs.services import org_purge
 
     wallets = entries // PER_WALLET
     if Org.objects.filter(pk=BENCH_ORG).exists():

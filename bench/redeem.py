@@ -78,8 +78,8 @@ def seed(users: int, rewards_per_user: int, coupons: int) -> dict:
     from django.core.management import call_command
     from django.db import connection, transaction
 
+    from backoffice.purge import org_purge
     from orgs.models import Campaign, Customer
-    from orgs.services import org_purge
     from wallets.models import EarnedReward, LedgerEntry, Wallet
     from wallets.services import wallet_post
 

@@ -50,9 +50,9 @@ from catalogue.services import (
     rewards_issue,
     validation_code_issue,
 )
+from core.bounds import BIGINT_MAX
 from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
 
-BIGINT_MAX = 2**63 - 1
 MAX_REWARDS_PER_CALL = 50
 MAX_QUANTITY = 10_000
 

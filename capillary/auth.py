@@ -1,9 +1,8 @@
-"""Authentication of the Capillary-compatible APIs: till Basic auth, OAuth tokens, data scopes.
+"""Authentication of the Capillary-compatible APIs, as the wire carries it: till Basic auth, OAuth
+tokens, data scopes. The credentials are checked by ``orgs.credentials``.
 
-* **Basic**: ``base64(till_username ":" md5_hex(password))``, or the plain password. Till
-  passwords are stored with Django's password hasher (~100 ms per check), so a successful
-  check is remembered in this process for ``TILL_AUTH_CACHE_SECONDS`` under an HMAC of the
-  presented credentials (never the credentials themselves).
+* **Basic**: ``base64(till_username ":" md5_hex(password))``, or the plain password (checks
+  are remembered per process: ``orgs.credentials.till_authenticate``).
 * **OAuth**: ``POST /v3/oauth/token/generate`` trades an API client's key and secret for a
   JWT (PyJWT, HS256, signed with a key derived from ``SECRET_KEY``), sent back as
   ``X-CAP-API-OAUTH-TOKEN``.
@@ -19,67 +18,25 @@ import hashlib
 import hmac
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import jwt
 from django.conf import settings
-from django.contrib.auth.hashers import make_password
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
-from core.local_cache import LocalCache
+from core.bounds import BIGINT_MAX
+from orgs.credentials import (
+    Caller,
+    api_client_authenticate,
+    orgs_connected,
+    till_authenticate,
+    till_is_active_in_org,
+)
 from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
-from orgs.models import ApiClient, OrgConnection, Till
 
 TOKEN_ISSUER = "rewards-engine"
 TOKEN_AUDIENCE = "capillary-api"
-_CACHE_MAX_ENTRIES = 10_000
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who calls: an org, through one of its tills (Basic) or API clients (OAuth)."""
-
-    org_id: int
-    method: str  # "basic" | "oauth"
-    till_username: str | None = None
-    client_key: str | None = None
-
-    # DRF treats the authenticated "user" as a user object.
-    is_authenticated = True
-
-
-# --- Basic ------------------------------------------------------------------------------------
-
-_till_cache = LocalCache(ttl_setting="TILL_AUTH_CACHE_SECONDS", maxsize=_CACHE_MAX_ENTRIES)
-
-
-def _cache_key(username: str, password: str) -> bytes:
-    secret = hashlib.sha256(f"till-auth-cache:{settings.SECRET_KEY}".encode()).digest()
-    return hmac.new(secret, f"{username}\0{password}".encode(), hashlib.sha256).digest()
-
-
-def till_auth_cache_clear() -> None:
-    _till_cache.clear()
-
-
-def till_authenticate(*, username: str, password: str) -> Caller:
-    """The caller behind a till's credentials (password or its MD5 hex). Raises ``InvalidCredentials``."""
-    if "\x00" in username or len(username) > 150:
-        raise InvalidCredentials("invalid till username or password")
-    key = _cache_key(username, password)
-    hit = _till_cache.get(key)
-    if hit is not None:
-        return hit
-    till = Till.objects.filter(username=username, is_active=True).only("org_id", "username", "password").first()
-    if till is None:
-        make_password(password)  # spend the hashing time anyway: no user enumeration by timing
-        raise InvalidCredentials("invalid till username or password")
-    if not till.check_password(password):
-        raise InvalidCredentials("invalid till username or password")
-    caller = Caller(org_id=till.org_id, method="basic", till_username=till.username)
-    _till_cache.set(key, caller)
-    return caller
 
 
 class TillBasicAuthentication(BaseAuthentication):
@@ -115,15 +72,13 @@ def _jwt_key() -> bytes:
 
 def oauth_token_generate(*, key: str, secret: str) -> str:
     """A signed JWT for an active API client; raises ``InvalidCredentials``."""
-    client = ApiClient.objects.filter(key=key, is_active=True).only("org_id", "secret_digest").first()
-    if client is None or not client.check_secret(secret):
-        raise InvalidCredentials("invalid key or secret")
+    org_id = api_client_authenticate(key=key, secret=secret)
     now = int(time.time())
     claims = {
         "iss": TOKEN_ISSUER,
         "aud": TOKEN_AUDIENCE,
         "sub": key,
-        "org": client.org_id,
+        "org": org_id,
         "iat": now,
         "exp": now + settings.OAUTH_TOKEN_TTL_SECONDS,
         "jti": uuid.uuid4().hex,
@@ -176,7 +131,7 @@ def caller_for_username(*, caller: Caller, username: str | None) -> Caller:
         if username != caller.till_username:
             raise InvalidCredentials("username is not the authenticated till")
         return caller
-    if not Till.objects.filter(username=username, org_id=caller.org_id, is_active=True).exists():
+    if not till_is_active_in_org(username=username, org_id=caller.org_id):
         raise InvalidCredentials("username is not a till of the token's org")
     return replace(caller, till_username=username)
 
@@ -193,17 +148,13 @@ def data_scope_orgs(*, caller: Caller, scope: str | None, orgs: str | None) -> f
         listed = frozenset(int(part) for part in (orgs or "").split(",") if part.strip())
     except ValueError as exc:
         raise InvalidScope("DATA-SCOPE-ORG must be comma-separated org ids") from exc
-    if any(not 0 < org < 2**63 for org in listed):
+    if any(not 0 < org <= BIGINT_MAX for org in listed):
         raise InvalidScope("DATA-SCOPE-ORG: org ids are positive 64-bit integers")
     if not listed:
         raise InvalidScope("DATA-SCOPE OTHER needs the orgs in DATA-SCOPE-ORG")
     foreign = listed - {caller.org_id}
     if foreign:
-        connected = set(
-            OrgConnection.objects.filter(from_org_id=caller.org_id, to_org_id__in=foreign).values_list(
-                "to_org_id", flat=True
-            )
-        )
+        connected = orgs_connected(org_id=caller.org_id, to_org_ids=set(foreign))
         if foreign - connected:
             raise OutOfScope(f"org {min(foreign - connected)} is not connected to org {caller.org_id}")
     return listed

@@ -11,6 +11,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
 from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
+from core.bounds import BIGINT_MAX
 from orgs.admin import customer_search_fields
 from wallets.admin import ledger_table
 from wallets.models import LedgerEntry, Wallet
@@ -100,7 +101,7 @@ class RewardIdFilter(InputFilter):
 
     def clean(self, value):
         number = int(value)
-        if not 0 < number < 2**63:
+        if not 0 < number <= BIGINT_MAX:
             raise ValueError("not a reward id")
         return number
 
@@ -232,8 +233,8 @@ class ValidationCodeAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(VendorException)
 class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "created_at", "org", "reward", "customer", "voucher", "points", "reason", "resolved")
-    list_filter = ("org", "resolved")
+    list_display = ("id", "created_at", "org", "kind", "reward", "customer", "voucher", "points", "reason", "resolved")
+    list_filter = ("org", "kind", "resolved")
     list_select_related = ("org", "reward", "customer")
     search_fields = ("=voucher", "=request_id", "=transaction_number", *customer_search_fields("customer"))
 
@@ -249,10 +250,21 @@ class VendorExceptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class VendorCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Vendor rewards in flight or settled; open ones past ``stale_after`` are settled by recovery."""
 
-    list_display = ("id", "created_at", "org", "reward", "customer", "state", "points", "voucher", "issue")
-    list_filter = ("state", "org")
+    list_display = (
+        "id",
+        "created_at",
+        "org",
+        "reward",
+        "customer",
+        "state",
+        "points",
+        "voucher",
+        "issue",
+        "staff_flag",
+    )
+    list_filter = ("state", ("staff_flag", admin.EmptyFieldListFilter), "partner_may_hold_voucher", "org")
     list_select_related = ("org", "reward", "customer", "issue")
     search_fields = ("=voucher", *customer_search_fields("customer"))
-    raw_id_fields = ("customer", "group", "claim", "issue")
+    raw_id_fields = ("customer", "group", "claim", "issue", "retry_of")
     ordering = ("-id",)
     show_full_result_count = False

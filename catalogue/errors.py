@@ -1,7 +1,7 @@
 """Issue Reward errors. Each carries its Capillary wire code and HTTP status; ``capillary.apis``
 turns them into the Capillary body in one exception handler."""
 
-from orgs.errors import DomainError
+from core.errors import DomainError
 
 
 class IssueError(DomainError):
@@ -101,6 +101,11 @@ class PromotionLimitReached(RewardNotIssued):
 
 class VendorFailed(RewardNotIssued):
     """The vendor did not issue a voucher (no HTTP 200, no voucher, or too slow)."""
+
+
+class VendorUnanswered(VendorFailed):
+    """The request may have reached the vendor, but no answer came (a timeout, a lost connection):
+    the vendor may have issued a voucher all the same."""
 
 
 class PointsGone(RewardNotIssued):

@@ -248,15 +248,25 @@ class ValidationCode(models.Model):
 
 
 class VendorException(models.Model):
-    """A vendor voucher obtained but not paid for (the points went meanwhile): for staff to settle."""
+    """A vendor voucher for staff to settle: UNPAID, obtained but not paid for (the points went
+    meanwhile); MAYBE_TWICE, a requestId retried after a call that may have left a voucher at the
+    partner (a second voucher, if the partner does not de-duplicate requestIds)."""
+
+    class Kind(models.TextChoices):
+        UNPAID = "UNPAID", "voucher without points"
+        MAYBE_TWICE = "MAYBE_TWICE", "a voucher may exist at the partner"
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.UNPAID)
+    vendor_call = models.ForeignKey(
+        "VendorCall", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", help_text="The call flagged."
+    )
     customer = models.ForeignKey("orgs.Customer", on_delete=models.PROTECT, related_name="+")
     group = models.ForeignKey("orgs.CustomerGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     reward = models.ForeignKey(CatalogueReward, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
     points = MoneyField()
-    voucher = models.CharField(max_length=255)
+    voucher = models.CharField(max_length=255, blank=True, help_text="MAYBE_TWICE: the retry's voucher, once answered.")
     vendor_answer = models.JSONField(default=dict)
     reason = models.CharField(max_length=255)
     request_id = models.TextField(null=True, blank=True)
@@ -268,6 +278,8 @@ class VendorException(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.MAYBE_TWICE:
+            return f"vendor voucher of {self.request_id} maybe issued twice"
         return f"vendor voucher {self.voucher} unpaid ({self.reason})"
 
 
@@ -279,8 +291,13 @@ class VendorCall(models.Model):
     short transaction) and the points are being taken. DONE: paid and recorded (``issue``).
     FAILED: the partner refused; nothing was handed out. FLAGGED: a voucher without the points
     (a ``VendorException`` for staff). ABANDONED: the process died before the partner's answer was
-    recorded; no voucher was handed out. ``vendor_calls_recover`` settles PENDING and ANSWERED rows
+    recorded; no voucher was recorded. ``vendor_calls_recover`` settles PENDING and ANSWERED rows
     older than ``stale_after`` (a process that died between the partner's answer and the points).
+
+    ``partner_may_hold_voucher``: the partner may have issued a voucher that no issue pays for
+    (ABANDONED, FLAGGED, or FAILED after the request may have reached it: a timeout, a lost
+    connection). A later call of the same requestId calls the partner again: it is flagged for
+    staff (``retry_of``, ``staff_flag`` and a MAYBE_TWICE ``VendorException``).
     """
 
     class State(models.TextChoices):
@@ -299,11 +316,24 @@ class VendorCall(models.Model):
     reward = models.ForeignKey(CatalogueReward, on_delete=models.PROTECT, related_name="+")
     payment_config = models.ForeignKey(PaymentConfig, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     claim = models.ForeignKey(IssueRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    request_key = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the requestId, if any.")
     requested_quantity = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
     points = MoneyField()
     redemption_value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     record = models.JSONField(default=dict, help_text="The RewardIssue fields of the call (till, notes, ...).")
+    partner_may_hold_voucher = models.BooleanField(
+        default=False, help_text="The partner may have issued a voucher for this call that no issue pays for."
+    )
+    retry_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="An earlier call of the same requestId that may have left a voucher at the partner.",
+    )
+    staff_flag = models.CharField(max_length=255, blank=True, help_text="Why staff should look at this call.")
     voucher = models.CharField(max_length=255, blank=True)
     vendor_details = models.JSONField(default=dict, blank=True)
     vendor_answer = models.JSONField(null=True, blank=True)
@@ -317,7 +347,14 @@ class VendorCall(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["stale_after"], condition=Q(state__in=["PENDING", "ANSWERED"]), name="vendorcall_open")
+            models.Index(
+                fields=["stale_after"], condition=Q(state__in=["PENDING", "ANSWERED"]), name="vendorcall_open"
+            ),
+            models.Index(
+                fields=["org", "request_key"],
+                condition=Q(partner_may_hold_voucher=True),
+                name="vendorcall_maybe_voucher",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,10 +11,13 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from core.bounds import BIGINT_MAX
 from core.local_cache import LocalCache
 from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
+from orgs.selectors import customer_key
 from wallets.models import Wallet
 
+from . import sql
 from .models import (
     CatalogueReward,
     CustomFieldDefinition,
@@ -25,20 +28,6 @@ from .models import (
     RewardIssue,
     RewardSegment,
 )
-
-_REWARDS_SQL = """
-    SELECT r.id, r.org_id, r.name, r.type, r.redemption_type, r.enabled, r.starts_at, r.ends_at, r.coupon_pool_id,
-           r.promotion_id, r.vendor_name, r.vendor_url, r.vendor_timeout_ms, r.vendor_context_map,
-           p.org_id, p.code, p.active, p.max_per_customer,
-           c.id, c.mode, c.points, c.conversion_ratio,
-           (SELECT COUNT(*) FROM catalogue_rewardsegment s WHERE s.reward_id = r.id)
-      FROM catalogue_cataloguereward r
-      LEFT JOIN catalogue_promotion p ON p.id = r.promotion_id
-      LEFT JOIN catalogue_paymentconfig c ON c.reward_id = r.id
-     WHERE r.id IN ({ids})
-     ORDER BY r.id, c.id
-"""
-
 
 # Catalogue rewards as the issue path reads them, kept per process for CATALOGUE_CACHE_SECONDS:
 # a change saved through the ORM clears this process's copy at once (signals, ``apps.py``), other
@@ -72,7 +61,7 @@ def _rewards_read(reward_ids: list[int]) -> dict[int, CatalogueReward]:
     segmented = []
     field = CatalogueReward._meta.get_field
     with connection.cursor() as cursor:
-        cursor.execute(_REWARDS_SQL.format(ids=", ".join(["%s"] * len(reward_ids))), reward_ids)
+        cursor.execute(sql.REWARDS.format(ids=", ".join(["%s"] * len(reward_ids))), reward_ids)
         for row in cursor.fetchall():
             reward = rewards.get(row[0])
             if reward is None:
@@ -117,30 +106,22 @@ def _moment(value):
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
-_CUSTOMER_SQL = """
-    SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
-           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
-           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id AND k.status = 'ACTIVE')
-      FROM orgs_customer c
-      LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
-     WHERE c.org_id = %s AND {lookup}
-     ORDER BY c.id
-     LIMIT 1
-"""
-
-
 def customer_for_issue(*, org_id: int, mobile: str | None, email: str | None, external_id: str | None):
     """The customer of an org by the first identifier given (mobile, email, externalId), with
     ``wallet_id`` / ``wallet_balance`` of its points wallet and ``has_cards`` / ``has_active_card``.
-    One statement: it runs on every issue call."""
+    One statement: it runs on every issue call. The identifier matches as in Redeem Rewards
+    (``orgs.selectors.customer_key``: an email as stored, normalised)."""
     if mobile is not None:
-        lookup, value = "c.mobile = %s", mobile
+        key = customer_key(kind="mobile", value=mobile)
     elif email is not None:
-        lookup, value = "UPPER(c.email) = UPPER(%s)", email
+        key = customer_key(kind="email", value=email)
     else:
-        lookup, value = "c.external_id = %s", external_id
+        key = customer_key(kind="external_id", value=external_id)
+    if key is None:
+        return None
+    column, value = key
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_SQL.format(lookup=lookup), [org_id, value])
+        cursor.execute(sql.CUSTOMER.format(column=column), [org_id, value])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -174,7 +155,7 @@ def group_for_issue(
         lookup &= Q(external_id=external_id)
     if primary_user_id is not None:
         primary = Q(primary__external_id=primary_user_id)
-        if primary_user_id.isdigit() and int(primary_user_id) < 2**63:
+        if primary_user_id.isdigit() and int(primary_user_id) <= BIGINT_MAX:
             primary |= Q(primary_id=int(primary_user_id))
         lookup &= primary
     return (

@@ -4,7 +4,13 @@
 
 1. resolve and validate the whole call (customer, group, rewards, payment configs, points,
    custom fields, requestIds): any problem fails the call, nothing issued;
-2. *isRedeemable*: the points of all rewards, summed per paying wallet, must be there;
+2. *isRedeemable*: the points of all rewards, summed per paying wallet, must be there. Checked
+   first on the balances read in step 1 (a quick refusal), then again under the paying wallets'
+   row locks, in the transaction that pays (``_issue_together``: in each wallet's debit
+   statement; ``_issue_each``: a locked read less the points open vendor calls hold), so a call
+   that would fail the check alone fails it in a race too, issuing nothing. Lock order, on
+   every path: requestId claims, then customers of limited promotions, then wallets by id
+   (see ``_issue_each``);
 3. each reward is issued on its own (partial issual): one database transaction records the
    issue and takes its points through ``wallets.services.wallet_post``, so points move only
    for what was issued. A vendor reward calls the vendor first, outside any transaction and
@@ -30,18 +36,21 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 
-from capillary.auth import Caller
+from core.errors import AlreadyReversed, OperationRefused, staff_reason
 from core.money import ZERO, to_money
+from coupons.errors import PoolExhausted
 from coupons.models import Coupon
 from coupons.services import coupons_disburse
 from events.outbox import customer_ref, event_emit, events_emit
-from orgs.errors import AlreadyReversed, InsufficientBalance, OperationRefused, OutOfScope, PoolExhausted
+from orgs.credentials import Caller
+from orgs.errors import OutOfScope
 from orgs.models import Customer, EventKind
+from wallets.errors import InsufficientBalance
 from wallets.models import LedgerEntry, Wallet
-from wallets.services import Posting, staff_reason, wallet_post, wallet_post_many
+from wallets.services import Posting, wallet_post, wallet_post_many
 
 from . import selectors
 from .errors import (
@@ -62,6 +71,7 @@ from .errors import (
     RewardNotIssued,
     RewardUnavailable,
     VendorFailed,
+    VendorUnanswered,
 )
 from .models import (
     CatalogueReward,
@@ -388,6 +398,54 @@ def _check_redeemable(lines: list[_Line]) -> None:
             )
 
 
+def _points_by_wallet(lines: list[_Line]) -> dict[int, Decimal]:
+    """The points the call's isRedeemable check needs from each paying wallet."""
+    needed: dict[int, Decimal] = {}
+    for line in lines:
+        if not line.seen_before and line.points > 0 and line.payer.wallet_id is not None:
+            needed[line.payer.wallet_id] = needed.get(line.payer.wallet_id, ZERO) + line.points
+    return needed
+
+
+_OPEN_VENDOR_CALLS = (VendorCall.State.PENDING, VendorCall.State.ANSWERED)
+
+
+def _lock_payers(lines: list[_Line], *, paying_only: bool = True) -> None:
+    """Lock the wallets that pay for ``lines`` (with ``paying_only``, those of the lines the points
+    check counts: costing points, not seen before), in the caller's transaction, in wallet id
+    order, and set each payer's balance to what it may spend now: its balance less the points
+    held by open vendor calls (PENDING or ANSWERED: their partner is being called, their points
+    not yet taken). Read after the lock, so a hold written by a call that had the lock is seen."""
+    payers = {
+        line.payer.wallet_id: line.payer
+        for line in lines
+        if line.payer.wallet_id is not None and not (paying_only and (line.points <= 0 or line.seen_before))
+    }
+    if not payers:
+        return
+    balances = dict(
+        Wallet.objects.select_for_update().filter(pk__in=payers).order_by("pk").values_list("pk", "balance")
+    )
+    held = dict(
+        VendorCall.objects.filter(wallet_id__in=payers, state__in=_OPEN_VENDOR_CALLS)
+        .values("wallet_id")
+        .annotate(points=Sum("points"))
+        .values_list("wallet_id", "points")
+    )
+    for wallet_id, payer in payers.items():
+        payer.balance = balances.get(wallet_id, ZERO) - held.get(wallet_id, ZERO)
+
+
+def _check_line_points(line: _Line) -> None:
+    """One reward issued on its own (a requestId another call held, then let go): its points must be
+    there now, under the wallet's lock."""
+    if line.points <= 0:
+        return
+    _lock_payers([line], paying_only=False)
+    if line.payer.wallet_id is None or line.points > line.payer.balance:
+        raise PointsGone("insufficient points: spent by another call meanwhile")
+
+
 # --- step 3: issue each reward ---------------------------------------------------------------
 
 
@@ -529,37 +587,61 @@ class _CallContext:
 
 
 def _issue_local(line: _Line, ctx: _CallContext) -> RewardIssue:
-    """POINTS_ONLY, COUPON, CART_PROMOTION: everything in one transaction."""
+    """POINTS_ONLY, COUPON, CART_PROMOTION, issued on its own: everything in one transaction, locks
+    in the order of ``_issue_each`` (requestId, customer, wallet)."""
     reference = _points_reference()
     with transaction.atomic():
         claim_pk = _claim(line, state=IssueRequest.State.DONE)
         details = _take_goods(line)
+        _check_line_points(line)
         _pay(line, reference=reference)
         return _record(line, ctx, reference=reference, claim_pk=claim_pk, **details)
 
 
 def _issue_vendor(line: _Line, ctx: _CallContext) -> RewardIssue:
-    """VENDOR: claim the requestId and record the pending call, call the vendor with no
-    transaction open, record its voucher, then pay and record (``vendor_call_settle``).
+    """VENDOR, issued on its own: claim the requestId, check its points under the wallet's lock and
+    record the pending call (which holds them), then ``_vendor_call_finish``."""
+    with transaction.atomic():
+        claim_pk = _claim(line, state=IssueRequest.State.PENDING)
+        _check_line_points(line)
+        call = _vendor_call_open(line, ctx, claim_pk=claim_pk)
+    return _vendor_call_finish(line, ctx, call)
+
+
+def _vendor_call_finish(line: _Line, ctx: _CallContext, call: VendorCall) -> RewardIssue:
+    """Call the vendor of an opened (committed, PENDING) call with no transaction open, record its
+    voucher, then pay and record (``vendor_call_settle``).
 
     Each step commits on its own, so a process that dies after the vendor's answer leaves an
     ANSWERED ``VendorCall`` that ``vendor_calls_recover`` settles (points taken, or flagged)."""
-    with transaction.atomic():
-        claim_pk = _claim(line, state=IssueRequest.State.PENDING)
-        call = _vendor_call_open(line, ctx, claim_pk=claim_pk)
+    claim_pk = call.claim_id
     try:
         context, answer = vendor_voucher_request(line=line, call=ctx.call)
-    except BaseException:
-        VendorCall.objects.filter(pk=call.pk).update(state=VendorCall.State.FAILED, settled_at=timezone.now())
+    except BaseException as exc:
+        # a refusal, or a failure before sending, left no voucher; anything else (a timeout, a
+        # lost connection, the worker stopped mid-call) may have: a retry is then flagged
+        unknown = not isinstance(exc, VendorFailed) or isinstance(exc, VendorUnanswered)
+        VendorCall.objects.filter(pk=call.pk).update(
+            state=VendorCall.State.FAILED,
+            settled_at=timezone.now(),
+            partner_may_hold_voucher=unknown,
+            note=str(exc)[:255] if isinstance(exc, VendorFailed) else type(exc).__name__,
+        )
         _release(claim_pk)
         raise
+    _test_crash_point("vendor_answer_unrecorded")
+    voucher = str(context["voucher"])[:255]
     VendorCall.objects.filter(pk=call.pk, state__in=[VendorCall.State.PENDING, VendorCall.State.ABANDONED]).update(
         state=VendorCall.State.ANSWERED,
-        voucher=str(context["voucher"])[:255],
+        voucher=voucher,
         vendor_details=context,
         vendor_answer=answer,
         answered_at=timezone.now(),
     )
+    if call.retry_of_id is not None:  # staff see which voucher the retry got
+        VendorException.objects.filter(vendor_call=call.pk, kind=VendorException.Kind.MAYBE_TWICE).update(
+            voucher=voucher, vendor_answer=answer
+        )
     _test_crash_point("after_vendor")
     return vendor_call_settle(call_pk=call.pk, reward=line.reward, config=line.config)
 
@@ -583,7 +665,8 @@ def _vendor_call_open(line: _Line, ctx: _CallContext, *, claim_pk: int | None) -
         "custom_fields": line.item.custom_fields,
         "fulfillment_status": line.item.fulfillment_status or "",
     }
-    return VendorCall.objects.create(
+    earlier, flag = _vendor_call_earlier(line)
+    call = VendorCall.objects.create(
         org_id=line.org_id,
         customer_id=line.payer.customer.pk,
         group_id=line.payer.group.pk if line.payer.group is not None else None,
@@ -591,13 +674,51 @@ def _vendor_call_open(line: _Line, ctx: _CallContext, *, claim_pk: int | None) -
         reward_id=line.reward.pk,
         payment_config_id=line.config.pk if line.config is not None else None,
         claim_id=claim_pk,
+        request_key=line.request_key or "",
         requested_quantity=line.item.requested_quantity,
         quantity=line.item.quantity,
         points=line.points,
         redemption_value=line.redemption_value,
         record=record,
         stale_after=now + timedelta(seconds=grace),
+        retry_of=earlier,
+        staff_flag=flag,
     )
+    if earlier is not None:
+        VendorException.objects.create(
+            org_id=call.org_id,
+            kind=VendorException.Kind.MAYBE_TWICE,
+            vendor_call=call,
+            customer_id=call.customer_id,
+            group_id=call.group_id,
+            reward_id=call.reward_id,
+            quantity=call.quantity,
+            points=call.points,
+            reason=flag,
+            request_id=line.item.request_id,
+            transaction_number=record["transaction_number"],
+        )
+    return call
+
+
+def _vendor_call_earlier(line: _Line) -> tuple[VendorCall | None, str]:
+    """The latest earlier call of the line's requestId that may have left a voucher at the partner
+    (``partner_may_hold_voucher``), and the staff flag of the retry that calls the partner again."""
+    if line.request_key is None:
+        return None, ""
+    earlier = (
+        VendorCall.objects.filter(org_id=line.org_id, request_key=line.request_key, partner_may_hold_voucher=True)
+        .order_by("-pk")
+        .first()
+    )
+    if earlier is None:
+        return None, ""
+    voucher = f" (voucher {earlier.voucher})" if earlier.voucher else ""
+    flag = (
+        f"requestId retried after vendor call {earlier.pk} was {earlier.state}{voucher}: a voucher may exist at the "
+        "partner for it; two vouchers if the partner does not de-duplicate requestIds"
+    )
+    return earlier, flag[:255]
 
 
 _SETTLE_SQL = (
@@ -672,11 +793,12 @@ def _with_details(issue: RewardIssue, reward: CatalogueReward | None, config) ->
 def _vendor_call_flag(call: VendorCall, *, reason: str) -> None:
     with transaction.atomic():
         if not VendorCall.objects.filter(pk=call.pk, state=VendorCall.State.ANSWERED).update(
-            state=VendorCall.State.FLAGGED, settled_at=timezone.now(), note=reason[:255]
+            state=VendorCall.State.FLAGGED, settled_at=timezone.now(), note=reason[:255], partner_may_hold_voucher=True
         ):
             return
         VendorException.objects.create(
             org_id=call.org_id,
+            vendor_call_id=call.pk,
             customer_id=call.customer_id,
             group_id=call.group_id,
             reward_id=call.reward_id,
@@ -696,7 +818,8 @@ def vendor_calls_recover(*, now=None) -> dict:
 
     ANSWERED (the partner's voucher is recorded): take the points and record the issue, or flag
     it for staff (``VendorException``) when the points are gone. PENDING (no answer recorded, so
-    no voucher was handed out): ABANDONED, and its requestId released for a retry.
+    no voucher was recorded): ABANDONED, and its requestId released for a retry, which is flagged
+    for staff (the partner may have issued a voucher to the dead call).
     """
     now = now or timezone.now()
     stale = list(
@@ -709,7 +832,10 @@ def vendor_calls_recover(*, now=None) -> dict:
         if state == VendorCall.State.PENDING:
             with transaction.atomic():
                 if VendorCall.objects.filter(pk=pk, state=VendorCall.State.PENDING).update(
-                    state=VendorCall.State.ABANDONED, settled_at=now, note="no vendor answer recorded"
+                    state=VendorCall.State.ABANDONED,
+                    settled_at=now,
+                    note="no vendor answer recorded",
+                    partner_may_hold_voucher=True,  # it died mid-call: the partner may have answered
                 ):
                     _release(claim_pk)
                     outcome["abandoned"] += 1
@@ -751,27 +877,40 @@ class _OneByOne(Exception):
     transaction, so nothing of it stays."""
 
 
-def _claim_all(lines: list[_Line]) -> dict[int, int]:
+def _claim_all(lines: list[_Line], *, taken_ok: bool = False) -> dict[int, int]:
     """Claim every line's requestId in one statement (sorted by key, so two calls claiming the
-    same ids wait for each other instead of deadlocking); {line index: claim id}."""
+    same ids wait for each other instead of deadlocking); {line index: claim id}. A requestId
+    held by another call raises ``_OneByOne``, or with ``taken_ok`` is left out of the answer.
+    A VENDOR line's claim is PENDING (held across the partner call), the others' DONE."""
     keyed = sorted((line for line in lines if line.request_key is not None), key=lambda ln: (ln.org_id, ln.request_key))
     if not keyed:
         return {}
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = []
     for line in keyed:
-        params += [line.org_id, line.request_key, line.item.request_id, line.payload_hash, IssueRequest.State.DONE, now]
+        state = IssueRequest.State.PENDING if _is_vendor(line) else IssueRequest.State.DONE
+        params += [line.org_id, line.request_key, line.item.request_id, line.payload_hash, state, now]
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL.format(values=", ".join([_CLAIM_ROW] * len(keyed))), params)
         claimed = {(org_id, key): pk for org_id, key, pk in cursor.fetchall()}
-    if len(claimed) < len(keyed):
+    if len(claimed) < len(keyed) and not taken_ok:
         raise _OneByOne
-    return {line.index: claimed[(line.org_id, line.request_key)] for line in keyed}
+    return {
+        line.index: claimed[(line.org_id, line.request_key)]
+        for line in keyed
+        if (line.org_id, line.request_key) in claimed
+    }
 
 
-def _lock_promotion_holders(lines: list[_Line]) -> None:
+def _is_vendor(line: _Line) -> bool:
+    return line.reward.type == CatalogueReward.Type.VENDOR
+
+
+def _lock_promotion_holders(lines: list[_Line], *, at_least: int = 2) -> None:
     """Lock, in id order, every customer whose cart-promotion limit the call checks: two calls
-    paying from customers of two orgs in opposite orders then wait instead of deadlocking."""
+    paying from customers of two orgs in opposite orders then wait instead of deadlocking.
+    ``at_least``: the fewest holders worth a statement (one alone is locked by its own check, unless
+    the caller locks wallets before that check: then 1, so customers come before wallets)."""
     holders = sorted(
         {
             line.payer.customer.pk
@@ -780,8 +919,14 @@ def _lock_promotion_holders(lines: list[_Line]) -> None:
             and line.reward.promotion.max_per_customer is not None
         }
     )
-    if len(holders) > 1:
+    if len(holders) >= at_least:
         list(Customer.objects.select_for_update().filter(pk__in=holders).order_by("pk").values_list("pk", flat=True))
+
+
+def _points_short(lines: list[_Line]) -> None:
+    """A debit refused: raise ``InsufficientPoints`` with the balances as they are now (locked)."""
+    _lock_payers(lines)
+    _check_redeemable(lines)
 
 
 def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
@@ -789,8 +934,10 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
     out each reward's coupons or promotion (a reward that cannot have them fails alone, having
     written nothing but its claim, which goes), then one debit per paying wallet with one
     ledger entry per reward, then the issue records. Same outcome as issuing reward by reward,
-    in a fraction of the round trips. Raises ``_OneByOne`` (nothing written) for the rare cases
-    the reward-by-reward path handles."""
+    in a fraction of the round trips. Each wallet's debit refuses unless the points of the whole
+    call are there (``require``: isRedeemable under the lock, in the same statement); then the
+    call fails with ``InsufficientPoints``, nothing written. Raises ``_OneByOne`` (nothing
+    written) for the rare cases the reward-by-reward path handles."""
     results: dict[int, dict] = {}
     todo = []
     for line in lines:
@@ -818,8 +965,16 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
                 if line.payer.wallet_id is None:
                     raise _OneByOne
                 paying.setdefault(line.payer.wallet_id, []).append(line)
-        for wallet_id in sorted(paying):
-            wallet_lines = paying[wallet_id]
+        # isRedeemable under the lock: each wallet's debit (or, if nothing of it was issued, a
+        # locked read) refuses unless the points of the whole call are there, in wallet id order
+        needed = _points_by_wallet(lines)
+        for wallet_id in sorted(paying.keys() | needed.keys()):
+            wallet_lines = paying.get(wallet_id)
+            if not wallet_lines:
+                enough = Wallet.objects.select_for_update().filter(pk=wallet_id, balance__gte=needed[wallet_id])
+                if enough.values_list("pk", flat=True).first() is None:
+                    _points_short(lines)  # raises, unless the points came back meanwhile
+                continue
             postings = [
                 Posting(
                     delta=-line.points,
@@ -830,8 +985,13 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
                 for line in wallet_lines
             ]
             try:
-                wallet_post_many(wallet=Wallet(pk=wallet_id, org_id=wallet_lines[0].org_id), postings=postings)
+                wallet_post_many(
+                    wallet=Wallet(pk=wallet_id, org_id=wallet_lines[0].org_id),
+                    postings=postings,
+                    require=needed.get(wallet_id),
+                )
             except InsufficientBalance as exc:
+                _points_short(lines)
                 raise _OneByOne from exc
         issues = RewardIssue.objects.bulk_create(
             [
@@ -849,6 +1009,69 @@ def _issue_together(lines: list[_Line], ctx: _CallContext) -> list[dict]:
         )
     for line, issue in zip(issued, issues, strict=True):
         results[line.index] = issue_result(issue)
+    return [results[line.index] for line in lines]
+
+
+def _issue_each(lines: list[_Line], ctx: _CallContext) -> list[dict]:
+    """Issue the call reward by reward (vendor rewards, validation codes, requestIds seen before),
+    with its isRedeemable check made under the paying wallets' locks.
+
+    Lock order (every issue path takes its locks in this order, inside one transaction, so two
+    calls wait for each other instead of deadlocking): the requestId claims (``IssueRequest``
+    rows, in one statement sorted by org and key), then the customers whose cart-promotion limits
+    the call checks (sorted by customer id), then the paying wallets (``wallets_wallet`` rows,
+    sorted by wallet id, across orgs, group wallets included); coupons come last and are never
+    waited for (SKIP LOCKED). Under the wallets' locks the points of the whole call are checked
+    (balance less the points held by open vendor calls) and the local rewards are issued, each in
+    its own savepoint (one failing does not undo the others); a VENDOR reward's ``VendorCall`` is
+    opened PENDING in that transaction, holding its points, so the next call sees them as spent.
+    The locks go with the commit, before any vendor is called; the partner's voucher is then paid
+    from the held points (``vendor_call_settle``, as before). A requestId another call holds is
+    left to ``_issue_line`` after the commit (it waits for that call without holding a lock).
+    """
+    results: dict[int, dict] = {}
+    todo = []
+    for line in lines:
+        if line.failure is not None:
+            results[line.index] = failure_result(line, line.failure, ctx)
+        elif line.replay is not None:
+            results[line.index] = issue_result(line.replay)
+        else:
+            todo.append(line)
+    opened: list[tuple[_Line, VendorCall]] = []
+    with transaction.atomic():
+        claims = _claim_all(todo, taken_ok=True)
+        held_elsewhere = [line for line in todo if line.request_key is not None and line.index not in claims]
+        for line in held_elsewhere:
+            line.seen_before = True  # its requestId is another call's: that call pays for it
+        _lock_promotion_holders(todo, at_least=1)
+        _lock_payers(lines)
+        _check_redeemable(lines)
+        for line in todo:
+            if line in held_elsewhere:
+                continue
+            claim_pk = claims.get(line.index)
+            if _is_vendor(line):
+                opened.append((line, _vendor_call_open(line, ctx, claim_pk=claim_pk)))
+                continue
+            reference = _points_reference()
+            try:
+                with transaction.atomic():
+                    details = _take_goods(line)
+                    _pay(line, reference=reference)
+                    issue = _record(line, ctx, reference=reference, claim_pk=claim_pk, **details)
+                results[line.index] = issue_result(issue)
+            except RewardNotIssued as exc:
+                results[line.index] = failure_result(line, exc, ctx)
+                if claim_pk is not None:  # the reward was not issued: its requestId stays free
+                    IssueRequest.objects.filter(pk=claim_pk).delete()
+    for line, call in opened:
+        try:
+            results[line.index] = issue_result(_vendor_call_finish(line, ctx, call))
+        except RewardNotIssued as exc:
+            results[line.index] = failure_result(line, exc, ctx)
+    for line in held_elsewhere:
+        results[line.index] = _issue_line(line, ctx)
     return [results[line.index] for line in lines]
 
 
@@ -900,6 +1123,17 @@ def _dig(document: Any, path: str) -> Any:
     return document
 
 
+# Errors raised before the request could reach the vendor; any other means it may have.
+_VENDOR_NOT_REACHED = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+    httpx.ProxyError,
+)
+
+
 def vendor_voucher_request(*, line: _Line, call: IssueCallIn) -> tuple[dict, Any]:
     """POST to the reward's vendor; (context values by name, the answer) when it answered HTTP 200
     with a non-empty voucher at ``context_map["voucher"]``, else ``VendorFailed``."""
@@ -917,8 +1151,12 @@ def vendor_voucher_request(*, line: _Line, call: IssueCallIn) -> tuple[dict, Any
     }
     try:
         response = _client().post(reward.vendor_url, json=payload, timeout=reward.vendor_timeout_ms / 1000)
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+    except (*_VENDOR_NOT_REACHED, httpx.InvalidURL, ValueError) as exc:
         raise VendorFailed(f"vendor {reward.vendor_name or reward.vendor_url} failed: {type(exc).__name__}") from exc
+    except httpx.HTTPError as exc:  # sent, or partly: the vendor may have acted on it
+        raise VendorUnanswered(
+            f"vendor {reward.vendor_name or reward.vendor_url} did not answer: {type(exc).__name__}"
+        ) from exc
     if response.status_code != 200:
         raise VendorFailed(f"vendor {reward.vendor_name} answered HTTP {response.status_code}")
     try:
@@ -988,10 +1226,10 @@ def rewards_issue(*, caller: Caller, scope: frozenset[int], call: IssueCallIn, s
         except _OneByOne:
             pass  # a requestId seen before or held by another call, or points spent meanwhile
     _match_seen_requests(lines)
-    _check_redeemable(lines)
+    _check_redeemable(lines)  # refuses early; checked again under the wallets' locks
     if not skip_validation:
         _validation_code_consume(code=call.validation_code, lines=lines)
-    return _outcome([_issue_line(line, ctx) for line in lines])
+    return _outcome(_issue_each(lines, ctx))
 
 
 def _outcome(results: list[dict]) -> IssueOutcome:

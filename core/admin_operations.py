@@ -14,7 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from orgs.errors import DomainError
+from core.bounds import BIGINT_MAX
+from core.errors import DomainError
 
 
 class ReasonForm(forms.Form):
@@ -25,9 +26,6 @@ class ReasonForm(forms.Form):
         if not reason:
             raise forms.ValidationError("A reason is required.")
         return reason
-
-
-BIGINT_MAX = 2**63 - 1
 
 
 def object_or_404(queryset, object_id):

@@ -13,10 +13,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
 from core.admin_tools import EstimatedCountPaginator
+from core.errors import DomainError
 from orgs.admin import customer_search_fields
-from orgs.errors import DomainError
 
 from .models import Coupon, CouponPool
 from .selectors import pool_stock
@@ -237,7 +238,10 @@ class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Coupons are read here: their status changes only through the ``coupons`` services (uploads
+    and generation on the pool's page, the void action below, reversals and revocations)."""
+
     list_display = ("code", "pool", "org", "status", "holder", "expires_at", "issued_at")
     list_filter = ("org", "status")
     list_select_related = ("org", "pool", "holder")

@@ -10,15 +10,14 @@ from datetime import UTC, datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import OperationRefused
 from core.transactions import joined_transaction
-from events.outbox import customer_ref, event_emit
-from orgs.errors import ModeMismatch, NotEligible, NothingToRedeem, OperationRefused, PoolExhausted, UnknownPool
-from orgs.models import Campaign, Customer, EventKind
-from orgs.selectors import campaign_is_eligible
-from wallets.models import EarnedReward
+from coupons.errors import PoolExhausted
+from events.outbox import event_emit
+from orgs.models import EventKind
 
+from . import sql
 from .models import Coupon, CouponPool
-from .selectors import pool_for_redemption
 
 # Crockford's base32: no I, L, O, U, so codes survive being read aloud or retyped.
 CODE_ALPHABET = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -95,37 +94,6 @@ def _copy_coupons(*, pool: CouponPool, codes: list[str], expires_at: datetime | 
         progress(len(codes) % _BATCH)
 
 
-# One statement takes the next available, unexpired coupons of a pool, skipping the rows other
-# transactions hold, and hands them out, all or none: one round trip instead of SELECT ... FOR UPDATE + UPDATE.
-# The partial index coupon_available (pool_id, id + 0) WHERE status = 'AVAILABLE' serves the inner
-# select; "ORDER BY id + 0" matches that index only (see the model), never the primary key.
-_DISBURSE = {
-    "postgresql": """
-        WITH picked AS (
-            SELECT id FROM coupons_coupon
-             WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
-               AND (expires_at IS NULL OR expires_at > %(now)s)
-             ORDER BY id + 0 LIMIT %(count)s
-             FOR UPDATE SKIP LOCKED
-        )
-        UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
-          FROM picked WHERE c.id = picked.id AND (SELECT count(*) FROM picked) = %(count)s
-        RETURNING c.id, c.code, c.expires_at
-    """,
-    # SQLite has one writer at a time (BEGIN IMMEDIATE): no row locks to skip.
-    "sqlite": """
-        WITH picked AS (
-            SELECT id FROM coupons_coupon
-             WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
-               AND (expires_at IS NULL OR expires_at > %(now)s)
-             ORDER BY id + 0 LIMIT %(count)s)
-        UPDATE coupons_coupon SET status = 'ISSUED', holder_id = %(holder)s, issued_at = %(now)s
-         WHERE id IN (SELECT id FROM picked) AND (SELECT count(*) FROM picked) = %(count)s
-        RETURNING id, code, expires_at
-    """,
-}
-
-
 @joined_transaction()
 def coupons_disburse(*, pool_id: int, org_id: int, holder_id: int, count: int = 1) -> list[Coupon]:
     """Hand ``count`` available, unexpired coupons of a pool to a customer, all or none.
@@ -144,7 +112,7 @@ def coupons_disburse(*, pool_id: int, org_id: int, holder_id: int, count: int = 
         "now": connection.ops.adapt_datetimefield_value(now),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_DISBURSE[connection.vendor], params)
+        cursor.execute(sql.DISBURSE[connection.vendor], params)
         rows = cursor.fetchall()
     if len(rows) < count:
         raise PoolExhausted(pool_id=pool_id, wanted=count, available=len(rows))
@@ -172,150 +140,7 @@ def _aware(moment):
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
-@dataclass(frozen=True)
-class PoolRedemption:
-    coupon: Coupon
-    reward_code: str
-
-
-# PostgreSQL: the user's oldest unredeemed reward of the campaign (locked), the pool's next free
-# coupon (SKIP LOCKED), and both marked used, in one statement. The outer row tells which was
-# missing: no reward (43) or no coupon (49); nothing is written unless both were there.
-_REDEEM_FROM_POOL = {
-    "postgresql": """
-        WITH reward AS (
-            SELECT id, code FROM wallets_earnedreward
-             WHERE org_id = %(org)s AND customer_id = %(customer)s AND campaign_id = %(campaign)s
-               AND status = 'UNREDEEMED' AND review_status = 'APPROVED'
-             ORDER BY earned_at, id LIMIT 1
-             FOR UPDATE
-        ), picked AS (
-            SELECT id FROM coupons_coupon
-             WHERE pool_id = %(pool)s AND org_id = %(org)s AND status = 'AVAILABLE'
-               AND (expires_at IS NULL OR expires_at > %(now)s) AND EXISTS (SELECT 1 FROM reward)
-             ORDER BY id + 0 LIMIT 1
-             FOR UPDATE SKIP LOCKED
-        ), coupon AS (
-            UPDATE coupons_coupon AS c SET status = 'ISSUED', holder_id = %(customer)s, issued_at = %(now)s
-              FROM picked WHERE c.id = picked.id
-            RETURNING c.id, c.code, c.expires_at
-        ), spent AS (
-            UPDATE wallets_earnedreward AS r SET status = 'REDEEMED', redeemed_at = %(now)s
-              FROM reward WHERE r.id = reward.id AND EXISTS (SELECT 1 FROM coupon)
-            RETURNING r.id
-        )
-        SELECT reward.code, coupon.id, coupon.code, coupon.expires_at, (SELECT count(*) FROM spent)
-          FROM (SELECT 1) AS one LEFT JOIN reward ON true LEFT JOIN coupon ON true
-    """,
-}
-
-
-@joined_transaction()
-def coupon_redeem_from_pool(
-    *, customer: Customer, pool_id: int, campaign: Campaign | None = None, growth_hack: str | None = None
-) -> PoolRedemption:
-    """AppVirality "User will choose": one coupon-type reward of the user buys one coupon of the pool.
-
-    Checks in the contract's order: eligibility (69), the pool (30), that the
-    pool's campaign hands out coupons the user chooses (103), an unredeemed
-    reward of the user in that campaign (43, oldest first, locked), a coupon (49).
-    Refuses before writing anything.
-    """
-    if customer.blocked or (campaign is not None and not campaign_is_eligible(campaign=campaign, customer=customer)):
-        raise NotEligible(campaign=campaign.code if campaign else None)
-    pool = pool_for_redemption(org_id=customer.org_id, pool_id=pool_id)
-    if pool is None:
-        raise UnknownPool(pool_id=pool_id)
-    pool_campaign = pool.campaign
-    if (
-        campaign is None
-        and pool_campaign is not None
-        and not campaign_is_eligible(campaign=pool_campaign, customer=customer)
-    ):
-        raise NotEligible(campaign=pool_campaign.code)
-    if (
-        pool_campaign is None
-        or pool_campaign.coupon_distribution != Campaign.CouponDistribution.USER_WILL_CHOOSE
-        or (campaign is not None and campaign.pk != pool_campaign.pk)
-    ):
-        raise ModeMismatch(pool_id=pool_id)
-    if growth_hack is not None and pool_campaign.growth_hack != growth_hack:
-        raise NothingToRedeem(pool_id=pool_id)
-    now = timezone.now()
-    statement = _REDEEM_FROM_POOL.get(connection.vendor)
-    if statement is None:
-        return _redeem_from_pool_stepwise(customer=customer, pool=pool, now=now)
-    params = {
-        "org": customer.org_id,
-        "customer": customer.pk,
-        "campaign": pool_campaign.pk,
-        "pool": pool.pk,
-        "now": now,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        reward_code, coupon_id, code, expires_at, spent = cursor.fetchone()
-    if reward_code is None:
-        raise NothingToRedeem(pool_id=pool_id)
-    if coupon_id is None:
-        raise PoolExhausted(pool_id=pool_id)
-    if spent != 1:  # cannot happen short of a broken statement; never hand out a coupon for free
-        raise RuntimeError(f"pool {pool_id}: coupon {coupon_id} taken without spending reward {reward_code}")
-    coupon = Coupon(
-        id=coupon_id,
-        org_id=pool.org_id,
-        pool_id=pool.pk,
-        code=code,
-        status=Coupon.Status.ISSUED,
-        expires_at=expires_at,
-        holder_id=customer.pk,
-        issued_at=now,
-    )
-    _pool_redemption_event(customer=customer, coupon=coupon, reward_code=reward_code)
-    return PoolRedemption(coupon=coupon, reward_code=reward_code)
-
-
-def _pool_redemption_event(*, customer: Customer, coupon: Coupon, reward_code: str) -> None:
-    payload = {
-        "customer": customer_ref(customer, user_key=True),
-        "rewardCodes": [reward_code],
-        "coupon": {"id": coupon.pk, "code": coupon.code, "poolId": coupon.pool_id},
-    }
-    event_emit(org_id=customer.org_id, kind=EventKind.REDEMPTION, payload=payload)
-
-
-def _redeem_from_pool_stepwise(*, customer: Customer, pool: CouponPool, now) -> PoolRedemption:
-    """The same as the one statement, step by step, for databases without data-modifying CTEs."""
-    reward = (
-        EarnedReward.objects.select_for_update()
-        .filter(org_id=customer.org_id, customer_id=customer.pk, campaign_id=pool.campaign_id, status="UNREDEEMED")
-        .filter(review_status="APPROVED")
-        .order_by("earned_at", "id")
-        .first()
-    )
-    if reward is None:
-        raise NothingToRedeem(pool_id=pool.pk)
-    [coupon] = coupons_disburse(pool_id=pool.pk, org_id=pool.org_id, holder_id=customer.pk)
-    EarnedReward.objects.filter(pk=reward.pk).update(status=EarnedReward.Status.REDEEMED, redeemed_at=now)
-    _pool_redemption_event(customer=customer, coupon=coupon, reward_code=reward.code)
-    return PoolRedemption(coupon=coupon, reward_code=reward.code)
-
-
 # --- scheduled: expiry and stock levels ----------------------------------------------------------
-
-_EXPIRE = {
-    "postgresql": """
-        UPDATE coupons_coupon SET status = 'EXPIRED'
-         WHERE id IN (SELECT id FROM coupons_coupon
-                       WHERE status IN ('AVAILABLE', 'ISSUED') AND expires_at <= %(now)s
-                       LIMIT %(batch)s FOR UPDATE SKIP LOCKED)
-    """,
-    "sqlite": """
-        UPDATE coupons_coupon SET status = 'EXPIRED'
-         WHERE id IN (SELECT id FROM coupons_coupon
-                       WHERE status IN ('AVAILABLE', 'ISSUED') AND expires_at <= %(now)s LIMIT %(batch)s)
-    """,
-}
 
 
 def coupons_expire(*, now: datetime | None = None, batch: int = 10_000) -> int:
@@ -325,20 +150,11 @@ def coupons_expire(*, now: datetime | None = None, batch: int = 10_000) -> int:
     total = 0
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(_EXPIRE[connection.vendor], params)
+            cursor.execute(sql.EXPIRE[connection.vendor], params)
             done = cursor.rowcount
         total += done
         if done < batch:
             return total
-
-
-_STOCK = """
-    SELECT p.id, p.org_id, p.name, p.low_stock_threshold, p.low_stock_since, COALESCE(a.available, 0)
-      FROM coupons_couponpool p
-      LEFT JOIN (SELECT pool_id, COUNT(*) AS available FROM coupons_coupon
-                  WHERE status = 'AVAILABLE' AND (expires_at IS NULL OR expires_at > %(now)s)
-                  GROUP BY pool_id) a ON a.pool_id = p.id
-"""
 
 
 def pools_check_stock(*, now: datetime | None = None) -> list[int]:
@@ -347,7 +163,7 @@ def pools_check_stock(*, now: datetime | None = None) -> list[int]:
     was refilled to its level. Returns the pools alerted now."""
     now = now or timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_STOCK, {"now": connection.ops.adapt_datetimefield_value(now)})
+        cursor.execute(sql.STOCK, {"now": connection.ops.adapt_datetimefield_value(now)})
         pools = cursor.fetchall()
     alerted = []
     for pool_id, org_id, name, threshold, since, available in pools:
@@ -565,10 +381,25 @@ def coupons_generate(*, pool_id: int, count: int, prefix: str = "", length: int 
 
 
 def coupons_void(*, coupon_ids: Iterable[int]) -> tuple[int, int]:
-    """Void the AVAILABLE (or EXPIRED) coupons among ``coupon_ids``; issued ones are left alone
-    (revoke the issue instead). Returns (voided, left alone)."""
+    """Staff: void the AVAILABLE (or EXPIRED) coupons among ``coupon_ids``; issued ones are left
+    alone (reverse the redemption or revoke the issue instead, which use ``coupons_void_issued``).
+    Returns (voided, left alone)."""
     ids = list(coupon_ids)
     voided = Coupon.objects.filter(pk__in=ids, status__in=[Coupon.Status.AVAILABLE, Coupon.Status.EXPIRED]).update(
         status=Coupon.Status.VOID
     )
     return voided, len(ids) - voided
+
+
+def coupons_void_issued(
+    *, org_id: int, holder_id: int, coupon_ids: Iterable[int] = (), pool_id: int | None = None, codes=()
+) -> int:
+    """Void coupons handed out to ``holder_id`` (ISSUED -> VOID), by id or by code within a pool: a
+    reversed redemption or a revoked issue takes its coupons back. One conditional UPDATE, so a
+    coupon is voided once however many reversals race; returns how many were voided."""
+    issued = Coupon.objects.filter(org_id=org_id, holder_id=holder_id, status=Coupon.Status.ISSUED)
+    if pool_id is not None:
+        issued = issued.filter(pool_id=pool_id, code__in=list(codes))
+    else:
+        issued = issued.filter(pk__in=list(coupon_ids))
+    return issued.update(status=Coupon.Status.VOID)

@@ -44,6 +44,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from core.http import http_client
+from core.tasks import task_send, tasks_eager
 from orgs.models import EventKind, OutboxEvent, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,9 @@ SIGNATURE_HEADER = "X-Rewards-Signature"
 EVENT_ID_HEADER = "X-Rewards-Event-Id"
 EVENT_KIND_HEADER = "X-Rewards-Event"
 ATTEMPT_HEADER = "X-Rewards-Delivery-Attempt"
+# The tasks of events/tasks.py, queued by name (that module imports this one).
+DISPATCH_TASK = "orgs.events_dispatch"
+DELIVERY_TASK = "orgs.delivery_send"
 
 
 # --- emitting ------------------------------------------------------------------------------------
@@ -86,9 +91,7 @@ def _dispatch_soon(event_pks: list[int]) -> None:
     call that made the change never waits for the broker (a slow or dead Redis costs it
     nothing; the sweep queues what the publisher could not). Eager Celery (tests, the embedded
     default) runs the dispatch here and now."""
-    from rewards_site.celery import app
-
-    if app.conf.task_always_eager:
+    if tasks_eager():
         events_enqueue(event_pks=event_pks)
     else:
         _publisher.submit(event_pks)
@@ -155,17 +158,14 @@ atexit.register(_publisher.flush, 2.0)
 
 
 def events_enqueue(*, event_pks: list[int]) -> bool:
-    """Queue the dispatch of several events as one task; False (logged) when the broker cannot take it."""
-    from .tasks import events_dispatch
-
-    return _enqueue(events_dispatch, event_pks)
+    """Queue the dispatch of several events as one task (``events/tasks.py``, by name); False
+    (logged) when the broker cannot take it: the outbox sweep queues them later."""
+    return task_send(DISPATCH_TASK, event_pks)
 
 
 def delivery_enqueue(*, delivery_pk: int) -> bool:
-    """Queue one delivery attempt as its own task; False (logged) when the broker cannot take it."""
-    from .tasks import delivery_send
-
-    return _enqueue(delivery_send, delivery_pk)
+    """Queue one delivery attempt as its own task (by name); False (logged) when the broker cannot take it."""
+    return task_send(DELIVERY_TASK, delivery_pk)
 
 
 # --- payloads of the kinds emitted by the services -----------------------------------------------
@@ -238,18 +238,6 @@ def _retry_delays() -> list[timedelta]:
     return [timedelta(minutes=float(m)) for m in settings.WEBHOOK_RETRY_MINUTES]
 
 
-_http: httpx.Client | None = None
-_http_pid: int | None = None
-
-
-def _client() -> httpx.Client:
-    global _http, _http_pid
-    if _http is None or _http_pid != os.getpid():  # not shared across a worker's forks
-        _http = httpx.Client(follow_redirects=False, trust_env=False)
-        _http_pid = os.getpid()
-    return _http
-
-
 @dataclass(frozen=True)
 class Attempt:
     delivery_pk: int
@@ -287,7 +275,7 @@ def delivery_attempt(*, delivery_pk: int) -> Attempt | None:
     }
     status, error = None, ""
     try:
-        response = _client().post(
+        response = http_client().post(
             delivery.endpoint.url, content=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
         )
         status = response.status_code
@@ -324,16 +312,6 @@ def delivery_retry_now(*, delivery_pks: list[int]) -> int:
     for pk in delivery_pks:
         delivery_enqueue(delivery_pk=pk)
     return count
-
-
-def _enqueue(task, *args) -> bool:
-    """Queue a task without retrying the broker; False (logged) when it cannot take it."""
-    try:
-        task.apply_async(args, retry=False)
-    except Exception as exc:
-        logger.warning("%s%s not queued (%s); the outbox sweep will queue it", task.name, args, exc)
-        return False
-    return True
 
 
 SWEEP_EVENTS_PER_TASK = 100

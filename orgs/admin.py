@@ -5,12 +5,9 @@ Django password hash of a till) are displayed, read-only.
 """
 
 from django.contrib import admin
-from django.db import models
-from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_mixins import ReadOnlyMixin
-from events.outbox import delivery_retry_now
 
 from .models import (
     ApiClient,
@@ -24,12 +21,10 @@ from .models import (
     GroupMember,
     Org,
     OrgConnection,
-    OutboxEvent,
     Segment,
     Till,
-    WebhookDelivery,
-    WebhookEndpoint,
 )
+from .services import customer_note_add
 
 # Search by a customer's identifiers, exact (case-insensitive) matches only.
 CUSTOMER_SEARCH_FIELDS = ("=external_id", "=user_key", "=email", "=mobile")
@@ -118,43 +113,30 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at",)
     show_full_result_count = False
     inlines = (CustomerSegmentInline, CardInline)
-    change_form_template = "admin/backoffice/change_form_with_operations.html"
-    change_list_template = "admin/backoffice/customer_change_list.html"
-
-    def get_urls(self):
-        from backoffice.customer_360 import customer_360_view, customer_search_view
-
-        wrap = self.admin_site.admin_view
-        return [
-            path("360/", wrap(lambda request: customer_search_view(self, request)), name="orgs_customer_360_search"),
-            path(
-                "<path:customer_id>/360/",
-                wrap(lambda request, customer_id: customer_360_view(self, request, customer_id)),
-                name="orgs_customer_360",
-            ),
-            *super().get_urls(),
-        ]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        links = [("Customer 360", reverse("admin:orgs_customer_360", args=[object_id]), "customer-360")]
-        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "operation_links": links})
 
 
 @admin.register(CustomerNote)
 class CustomerNoteAdmin(admin.ModelAdmin):
+    """Notes are added through ``orgs.services.customer_note_add`` (as on Customer 360) and are a
+    record once written: viewable, not changed here."""
+
     list_display = ("id", "created_at", "org", "customer", "author_username", "text")
     list_filter = ("org",)
     list_select_related = ("org", "customer")
     search_fields = customer_search_fields("customer")
     raw_id_fields = ("customer",)
-    fields = ("org", "customer", "text", "author_username", "created_at")
-    readonly_fields = ("author_username", "created_at")
     ordering = ("-id",)
 
+    def get_fields(self, request, obj=None):
+        return ("customer", "text") if obj is None else ("org", "customer", "text", "author_username", "created_at")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.author, obj.author_username = request.user, request.user.get_username()
-        super().save_model(request, obj, form, change)
+        note = customer_note_add(customer_id=obj.customer_id, text=obj.text, staff_user=request.user)
+        for field in obj._meta.concrete_fields:  # the admin goes on with the note as written
+            setattr(obj, field.attname, getattr(note, field.attname))
 
 
 @admin.register(Card)
@@ -191,59 +173,3 @@ class CampaignAdmin(SimpleHistoryAdmin):
     list_select_related = ("org",)
     search_fields = ("code", "name")
     autocomplete_fields = ("eligible_segment",)
-
-
-# --- Events and webhooks -----------------------------------------------------------------------
-
-
-@admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(SimpleHistoryAdmin):
-    list_display = ("url", "org", "kinds", "active", "created_at")
-    list_filter = ("org", "active")
-    list_select_related = ("org",)
-    search_fields = ("url",)
-    readonly_fields = ("created_at",)
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
-
-
-class WebhookDeliveryInline(ReadOnlyMixin, admin.TabularInline):
-    model = WebhookDelivery
-    fields = ("endpoint", "state", "attempts", "next_attempt_at", "last_status", "last_error", "delivered_at")
-    readonly_fields = fields
-    extra = 0
-
-
-@admin.register(OutboxEvent)
-class OutboxEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "created_at", "org", "kind", "event_id", "dispatched_at")
-    list_filter = ("org", "kind", ("dispatched_at", admin.EmptyFieldListFilter))
-    list_select_related = ("org",)
-    search_fields = ("=event_id",)
-    ordering = ("-id",)
-    show_full_result_count = False
-    inlines = (WebhookDeliveryInline,)
-
-
-@admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("id", "event", "endpoint", "org", "state", "attempts", "next_attempt_at", "last_status")
-    list_filter = ("state", "org")
-    list_select_related = ("org", "event", "endpoint")
-    search_fields = ("=event__event_id", "endpoint__url")
-    ordering = ("-id",)
-    show_full_result_count = False
-    actions = ("retry_now",)
-
-    @admin.action(description="Retry now (dead-lettered or waiting deliveries)")
-    def retry_now(self, request, queryset):
-        count = delivery_retry_now(delivery_pks=list(queryset.values_list("pk", flat=True)))
-        self.message_user(request, f"{count} deliver{'y' if count == 1 else 'ies'} queued again.")
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-# The admin index is the back-office dashboard (templates/admin/backoffice/index.html).
-admin.site.index_template = "admin/backoffice/index.html"
-admin.site.site_header = admin.site.site_title = "Rewards back office"
-admin.site.index_title = "Dashboard"

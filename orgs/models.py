@@ -160,8 +160,15 @@ def referral_code_new() -> str:
     return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
+def email_normalized(email: str | None) -> str | None:
+    """The one form an email is stored and looked up in: stripped and lower-cased (None if blank)."""
+    email = (email or "").strip().lower()
+    return email or None
+
+
 class Customer(models.Model):
-    """A loyalty member. Identified within its org by user key, external id, email or mobile.
+    """A loyalty member. Identified within its org by user key, external id, email or mobile
+    (``orgs.selectors.customer_key``: the one lookup both APIs use).
 
     ``referral_code`` is what the user shares; ``referrer`` the user whose code they came with
     (set once, never the user themself: AppVirality ``updateuserinfo``).
@@ -217,6 +224,11 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.external_id} @ {self.org_id}"
+
+    def save(self, *args, **kwargs):
+        # Stored in the form every lookup uses, however it was typed (the admin, the ORM).
+        self.email = email_normalized(self.email)
+        super().save(*args, **kwargs)
 
 
 class CustomerSegment(models.Model):

@@ -1,82 +1,86 @@
-"""Reads of orgs, credentials and customers, and of the back office (staff org scope, customer
-search, Customer 360, the dashboard)."""
+"""Reads of orgs, credentials, customers and campaigns."""
 
-import contextlib
-import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 
-from django.conf import settings
-from django.core.cache import caches
-from django.core.paginator import Page, Paginator
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from catalogue.models import RewardIssue
-from core.money import ZERO, to_money
-from coupons.models import Coupon, CouponPool
-from coupons.selectors import available_by_pool
-from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
+from .errors import UnknownCampaign, UnknownGrowthHack, UnknownUser, UnknownUserKey
+from .models import Campaign, Customer, email_normalized
 
-from .errors import UnknownCampaign, UnknownStoreUser, UnknownUserKey
-from .models import AppCredential, Campaign, Customer, CustomerGroup, Org, secret_matches
+# The identifiers a customer is found by, and the column each is looked up in: both APIs find
+# customers through ``customer_key`` (Redeem Rewards through ``customer_find``, Issue Reward in
+# its one-statement read), so an identifier matches in one way everywhere.
+CUSTOMER_IDENTIFIERS = ("user_key", "external_id", "email", "mobile")
 
 
-def app_authenticate(*, apikey: str, privatekey: str) -> Org | None:
-    """The org whose AppVirality credentials these are, or None. Constant-time key comparison.
+def customer_key(*, kind: str, value: str) -> tuple[str, object] | None:
+    """(column, value) that finds the customer with this identifier, or None when no customer can
+    have it (a user key that is not a UUID). Emails match as they are stored: normalised."""
+    if kind == "user_key":
+        try:
+            return "user_key", uuid.UUID(value)
+        except ValueError:
+            return None
+    if kind == "email":
+        email = email_normalized(value)
+        return ("email", email) if email else None
+    if kind in ("external_id", "mobile"):
+        return kind, value
+    raise ValueError(f"not a customer identifier: {kind!r}")
 
-    The credential is kept per process for ``CREDENTIALS_CACHE_SECONDS`` (unknown
-    apikeys too, so that a flood of bad keys does not reach the database).
-    """
-    cache_key = "appvirality-app:" + hashlib.sha256(apikey.encode()).hexdigest()
-    local = caches["local"]
-    known = local.get(cache_key)
-    if known is None:
-        credential = AppCredential.objects.select_related("org").filter(apikey=apikey).first()
-        known = (credential.org, credential.privatekey_digest) if credential else (None, "")
-        local.set(cache_key, known, settings.CREDENTIALS_CACHE_SECONDS)
-    org, digest = known
-    if org is None or not secret_matches(privatekey, digest):
+
+def customer_find(*, org_id: int, kind: str, value: str) -> Customer | None:
+    """The org's customer with this identifier (``CUSTOMER_IDENTIFIERS``), or None."""
+    key = customer_key(kind=kind, value=value)
+    if key is None:
         return None
-    return org
+    return Customer.objects.filter(org_id=org_id, **{key[0]: key[1]}).first()
 
 
-def customer_by_user_key(*, org_id: int, user_key: str) -> Customer | None:
+def customer_segment_ids(*, customer: Customer) -> set[int]:
+    return set(customer.segments.values_list("id", flat=True))
+
+
+# Growth hacks by name, case-insensitive: "referral" is another name of word of mouth.
+GROWTH_HACKS = {
+    "word_of_mouth": Campaign.GrowthHack.WORD_OF_MOUTH,
+    "referral": Campaign.GrowthHack.WORD_OF_MOUTH,
+    "loyalty_program": Campaign.GrowthHack.LOYALTY_PROGRAM,
+}
+
+
+def growth_hack_named(name: str) -> str:
+    """The campaigns' growth hack called ``name``; raises ``UnknownGrowthHack``."""
     try:
-        key = uuid.UUID(user_key)
-    except ValueError:
-        return None
-    return Customer.objects.filter(org_id=org_id, user_key=key).first()
+        return GROWTH_HACKS[name.lower()]
+    except KeyError:
+        raise UnknownGrowthHack(name=name) from None
 
 
-def customer_by_external_id(*, org_id: int, external_id: str) -> Customer | None:
-    return Customer.objects.filter(org_id=org_id, external_id=external_id).first()
+def campaign_by_code(*, org_id: int, code: str) -> Campaign | None:
+    return Campaign.objects.filter(org_id=org_id, code=code).first()
 
 
-def customer_by_email(*, org_id: int, email: str) -> Customer | None:
-    """Emails are stored lower-cased; the lookup is case-insensitive through the unique index."""
-    return Customer.objects.filter(org_id=org_id, email=email.strip().lower()).first()
-
-
-IDENTIFIER_KINDS = ("userkey", "useridinstore", "emailid")  # AppVirality's precedence
+def campaign_is_eligible(*, campaign: Campaign, customer: Customer, segment_ids: set[int] | None = None) -> bool:
+    """Active, not ended, the user in its eligible segment (if any), and the user not blocked."""
+    if customer.blocked or not campaign.active:
+        return False
+    if campaign.ends_at is not None and campaign.ends_at <= timezone.now():
+        return False
+    if campaign.eligible_segment_id is None:
+        return True
+    if segment_ids is None:
+        segment_ids = customer_segment_ids(customer=customer)
+    return campaign.eligible_segment_id in segment_ids
 
 
 def customer_identify(*, org_id: int, kind: str, value: str) -> Customer:
-    """The app's user named by an AppVirality identifier (``userkey``, ``useridinstore``, ``emailid``).
-
-    Raises ``UnknownUserKey`` (a userkey) or ``UnknownStoreUser`` (a store id or email).
-    """
-    if kind == "userkey":
-        customer = customer_by_user_key(org_id=org_id, user_key=value)
-    elif kind == "useridinstore":
-        customer = customer_by_external_id(org_id=org_id, external_id=value)
-    else:
-        customer = customer_by_email(org_id=org_id, email=value)
+    """The app's user with this identifier (``CUSTOMER_IDENTIFIERS``); raises ``UnknownUserKey``
+    for a user key, ``UnknownUser`` for the others."""
+    customer = customer_find(org_id=org_id, kind=kind, value=value)
     if customer is None:
-        raise (UnknownUserKey if kind == "userkey" else UnknownStoreUser)(identifier=value)
+        raise (UnknownUserKey if kind == "user_key" else UnknownUser)(identifier=value)
     return customer
 
 
@@ -104,234 +108,9 @@ def friends_page(*, customer: Customer, page_index: int, page_size: int) -> Frie
     return FriendsPage(friends=friends, total=total)
 
 
-def customer_segment_ids(*, customer: Customer) -> set[int]:
-    return set(customer.segments.values_list("id", flat=True))
-
-
-def campaign_by_code(*, org_id: int, code: str) -> Campaign | None:
-    return Campaign.objects.filter(org_id=org_id, code=code).first()
-
-
 def campaign_named(*, org_id: int, code: str) -> Campaign:
     """The app's campaign with this AppVirality campaignId; ``UnknownCampaign`` if none."""
     campaign = campaign_by_code(org_id=org_id, code=code)
     if campaign is None:
         raise UnknownCampaign(campaign=code)
     return campaign
-
-
-def campaign_is_eligible(*, campaign: Campaign, customer: Customer, segment_ids: set[int] | None = None) -> bool:
-    """Active, not ended, the user in its eligible segment (if any), and the user not blocked."""
-    if customer.blocked or not campaign.active:
-        return False
-    if campaign.ends_at is not None and campaign.ends_at <= timezone.now():
-        return False
-    if campaign.eligible_segment_id is None:
-        return True
-    if segment_ids is None:
-        segment_ids = customer_segment_ids(customer=customer)
-    return campaign.eligible_segment_id in segment_ids
-
-
-# --- back office ------------------------------------------------------------------------
-
-LEDGER_PAGE_SIZE = 20
-SEARCH_LIMIT = 50
-LISTED = 50  # rows of each kind on the Customer 360 page (newest first)
-
-
-def staff_visible_org_ids(*, user) -> set[int] | None:
-    """The orgs a staff member may see: ``None`` means all of them.
-
-    For now every staff member sees every org (one operator runs the engine for all its
-    tenants); the roles decide what they may *do*. Scoping staff to orgs means returning a
-    set here, and every back-office read goes through this function.
-    """
-    return None
-
-
-def _visible(queryset, *, user, field: str = "org_id"):
-    org_ids = staff_visible_org_ids(user=user)
-    return queryset if org_ids is None else queryset.filter(**{f"{field}__in": org_ids})
-
-
-def customer_search(*, query: str, user, limit: int = SEARCH_LIMIT) -> list[Customer]:
-    """Customers matching ``query`` by user key, external id, email or mobile, in every org the user
-    may see: exact matches first, then partial ones (contains, case-insensitive)."""
-    query = query.strip()
-    if not query:
-        return []
-    customers = _visible(Customer.objects.select_related("org"), user=user)
-    exact = Q(external_id=query) | Q(email__iexact=query) | Q(mobile=query)
-    with contextlib.suppress(ValueError):
-        exact |= Q(user_key=uuid.UUID(query))
-    found = list(customers.filter(exact).order_by("org_id", "id")[:limit])
-    if len(found) < limit and len(query) >= 3:
-        partial = Q(external_id__icontains=query) | Q(email__icontains=query) | Q(mobile__contains=query)
-        seen = [customer.pk for customer in found]
-        found += list(customers.filter(partial).exclude(pk__in=seen).order_by("org_id", "id")[: limit - len(found)])
-    return found
-
-
-@dataclass
-class WalletView:
-    wallet: Wallet
-    owner: str
-    entries: Page
-
-
-@dataclass
-class Customer360:
-    customer: Customer
-    segments: list
-    cards: list
-    groups: list[CustomerGroup]
-    wallets: list[WalletView]
-    earned_rewards: list[EarnedReward]
-    redemption_calls: list[RedemptionCall]
-    reward_issues: list[RewardIssue]
-    coupons: list[Coupon]
-    notes: list
-    referrer_chain: list[Customer]  # the referrer, its referrer, ... (at most REFERRER_DEPTH)
-    referees: list[Customer]  # each with ``referee_count``: how many they referred in turn
-    referee_count: int
-
-
-def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None = None) -> Customer360 | None:
-    """Everything about one customer, a fixed number of queries however much they have."""
-    customer = _visible(Customer.objects.select_related("org"), user=user).filter(pk=customer_id).first()
-    if customer is None:
-        return None
-    groups = list(customer.loyalty_groups.order_by("id"))
-    wallets = list(
-        Wallet.objects.filter(Q(customer=customer) | Q(group__in=[group.pk for group in groups]))
-        .select_related("group")
-        .order_by("group_id", "kind")
-    )
-    wallet_views = []
-    for wallet in wallets:
-        entries = LedgerEntry.objects.filter(wallet=wallet).order_by("-id")
-        page = Paginator(entries, LEDGER_PAGE_SIZE).get_page((ledger_pages or {}).get(wallet.pk))
-        owner = f"group {wallet.group_id}" if wallet.group_id else "own"
-        wallet_views.append(WalletView(wallet=wallet, owner=owner, entries=page))
-    return Customer360(
-        customer=customer,
-        segments=list(customer.segments.order_by("name")),
-        cards=list(customer.cards.order_by("number")),
-        groups=groups,
-        wallets=wallet_views,
-        earned_rewards=list(
-            EarnedReward.objects.filter(org_id=customer.org_id, customer=customer)
-            .select_related("campaign")
-            .order_by("-earned_at", "-id")[:LISTED]
-        ),
-        redemption_calls=list(
-            RedemptionCall.objects.filter(org_id=customer.org_id, customer=customer)
-            .select_related("reversal")
-            .order_by("-id")[:LISTED]
-        ),
-        reward_issues=list(
-            RewardIssue.objects.filter(org_id=customer.org_id, customer=customer)
-            .select_related("reward")
-            .order_by("-id")[:LISTED]
-        ),
-        coupons=list(
-            Coupon.objects.filter(org_id=customer.org_id, holder=customer)
-            .select_related("pool")
-            .order_by("-id")[:LISTED]
-        ),
-        notes=list(customer.notes.order_by("-id")[:LISTED]),
-        referrer_chain=_referrer_chain(customer),
-        referees=list(
-            Customer.objects.filter(org_id=customer.org_id, referrer_id=customer.pk)
-            .annotate(referee_count=Count("referees"))
-            .order_by("registered_at", "id")[:LISTED]
-        ),
-        referee_count=Customer.objects.filter(org_id=customer.org_id, referrer_id=customer.pk).count(),
-    )
-
-
-REFERRER_DEPTH = 5
-
-
-def _referrer_chain(customer: Customer) -> list[Customer]:
-    """Up the referral tree from ``customer``, one query per level, at most ``REFERRER_DEPTH``."""
-    chain, seen, next_id = [], {customer.pk}, customer.referrer_id
-    while next_id is not None and next_id not in seen and len(chain) < REFERRER_DEPTH:
-        up = Customer.objects.filter(pk=next_id).only("external_id", "referrer_id").first()
-        if up is None:
-            break
-        chain.append(up)
-        seen.add(up.pk)
-        next_id = up.referrer_id
-    return chain
-
-
-# --- the dashboard on the admin index --------------------------------------------------------
-
-
-@dataclass
-class DayFigures:
-    day: object
-    redemptions: int = 0
-    credits_redeemed: Decimal = ZERO
-    issues: int = 0
-    points_redeemed: Decimal = ZERO
-
-
-def dashboard_figures(*, user, days: int = 30) -> list[DayFigures]:
-    """Per day of the last ``days`` days (today last): successful redemptions and the credits they
-    moved, issued rewards and the points they took. Two grouped queries."""
-    today = timezone.localdate()
-    since = today - timedelta(days=days - 1)
-    start = timezone.make_aware(timezone.datetime.combine(since, timezone.datetime.min.time()))
-    figures = {since + timedelta(days=n): DayFigures(day=since + timedelta(days=n)) for n in range(days)}
-    redemptions = (
-        _visible(RedemptionCall.objects, user=user)
-        .filter(created_at__gte=start, status_code=1, replayed=False)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("id"), amount=Sum("amount"))
-    )
-    for row in redemptions:
-        if row["day"] in figures:
-            figures[row["day"]].redemptions, figures[row["day"]].credits_redeemed = (
-                row["n"],
-                to_money(row["amount"] or ZERO),
-            )
-    issues = (
-        _visible(RewardIssue.objects, user=user)
-        .filter(created_at__gte=start, status=RewardIssue.Status.ISSUED)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(n=Count("id"), points=Sum("points"))
-    )
-    for row in issues:
-        if row["day"] in figures:
-            figures[row["day"]].issues, figures[row["day"]].points_redeemed = row["n"], to_money(row["points"] or ZERO)
-    return [figures[day] for day in sorted(figures)]
-
-
-def pools_low_on_stock(*, user, limit: int = 20) -> list[CouponPool]:
-    """Pools whose available, unexpired coupons are fewer than their low-stock threshold, emptiest first."""
-    available = available_by_pool()
-    low = []
-    for pool in _visible(CouponPool.objects, user=user).select_related("org").order_by("id"):
-        pool.available = available.get(pool.pk, 0)
-        if pool.available < pool.low_stock_threshold:
-            low.append(pool)
-    return sorted(low, key=lambda pool: (pool.available, pool.pk))[:limit]
-
-
-@dataclass
-class Discrepancies:
-    open_count: int = 0
-    latest: list | None = None
-
-
-def open_discrepancies(*, user, limit: int = 10) -> Discrepancies:
-    """Open reconciliation findings (``wallets.Discrepancy``), newest first."""
-    from wallets.models import Discrepancy
-
-    queryset = _visible(Discrepancy.objects.filter(resolved_at__isnull=True), user=user)
-    return Discrepancies(open_count=queryset.count(), latest=list(queryset.order_by("-last_seen", "-pk")[:limit]))

@@ -1,173 +1,19 @@
-"""Writes to orgs."""
+"""Writes to orgs: customers and their notes."""
 
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+
+from core.errors import OperationRefused
 
 from .errors import IdentifierTaken, InvalidReferrer
-from .models import Customer, referral_code_new
-from .selectors import customer_by_email, customer_by_external_id, customer_by_referral_code, customer_identify
-
-
-def _org_owned_models():
-    """Every tenant-owned model, dependents first (the order deletes must follow)."""
-    from catalogue.models import (
-        CatalogueReward,
-        CustomFieldDefinition,
-        FulfillmentStatusDefinition,
-        IssueRequest,
-        PaymentConfig,
-        Promotion,
-        RewardIssue,
-        RewardIssueRevocation,
-        RewardSegment,
-        ValidationCode,
-        VendorCall,
-        VendorException,
-    )
-    from coupons.models import Coupon, CouponPool
-    from wallets.models import (
-        CampaignRule,
-        ConversionEvent,
-        Discrepancy,
-        EarnedReward,
-        IdempotencyKey,
-        LedgerEntry,
-        RedemptionCall,
-        RedemptionReversal,
-        RuleUsage,
-        Wallet,
-        WalletAdjustment,
-    )
-
-    from .models import (
-        ApiClient,
-        AppCredential,
-        Campaign,
-        Card,
-        Customer,
-        CustomerGroup,
-        CustomerNote,
-        CustomerSegment,
-        GroupMember,
-        OutboxEvent,
-        Segment,
-        Till,
-        WebhookDelivery,
-        WebhookEndpoint,
-    )
-
-    return [
-        WebhookDelivery,
-        OutboxEvent,
-        WebhookEndpoint,
-        Discrepancy,
-        VendorCall,
-        RedemptionReversal,
-        RedemptionCall,
-        IdempotencyKey,
-        RewardIssueRevocation,
-        RewardIssue,
-        IssueRequest,
-        VendorException,
-        ValidationCode,
-        WalletAdjustment,
-        LedgerEntry,
-        Wallet,
-        EarnedReward,
-        RuleUsage,
-        ConversionEvent,
-        CampaignRule,
-        PaymentConfig,
-        RewardSegment,
-        CatalogueReward,
-        Promotion,
-        Coupon,
-        CouponPool,
-        Campaign,
-        GroupMember,
-        CustomerGroup,
-        Card,
-        CustomerSegment,
-        CustomerNote,
-        Customer,
-        Segment,
-        CustomFieldDefinition,
-        FulfillmentStatusDefinition,
-        Till,
-        ApiClient,
-        AppCredential,
-    ]
-
-
-@transaction.atomic
-def org_purge(*, org_id: int) -> None:
-    """Delete an org and everything it owns, ledger included (``load_scenario --replace``).
-
-    The only path that may delete ledger entries: on PostgreSQL the append-only
-    trigger lets them go while ``rewards.allow_ledger_purge`` is on, and it is
-    switched off again before returning. Change history (django-simple-history)
-    is kept.
-    """
-    from .models import Org, OrgConnection
-
-    with connection.cursor() as cursor:
-        _allow_ledger_purge(cursor, True)
-        # Set-based, dependents first: one DELETE per table, however many rows the org has
-        # (the ORM's collector would load every id of a million-coupon pool).
-        for model in _org_owned_models():
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)} WHERE org_id = %s", [org_id])
-        _allow_ledger_purge(cursor, False)
-    OrgConnection.objects.filter(from_org_id=org_id).delete()
-    OrgConnection.objects.filter(to_org_id=org_id).delete()
-    Org.objects.filter(pk=org_id).delete()
-
-
-def _allow_ledger_purge(cursor, allowed: bool) -> None:
-    if connection.vendor == "postgresql":
-        cursor.execute(f"SET LOCAL rewards.allow_ledger_purge = '{'on' if allowed else 'off'}'")
-
-
-def records_prune(*, batch: int = 10_000) -> dict:
-    """Housekeeping: delete expired Idempotency-Key records, redemption call records and
-    delivered events older than their retention (settings, env vars); in batches."""
-    from datetime import timedelta
-
-    from django.conf import settings
-    from django.utils import timezone
-
-    from events.outbox import outbox_prune
-    from wallets.models import IdempotencyKey, RedemptionCall
-    from wallets.services import IDEMPOTENCY_TTL
-
-    now = timezone.now()
-    key_age = max(timedelta(hours=settings.IDEMPOTENCY_RETENTION_HOURS), IDEMPOTENCY_TTL)
-    return {
-        "idempotency_keys": _delete_in_batches(IdempotencyKey.objects.filter(created_at__lt=now - key_age), batch),
-        "redemption_calls": _delete_in_batches(
-            RedemptionCall.objects.filter(created_at__lt=now - timedelta(days=settings.REDEMPTION_CALL_RETENTION_DAYS)),
-            batch,
-        ),
-        "events": outbox_prune(older_than=timedelta(days=settings.OUTBOX_RETENTION_DAYS)),
-    }
-
-
-def _delete_in_batches(queryset, batch: int) -> int:
-    total = 0
-    while True:
-        ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
-        if not ids:
-            return total
-        deleted, _ = queryset.model.objects.filter(pk__in=ids).delete()
-        total += deleted
+from .models import Customer, CustomerNote, email_normalized, referral_code_new
+from .selectors import customer_by_referral_code, customer_find, customer_identify
 
 
 def customer_note_add(*, customer_id: int, text: str, staff_user):
     """A note by staff on a customer (support agents may add them; they change nothing else)."""
-    from .errors import OperationRefused
-    from .models import Customer, CustomerNote
-
     text = (text or "").strip()
     if not text:
         raise OperationRefused("a note needs some text")
@@ -215,7 +61,7 @@ def user_register(*, org_id: int, info: UserInfo) -> UserRegistration:
     unknown in this app, the user's own, or of a user this user referred; ``IdentifierTaken``
     for a store id or email of another user. A refusal changes nothing.
     """
-    email = info.email.strip().lower() if info.email else None
+    email = email_normalized(info.email)
     with transaction.atomic():
         customer = _user_find(org_id=org_id, info=info, email=email)
         referrer = None
@@ -256,10 +102,10 @@ def user_register(*, org_id: int, info: UserInfo) -> UserRegistration:
 
 def _user_find(*, org_id: int, info: UserInfo, email: str | None) -> Customer | None:
     if info.user_key:
-        return customer_identify(org_id=org_id, kind="userkey", value=info.user_key)
-    found = customer_by_external_id(org_id=org_id, external_id=info.external_id) if info.external_id else None
+        return customer_identify(org_id=org_id, kind="user_key", value=info.user_key)
+    found = customer_find(org_id=org_id, kind="external_id", value=info.external_id) if info.external_id else None
     if found is None and email:
-        found = customer_by_email(org_id=org_id, email=email)
+        found = customer_find(org_id=org_id, kind="email", value=email)
     return found
 
 

@@ -128,8 +128,6 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Per process, for what every API call reads and rarely changes (API credentials).
-CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "local"}
 # How long a worker may keep using API credentials it has read (a revoked or rotated key stops
 # working within this many seconds); 0 reads them on every call.
 CREDENTIALS_CACHE_SECONDS = env.int("CREDENTIALS_CACHE_SECONDS", default=30)

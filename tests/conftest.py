@@ -59,13 +59,13 @@ def _fresh_caches():
     """Rate-limit counters, cached credentials, catalogue and pools must not leak from one test into the next."""
     from django.core.cache import caches
 
-    from capillary.auth import till_auth_cache_clear
     from catalogue.selectors import rewards_cache_clear
     from coupons.selectors import pools_cache_clear
+    from orgs.credentials import app_credentials_cache_clear, till_auth_cache_clear
     from wallets.selectors import rules_cache_clear
 
-    for alias in ("default", "local"):
-        caches[alias].clear()
+    caches["default"].clear()
+    app_credentials_cache_clear()
     rewards_cache_clear()
     pools_cache_clear()
     rules_cache_clear()

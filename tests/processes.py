@@ -91,9 +91,10 @@ def worker_env(broker_url: str, **extra: str) -> dict:
 
 
 @contextmanager
-def celery_worker(broker_url: str, *, log: Path, **extra_env: str):
-    """A real ``celery worker`` subprocess (prefork, one child), stopped at the end."""
-    command = [sys.executable, "-m", "celery", "-A", "rewards_site", "worker", "-l", "info"]
+def celery_worker(broker_url: str, *, log: Path, app: str = "rewards_site", **extra_env: str):
+    """A real ``celery worker`` subprocess (prefork, one child), stopped at the end. ``app``
+    ``tests.worker_hooks`` replaces seams of production code in the worker (crash tests)."""
+    command = [sys.executable, "-m", "celery", "-A", app, "worker", "-l", "info"]
     command += ["--concurrency", "1", "--pool", "prefork", "--without-mingle", "--without-gossip", "-n", "test@%h"]
     with open(log, "wb") as out:
         process = subprocess.Popen(

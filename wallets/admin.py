@@ -21,8 +21,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
 from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
+from core.errors import DomainError
 from orgs.admin import customer_search_fields
-from orgs.errors import DomainError
 
 from .earning import AUTOMATIC_COUPONS, ReviewChange, rewards_review
 from .models import (
@@ -40,7 +40,8 @@ from .models import (
     WalletAdjustment,
 )
 from .reconciliation import discrepancies_resolve, reconciliation_request
-from .services import redemption_reverse, wallet_adjust
+from .reversal import redemption_reverse
+from .services import wallet_adjust
 
 LATEST_ENTRIES_SHOWN = 20
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")

@@ -20,20 +20,15 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from core.money import MONEY_PLACES, ZERO
+from coupons.errors import PoolExhausted
 from coupons.selectors import campaign_pool_ids
 from coupons.services import coupons_disburse
 from events.outbox import customer_ref, events_emit
-from orgs.errors import (
-    AlreadyRedeemed,
-    NotEligible,
-    PoolExhausted,
-    TransactionValueRequired,
-    UnknownCampaign,
-    UnknownReward,
-)
+from orgs.errors import NotEligible, UnknownCampaign
 from orgs.models import Campaign, Customer, EventKind
 from orgs.selectors import campaign_by_code, campaign_is_eligible, customer_segment_ids
 
+from .errors import AlreadyRedeemed, TransactionValueRequired, UnknownReward
 from .models import CampaignRule, ConversionEvent, EarnedReward, RuleSide
 from .selectors import rules_for_event
 

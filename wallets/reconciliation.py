@@ -25,13 +25,13 @@ Checks:
   by the reward's customer and the reward is rewarded (such coupons satisfy ``coupon_record``);
 * ``rule_usage``: a rule's per-user count equals the conversion events of that user it paid;
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
+* ``vendor_voucher_maybe_twice``: a requestId retried after a vendor call that may have left a
+  voucher at the partner (two vouchers if it does not de-duplicate), not yet resolved by staff;
 * ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +40,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+
+from core.tasks import task_send
 
 from .models import Discrepancy, ReconciliationRun
 
@@ -208,7 +210,18 @@ CHECKS = [
         """
         SELECT v.org_id, v.id, 'points for voucher ' || v.voucher, 'none taken', v.reason
           FROM catalogue_vendorexception v
-         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved AND v.kind = 'UNPAID'
+        """,
+        money=False,
+    ),
+    Check(
+        "vendor_voucher_maybe_twice",
+        "catalogue_vendorexception",
+        """
+        SELECT v.org_id, v.id, 'one voucher for this requestId', 'a retry of a call that may have left one',
+               v.reason
+          FROM catalogue_vendorexception v
+         WHERE v.id >= %(lo)s AND v.id < %(hi)s AND NOT v.resolved AND v.kind = 'MAYBE_TWICE'
         """,
         money=False,
     ),
@@ -281,11 +294,9 @@ def _id_bounds(cursor, table: str) -> tuple[int, int] | None:
     return None if low is None else (low, high)
 
 
-def _batch_pause() -> None:
-    """Test-only: ``REWARDS_TEST_RECONCILE_BATCH_PAUSE`` seconds after each batch (lets a test kill a run mid-way)."""
-    pause = os.environ.get("REWARDS_TEST_RECONCILE_BATCH_PAUSE")
-    if pause:
-        time.sleep(float(pause))
+def after_batch() -> None:
+    """A seam, called after each batch of a run: it does nothing. A test replaces it (to pause
+    so that it can kill a run mid-way: ``tests/worker_hooks.py``)."""
 
 
 def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) -> tuple[list[Finding], int, int]:
@@ -320,7 +331,7 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
                 batches += 1
                 if progress:
                     progress(check.name, batches)
-                _batch_pause()
+                after_batch()
     return findings, batches, wallets
 
 
@@ -387,13 +398,7 @@ def _run(*, batch_size: int, progress, repeatable_read: bool) -> RunResult:
 
 def reconciliation_request() -> bool:
     """Queue a reconciliation now (admin button); False when the broker cannot take it."""
-    from .tasks import reconcile
-
-    try:
-        reconcile.apply_async(retry=False)
-    except Exception:  # the broker is down: the caller says so
-        return False
-    return True
+    return task_send("wallets.reconcile")  # wallets/tasks.py, which imports this module
 
 
 def discrepancies_resolve(*, pks: list[int], note: str) -> int:

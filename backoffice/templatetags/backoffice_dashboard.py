@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 
-from orgs.selectors import dashboard_figures, open_discrepancies, pools_low_on_stock
+from backoffice.selectors import dashboard_figures, open_discrepancies, pools_low_on_stock
 
 register = template.Library()
 

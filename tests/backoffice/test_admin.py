@@ -14,12 +14,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from backoffice.purge import org_purge
 from backoffice.scenario import scenario_load
 from catalogue.models import RewardIssue
 from coupons.models import Coupon, CouponPool
 from orgs.models import Campaign, Customer, CustomerNote
 from orgs.roles import REWARDS_MANAGER, SUPPORT_AGENT, roles_setup
-from orgs.services import org_purge
 from wallets.models import LedgerEntry, RedemptionCall, Wallet
 from wallets.services import wallet_post
 
@@ -479,7 +479,8 @@ def test_changes_to_campaigns_are_recorded_with_who_and_when(as_manager, demo):
 
 def test_an_org_with_back_office_records_can_still_be_purged(redeem, issue_reward, manager, demo_document):
     from catalogue.services import reward_issue_revoke
-    from wallets.services import redemption_reverse, wallet_adjust
+    from wallets.reversal import redemption_reverse
+    from wallets.services import wallet_adjust
 
     redeem(UserIdInstore=ASHA, rewarddtlids=["rd-1001"])
     issue_reward(353)

@@ -12,10 +12,14 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from backoffice.scenario import scenario_load
-from orgs.errors import AlreadyReversed, DomainError, InsufficientBalance, OperationRefused
+from core.errors import AlreadyReversed, DomainError, OperationRefused
 from orgs.models import Customer
+from wallets.errors import InsufficientBalance
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet
-from wallets.services import redemption_call_record, redemption_reverse, rewards_redeem_by_ids, wallet_post
+from wallets.redeem import redemption_call_record
+from wallets.redemption import rewards_redeem_by_ids
+from wallets.reversal import redemption_reverse
+from wallets.services import wallet_post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

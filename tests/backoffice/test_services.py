@@ -7,10 +7,11 @@ from django.db import IntegrityError, transaction
 
 from catalogue.models import RewardIssue, RewardIssueRevocation
 from catalogue.services import reward_issue_revoke
+from core.errors import AlreadyReversed, OperationRefused
 from coupons.models import Coupon
-from orgs.errors import AlreadyReversed, OperationRefused
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet, WalletAdjustment
-from wallets.services import redemption_reverse, wallet_adjust, wallet_post
+from wallets.reversal import redemption_reverse
+from wallets.services import wallet_adjust, wallet_post
 
 from .conftest import ASHA, O2
 

@@ -13,8 +13,8 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
-from capillary.auth import till_auth_cache_clear
 from catalogue.models import CatalogueReward
+from orgs.credentials import till_auth_cache_clear
 from orgs.models import md5_hex
 from wallets.models import LedgerEntry, Wallet
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from capillary.auth import till_auth_cache_clear
 from catalogue.models import CatalogueReward, IssueRequest, PaymentConfig, RewardIssue
+from orgs.credentials import till_auth_cache_clear
 from orgs.models import Org, Till
 from tests.catalogue.conftest import (
     ASHA,

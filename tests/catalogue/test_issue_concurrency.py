@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from catalogue.models import CatalogueReward, PaymentConfig, RewardIssue
+from catalogue.models import CatalogueReward, PaymentConfig, RewardIssue, VendorException
 from coupons.models import Coupon, CouponPool
 from coupons.services import coupons_bulk_add
 from tests.catalogue.conftest import ASHA, ISSUE_URL, O2, OTHER_SCOPE, TRAVEL, assert_ledgers_add_up, basic, points
+from wallets.models import LedgerEntry, Wallet
+from wallets.services import wallet_post
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -120,15 +122,18 @@ def test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_
 
 def test_a_reward_racing_a_spend_of_its_points_never_overdraws(demo, live_server):
     """Bulk calls checked against the balance before their transaction, then beaten to the points:
-    the one-transaction path steps back to reward-by-reward issual (partial, 8004 per reward)."""
+    the check of the whole call is made again under the wallet's lock, so a call that lost the race
+    issues nothing (8004) rather than part of its rewards. (This test asserted 7 issued rewards,
+    which only partial issuals after a failed points check could give; the seed forbids them.)"""
     PaymentConfig.objects.filter(pk=62).update(points="70.00")
     bulk = {"externalId": ASHA, "rewards": [{"rewardId": 353}, {"rewardId": 353}, {"rewardId": 353}]}
     responses = race(live_server.url, [bulk] * 8)
     issued = sum(1 for r in responses for item in r.json()["rewards"] if item["status"]["success"])
     assert {r.status_code for r in responses} <= {200, 400}
-    assert issued == 7  # 7 x 70 of 500 points
-    assert points(ASHA) == Decimal("10.00")
-    assert RewardIssue.objects.count() == 7
+    assert Counter((r.status_code, r.json()["status"]["code"]) for r in responses) == {(200, 200): 2, (400, 8004): 6}
+    assert issued == 6  # 2 calls x 3 x 70 of 500 points
+    assert points(ASHA) == Decimal("80.00")
+    assert RewardIssue.objects.count() == 6
     assert_ledgers_add_up()
 
 
@@ -149,3 +154,65 @@ def test_calls_paying_limited_promotions_in_two_orgs_in_opposite_orders_do_not_d
     assert RewardIssue.objects.count() == 32
     assert points(ASHA) == Decimal("484.00") and points(ASHA, TRAVEL) == Decimal("64.00")
     assert_ledgers_add_up()
+
+
+def _two_rewards_of_60_and_1_point_for_a_customer_with_100_points():
+    PaymentConfig.objects.filter(pk=62).update(points="60.00")  # reward 353
+    reward = CatalogueReward.objects.create(id=9_031, org_id=O2, name="One point", type="POINTS_ONLY")
+    PaymentConfig.objects.create(id=9_031, org_id=O2, reward=reward, mode="POINTS", points="1.00")
+    _top_up_to(Decimal("100.00"))
+
+
+def _top_up_to(balance: Decimal) -> None:
+    wallet = Wallet.objects.get(org_id=O2, kind="POINTS", customer__external_id=ASHA)
+    if wallet.balance != balance:
+        wallet_post(wallet=wallet, delta=balance - wallet.balance, kind=LedgerEntry.Kind.ADJUSTMENT, reference="round")
+
+
+@pytest.mark.parametrize("with_request_ids", [False, True], ids=["no-request-ids", "request-ids"])
+def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_no_call_partly(
+    demo, live_server, with_request_ids
+):
+    """isRedeemable under concurrency: the call's total is checked and taken under the wallet's
+    lock, so a call that would fail the check alone fails it in a race too, issuing nothing."""
+    _two_rewards_of_60_and_1_point_for_a_customer_with_100_points()
+    for round_ in range(3):
+        bodies = []
+        for i in range(30):
+            rewards = [{"rewardId": 353}, {"rewardId": 9_031}]
+            if with_request_ids:
+                rewards = [{**r, "requestId": f"{round_}-{i}-{n}"} for n, r in enumerate(rewards)]
+            bodies.append({"externalId": ASHA, "rewards": rewards})
+        # when
+        responses = race(live_server.url, bodies)
+        # then exactly one call issued both rewards, every other one answered the points error
+        codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
+        assert codes == {(200, 200): 1, (400, 8004): 29}, (round_, codes)
+        assert points(ASHA) == Decimal("39.00")
+        assert RewardIssue.objects.count() == 2 * (round_ + 1)
+        assert_ledgers_add_up()
+        _top_up_to(Decimal("100.00"))
+
+
+def test_thirty_bulk_calls_with_a_vendor_reward_of_60_points_for_100_points_issue_one_call_whole(
+    demo, live_server, vendor
+):
+    """The reward-by-reward path (a VENDOR reward): the points of the whole call are checked under
+    the wallet's lock, the vendor's held for the partner call (an open ``VendorCall``), so only one
+    call calls the partner and no voucher is left without its points."""
+    _two_rewards_of_60_and_1_point_for_a_customer_with_100_points()
+    vendor.route(timeout_ms=10_000)
+    body = {
+        "externalId": ASHA,
+        "rewards": [{"rewardId": 350, "paymentConfig": {"redemptionValue": 30}}, {"rewardId": 9_031}],
+    }
+    for round_ in range(3):
+        responses = race(live_server.url, [body] * 30)
+        codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
+        assert codes == {(200, 200): 1, (400, 8004): 29}, (round_, codes)
+        assert len(vendor.requests) == round_ + 1
+        assert points(ASHA) == Decimal("39.00")
+        assert not VendorException.objects.exists()
+        assert RewardIssue.objects.count() == 2 * (round_ + 1)
+        assert_ledgers_add_up()
+        _top_up_to(Decimal("100.00"))

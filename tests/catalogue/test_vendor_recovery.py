@@ -120,3 +120,55 @@ def test_a_call_that_died_before_the_answer_was_recorded_is_abandoned_and_its_re
     assert VendorCall.objects.get().state == "ABANDONED"
     assert not IssueRequest.objects.exists() and not RewardIssue.objects.exists()
     assert points(ASHA) == Decimal("500.00")
+
+
+def test_a_retry_after_a_call_killed_mid_call_is_flagged_for_staff_as_maybe_a_second_voucher(demo, vendor, client):
+    # given a process killed after the partner handed out its voucher, before the answer was recorded
+    vendor.route()
+    crashed = issue_in_a_process(crash_at="vendor_answer_unrecorded")
+    assert crashed.returncode == 137, crashed.stderr.decode()[-2000:]
+    assert VendorCall.objects.get().state == "PENDING"
+    assert vendor_calls_recover(now=later()) == {"completed": 0, "flagged": 0, "abandoned": 1}
+    abandoned = VendorCall.objects.get()
+    assert abandoned.state == "ABANDONED"
+    # when the client retries with the same requestId (the partner does not de-duplicate it)
+    again = issue_in_a_process(crash_at=None)
+    # then the reward is issued and paid once, but the new call is flagged for staff
+    assert again.stdout.strip() == b"200", again.stderr.decode()[-2000:]
+    assert [request["requestId"] for request in vendor.requests] == ["r-1", "r-1"]
+    assert points(ASHA) == Decimal("490.00") and RewardIssue.objects.count() == 1
+    retry = VendorCall.objects.exclude(pk=abandoned.pk).get()
+    assert (retry.state, retry.retry_of_id) == ("DONE", abandoned.pk)
+    assert "a voucher may exist at the partner" in retry.staff_flag
+    exception = VendorException.objects.get()
+    assert (exception.kind, exception.vendor_call_id, exception.request_id) == ("MAYBE_TWICE", retry.pk, "r-1")
+    assert exception.voucher == VOUCHER and not exception.resolved
+    assert "a voucher may exist at the partner" in exception.reason
+    # and staff see it: in the admin (list and filter) and in the reconciliation's findings
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser("staff", "staff@example.com", "pw"))
+    flagged = client.get("/admin/catalogue/vendorcall/", {"staff_flag__isempty": "0"}).content.decode()
+    assert f"/admin/catalogue/vendorcall/{retry.pk}/change/" in flagged
+    assert f"/admin/catalogue/vendorcall/{abandoned.pk}/change/" not in flagged
+    assert "a voucher may exist at the partner" in flagged
+    exceptions = client.get("/admin/catalogue/vendorexception/", {"kind__exact": "MAYBE_TWICE"}).content.decode()
+    assert f"/admin/catalogue/vendorexception/{exception.pk}/change/" in exceptions
+    assert {f.check_name for f in reconciliation_run().open_findings} == {"vendor_voucher_maybe_twice"}
+    assert_ledgers_add_up()
+
+
+@pytest.mark.parametrize(("first", "flagged"), [("slow", True), ("error", False), ("empty", False)])
+def test_a_retry_after_a_vendor_timeout_is_flagged_and_after_a_refusal_is_not(demo, vendor, issue, first, flagged):
+    """A timeout may have reached the partner (it may have issued a voucher nobody recorded); an
+    HTTP error or an answer without a voucher is the partner's refusal."""
+    vendor.route(timeout_ms=300)
+    vendor.mode = first
+    assert issue(BODY).json()["rewards"][0]["status"]["code"] == 8003
+    vendor.mode = "ok"
+    assert issue(BODY).json()["status"]["code"] == 200
+    assert len(vendor.requests) == 2 and points(ASHA) == Decimal("490.00")
+    failed, retry = VendorCall.objects.order_by("pk")
+    assert (failed.state, failed.partner_may_hold_voucher) == ("FAILED", flagged)
+    assert (retry.state, retry.retry_of_id is not None, bool(retry.staff_flag)) == ("DONE", flagged, flagged)
+    assert VendorException.objects.filter(kind="MAYBE_TWICE", vendor_call=retry).exists() == flagged

@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from coupons import services
+from coupons.errors import PoolExhausted
 from coupons.models import Coupon, CouponPool
 from coupons.services import coupons_bulk_add, coupons_disburse
-from orgs.errors import PoolExhausted
 from tests.factories import CustomerFactory, OrgFactory
 
 

@@ -10,10 +10,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.housekeeping import records_prune
 from events.outbox import event_body, event_dispatch, event_emit, outbox_prune, outbox_sweep, signature
 from events.tasks import delivery_send
 from orgs.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
-from orgs.services import records_prune
 from tests.processes import webhook_receiver
 from wallets.models import IdempotencyKey
 
@@ -189,7 +189,7 @@ def test_the_admin_runs_the_reconciliation_on_demand(demo, admin_client):
 
 
 def test_an_org_purge_takes_its_events_deliveries_findings_and_vendor_calls(demo):
-    from orgs.services import _org_owned_models, org_purge
+    from backoffice.purge import _org_owned_models, org_purge
 
     endpoint = WebhookEndpoint.objects.create(org_id=O2, url="http://127.0.0.1:9/", secret=SECRET)
     event = event_emit(org_id=O2, kind="adjustment", payload={})

@@ -10,9 +10,9 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orgs.errors import InsufficientBalance
-from orgs.services import org_purge
+from backoffice.purge import org_purge
 from tests.factories import WalletFactory
+from wallets.errors import InsufficientBalance
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import Posting, wallet_post, wallet_post_many
 

@@ -159,9 +159,9 @@ def test_a_worker_killed_mid_reconciliation_leaves_nothing_and_the_task_runs_aga
     redis = RedisServer()
     redis.start()
     log = tmp_path / "worker.log"
-    env = {"REWARDS_TEST_RECONCILE_BATCH_PAUSE": "0.2", "RECONCILE_BATCH_SIZE": "200"}
+    env = {"TEST_RECONCILE_BATCH_PAUSE": "0.2", "RECONCILE_BATCH_SIZE": "200"}
     try:
-        with celery_broker(redis.url), celery_worker(redis.url, log=log, **env) as worker:
+        with celery_broker(redis.url), celery_worker(redis.url, log=log, app="tests.worker_hooks", **env) as worker:
             reconcile_task.apply_async()
             wait_for(run_in_progress, timeout=30, what="the reconciliation to start")
             time.sleep(0.5)
@@ -245,7 +245,8 @@ def test_reversals_revocations_and_adjustments_by_staff_reconcile_clean_and_send
     from catalogue.services import reward_issue_revoke
     from orgs.models import OutboxEvent
     from tests.catalogue.conftest import ISSUE_URL, TILL, basic
-    from wallets.services import redemption_reverse, wallet_adjust
+    from wallets.reversal import redemption_reverse
+    from wallets.services import wallet_adjust
 
     assert redeem(client, {"UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]})["statuscode"] == 1
     assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
@@ -278,7 +279,7 @@ def test_reversals_revocations_and_adjustments_by_staff_reconcile_clean_and_send
 
 def test_a_reversal_that_did_not_take_back_its_credits_is_found(demo, client, admin_user):
     from wallets.models import RedemptionReversal
-    from wallets.services import redemption_reverse
+    from wallets.reversal import redemption_reverse
 
     assert redeem(client, {"UserIdInstore": ASHA, "amount": "5.00"})["statuscode"] == 1
     call = RedemptionCall.objects.get(status_code=1)

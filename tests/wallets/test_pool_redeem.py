@@ -1,16 +1,17 @@
-"""coupon_redeem_from_pool: one statement on PostgreSQL, step by step elsewhere; the same rules."""
+"""rewards_redeem_from_pool: one statement on PostgreSQL, step by step elsewhere; the same rules."""
 
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from coupons import services
+from coupons.errors import PoolExhausted
 from coupons.models import Coupon
-from coupons.services import coupon_redeem_from_pool
-from orgs.errors import NothingToRedeem, PoolExhausted
 from orgs.models import Customer
+from wallets import sql
+from wallets.errors import NothingToRedeem
 from wallets.models import EarnedReward
+from wallets.redemption import rewards_redeem_from_pool as coupon_redeem_from_pool
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(params=["one statement", "stepwise"])
 def path(request, monkeypatch):
     if request.param == "stepwise":
-        monkeypatch.setattr(services, "_REDEEM_FROM_POOL", {})
+        monkeypatch.setattr(sql, "REDEEM_FROM_POOL", {})
     return request.param
 
 

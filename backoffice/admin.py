@@ -1,0 +1,43 @@
+"""The back office's admin: Customer 360 on the customer admin, and the dashboard on the index.
+
+Registered after the domain apps (``INSTALLED_APPS``): it extends their admin classes with the
+pages that read across apps, so that no domain app imports the back office.
+"""
+
+from django.contrib import admin
+from django.urls import path, reverse
+
+from orgs.admin import CustomerAdmin
+from orgs.models import Customer
+
+from .customer_360 import customer_360_view, customer_search_view
+
+
+class Customer360Admin(CustomerAdmin):
+    change_form_template = "admin/backoffice/change_form_with_operations.html"
+    change_list_template = "admin/backoffice/customer_change_list.html"
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("360/", wrap(lambda request: customer_search_view(self, request)), name="orgs_customer_360_search"),
+            path(
+                "<path:customer_id>/360/",
+                wrap(lambda request, customer_id: customer_360_view(self, request, customer_id)),
+                name="orgs_customer_360",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        links = [("Customer 360", reverse("admin:orgs_customer_360", args=[object_id]), "customer-360")]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "operation_links": links})
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, Customer360Admin)
+
+# The admin index is the back-office dashboard (templates/admin/backoffice/index.html).
+admin.site.index_template = "admin/backoffice/index.html"
+admin.site.site_header = admin.site.site_title = "Rewards back office"
+admin.site.index_title = "Dashboard"

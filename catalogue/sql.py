@@ -1,0 +1,27 @@
+"""The raw SQL of the catalogue and the Issue Reward records, written once for both database
+vendors (PostgreSQL, SQLite): the hot path's reads in one statement each."""
+
+REWARDS = """
+    SELECT r.id, r.org_id, r.name, r.type, r.redemption_type, r.enabled, r.starts_at, r.ends_at, r.coupon_pool_id,
+           r.promotion_id, r.vendor_name, r.vendor_url, r.vendor_timeout_ms, r.vendor_context_map,
+           p.org_id, p.code, p.active, p.max_per_customer,
+           c.id, c.mode, c.points, c.conversion_ratio,
+           (SELECT COUNT(*) FROM catalogue_rewardsegment s WHERE s.reward_id = r.id)
+      FROM catalogue_cataloguereward r
+      LEFT JOIN catalogue_promotion p ON p.id = r.promotion_id
+      LEFT JOIN catalogue_paymentconfig c ON c.reward_id = r.id
+     WHERE r.id IN ({ids})
+     ORDER BY r.id, c.id
+"""
+
+# {column}: one of orgs.selectors.CUSTOMER_IDENTIFIERS' columns, as customer_key names it.
+CUSTOMER = """
+    SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
+           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
+           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id AND k.status = 'ACTIVE')
+      FROM orgs_customer c
+      LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
+     WHERE c.org_id = %s AND c.{column} = %s
+     ORDER BY c.id
+     LIMIT 1
+"""
