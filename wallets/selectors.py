@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Case, DecimalField, F, Q, Sum, Value, When
+from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from core.local_cache import LocalCache
-from core.money import ZERO, to_money
+from core.money import MONEY_PLACES, ZERO
 from orgs.models import Campaign, Customer
 from orgs.selectors import campaign_is_eligible, customer_segment_ids
 
+from . import sql
 from .models import CampaignRule, EarnedReward
 
 # The active rules of an org with their campaigns, per event name (lower-cased), kept per process
@@ -83,67 +85,53 @@ class Balance:
     growth_hacks: list[GrowthHackBalance] = field(default_factory=list)
 
 
-_CAMPAIGN_FIELDS = ("code", "name", "growth_hack", "reward_unit", "active", "ends_at", "eligible_segment")
-_MONEY = DecimalField(max_digits=14, decimal_places=2)
-_APPROVED = Q(review_status=EarnedReward.Review.APPROVED)
+def _cents(value) -> Decimal:
+    """A sum as the database gives it (Decimal; a float on SQLite) in cents."""
+    return Decimal(str(value or 0)).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
 
 
 def user_balance(*, customer: Customer, campaign: Campaign | None = None, growth_hack: str | None = None) -> Balance:
-    """The user's WALLET rewards by growth hack and campaign, in one grouped query.
+    """The user's WALLET rewards by growth hack and campaign, in one grouped statement.
 
     Rejected and suspicious rewards count nowhere; rewards of campaigns the user is no longer
     eligible for count in ``total`` and ``claimed`` but not in ``pending``.
     """
-    rows = (
-        EarnedReward.objects.filter(
-            org_id=customer.org_id, customer_id=customer.pk, campaign__reward_type=Campaign.RewardType.WALLET
-        )
-        .filter(Q(campaign_id=campaign.pk) if campaign is not None else Q())
-        .filter(Q(campaign__growth_hack=growth_hack) if growth_hack is not None else Q())
-        .filter(review_status__in=[EarnedReward.Review.APPROVED, EarnedReward.Review.UNDER_REVIEW])
-        .order_by()
-        .values("campaign_id", *(f"campaign__{name}" for name in _CAMPAIGN_FIELDS))
-        .annotate(
-            total=Sum(Case(When(_APPROVED, then=F("amount")), default=Value(ZERO), output_field=_MONEY)),
-            claimed=Sum(Case(When(_APPROVED, then=F("redeemed_amount")), default=Value(ZERO), output_field=_MONEY)),
-            unclaimed=Sum(
-                Case(
-                    When(_APPROVED & Q(status=EarnedReward.Status.UNREDEEMED), then=F("amount") - F("redeemed_amount")),
-                    default=Value(ZERO),
-                    output_field=_MONEY,
-                )
-            ),
-            under_review=Sum(
-                Case(
-                    When(review_status=EarnedReward.Review.UNDER_REVIEW, then=F("amount")),
-                    default=Value(ZERO),
-                    output_field=_MONEY,
-                )
-            ),
-        )
-    )
-    rows = list(rows)
-    campaigns = {
-        row["campaign_id"]: Campaign(
-            pk=row["campaign_id"],
+    filters, params = "", {"org": customer.org_id, "customer": customer.pk}
+    if campaign is not None:
+        filters, params["campaign"] = filters + " AND c.id = %(campaign)s", campaign.pk
+    if growth_hack is not None:
+        filters, params["growth_hack"] = filters + " AND c.growth_hack = %(growth_hack)s", growth_hack
+    with connection.cursor() as cursor:
+        cursor.execute(sql.USER_BALANCE.format(filters=filters), params)
+        rows = cursor.fetchall()
+    campaigns = {}
+    for pk, code, name, hack, unit, active, ends_at, segment_id, *_ in rows:
+        if isinstance(ends_at, str):  # SQLite's raw cursor
+            ends_at = parse_datetime(ends_at)
+        campaigns[pk] = Campaign(
+            pk=pk,
             org_id=customer.org_id,
-            **{Campaign._meta.get_field(name).attname: row[f"campaign__{name}"] for name in _CAMPAIGN_FIELDS},
+            code=code,
+            name=name,
+            growth_hack=hack,
+            reward_unit=unit,
+            active=bool(active),
+            ends_at=ends_at,
+            eligible_segment_id=segment_id,
         )
-        for row in rows
-    }
     segment_ids = None
     if any(c.eligible_segment_id is not None for c in campaigns.values()):
         segment_ids = customer_segment_ids(customer=customer)
     balance = Balance()
     by_hack: dict[str, GrowthHackBalance] = {}
-    for row in sorted(rows, key=lambda row: row["campaign__code"]):
-        shown = campaigns[row["campaign_id"]]
+    for pk, *_, total, claimed, unclaimed, under_review in rows:
+        shown = campaigns[pk]
         eligible = campaign_is_eligible(campaign=shown, customer=customer, segment_ids=segment_ids or set())
         amounts = Amounts(
-            total=to_money(row["total"] or ZERO),
-            claimed=to_money(row["claimed"] or ZERO),
-            pending=to_money(row["unclaimed"] or ZERO) if eligible else ZERO,
-            under_review=to_money(row["under_review"] or ZERO),
+            total=_cents(total),
+            claimed=_cents(claimed),
+            pending=_cents(unclaimed) if eligible else ZERO,
+            under_review=_cents(under_review),
         )
         hack = by_hack.get(shown.growth_hack)
         if hack is None:

@@ -66,3 +66,21 @@ REDEEM_FROM_POOL = {
           FROM (SELECT 1) AS one LEFT JOIN reward ON true LEFT JOIN coupon ON true
     """,
 }
+
+
+# A user's WALLET rewards added up per campaign, with what eligibility needs of the campaign: one
+# round trip for getuserbalance (``{filters}``: the campaign and growth hack the call names).
+USER_BALANCE = """
+SELECT c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id,
+       SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.amount ELSE 0 END),
+       SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.redeemed_amount ELSE 0 END),
+       SUM(CASE WHEN r.review_status = 'APPROVED' AND r.status = 'UNREDEEMED'
+                THEN r.amount - r.redeemed_amount ELSE 0 END),
+       SUM(CASE WHEN r.review_status = 'UNDER_REVIEW' THEN r.amount ELSE 0 END)
+  FROM wallets_earnedreward r
+  JOIN orgs_campaign c ON c.id = r.campaign_id
+ WHERE r.org_id = %(org)s AND r.customer_id = %(customer)s AND c.reward_type = 'WALLET'
+   AND r.review_status IN ('APPROVED', 'UNDER_REVIEW'){filters}
+ GROUP BY c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id
+ ORDER BY c.code
+"""
