@@ -2,9 +2,9 @@
 
 The only writer of an earned reward's review status and of coupon hand-outs for earned rewards
 (through ``coupons.services``). A conversion creates all its rewards in one transaction; its
-``tskey`` is claimed by a unique constraint (``INSERT ... ON CONFLICT DO NOTHING``: a concurrent
-repeat waits for the first and then answers what it answered); a rule's ``per_user`` limit is
-one upsert on ``RuleUsage`` that refuses past the limit (the row lock serialises racers).
+``tskey`` is claimed by a unique constraint (``core.idempotency.keys_claim``: a concurrent repeat
+waits for the first and then answers what it answered); a rule's ``per_user`` limit is one upsert
+on ``RuleUsage`` that refuses past the limit (the row lock serialises racers).
 Lock order everywhere: the tskey claim, rule usages in rule id order, earned rewards by
 ``earned_at, id`` (as Redeem Rewards), then coupons (SKIP LOCKED: never waited for).
 """
@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from core.idempotency import keys_claim
 from core.money import MONEY_PLACES, ZERO
 from coupons.errors import PoolExhausted
 from coupons.selectors import campaign_pool_ids
@@ -84,14 +85,6 @@ def share_of(*, side: RuleSide, transaction_value: Decimal | None) -> Decimal | 
     return min(amount, side.cap) if side.cap is not None else amount
 
 
-_CLAIM = """
-    INSERT INTO wallets_conversionevent
-           (org_id, customer_id, event_name, transaction_value, transaction_unit, extra_info, tskey, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (org_id, customer_id, tskey) WHERE tskey IS NOT NULL DO NOTHING
-    RETURNING id
-"""
-
 _USAGE_TAKE = """
     INSERT INTO wallets_ruleusage (org_id, rule_id, customer_id, count) VALUES (%s, %s, %s, 1)
     ON CONFLICT (rule_id, customer_id) DO UPDATE SET count = wallets_ruleusage.count + 1
@@ -155,20 +148,19 @@ def conversion_register(*, customer: Customer, conversion: ConversionInput) -> C
 
 
 def _claim(*, customer: Customer, conversion: ConversionInput, now) -> int | None:
-    params = [
-        customer.org_id,
-        customer.pk,
-        conversion.event_name,
-        conversion.transaction_value,
-        conversion.transaction_unit,
-        conversion.extra_info,
-        conversion.tskey,
-        connection.ops.adapt_datetimefield_value(now),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, params)
-        row = cursor.fetchone()
-    return row[0] if row else None
+    """The event's row, claimed with its tskey (the one idempotency helper): its id, or None when
+    an earlier call of this user holds the tskey (a concurrent one is waited for)."""
+    columns = ["org_id", "customer_id", "event_name", "transaction_value", "transaction_unit", "extra_info"]
+    values = [customer.org_id, customer.pk, conversion.event_name, conversion.transaction_value]
+    values += [conversion.transaction_unit, conversion.extra_info, conversion.tskey, now]
+    claimed = keys_claim(
+        table=ConversionEvent._meta.db_table,
+        columns=[*columns, "tskey", "created_at"],
+        rows=[values],
+        unique=["org_id", "customer_id", "tskey"],
+        returning=["id"],
+    )
+    return claimed[0][0] if claimed else None
 
 
 def _plan(*, customer: Customer, rules: list[CampaignRule], conversion: ConversionInput) -> list[_Planned]:

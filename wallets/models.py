@@ -209,9 +209,8 @@ class ConversionEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(
-                fields=["org", "customer", "tskey"], condition=Q(tskey__isnull=False), name="conversionevent_tskey"
-            )
+            # NULLs are distinct: events without a tskey never conflict.
+            models.UniqueConstraint(fields=["org", "customer", "tskey"], name="conversionevent_tskey")
         ]
         indexes = [models.Index(fields=["org", "customer", "-id"], name="conversionevent_customer")]
 

@@ -302,7 +302,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='conversionevent',
-            constraint=models.UniqueConstraint(condition=models.Q(('tskey__isnull', False)), fields=('org', 'customer', 'tskey'), name='conversionevent_tskey'),
+            constraint=models.UniqueConstraint(fields=('org', 'customer', 'tskey'), name='conversionevent_tskey'),
         ),
         migrations.AddConstraint(
             model_name='ruleusage',
