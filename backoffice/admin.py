@@ -1,12 +1,19 @@
-"""The back office's admin: Customer 360 on the customer admin, and the dashboard on the index.
+"""The back office's admin: Customer 360 on the customer admin, the Capillary answer on an issued
+reward's page, and the dashboard on the index.
 
 Registered after the domain apps (``INSTALLED_APPS``): it extends their admin classes with the
 pages that read across apps, so that no domain app imports the back office.
 """
 
+import json
+
 from django.contrib import admin
 from django.urls import path, reverse
+from django.utils.html import format_html
 
+from capillary.render import issue_result
+from catalogue.admin import RewardIssueAdmin
+from catalogue.models import RewardIssue
 from orgs.admin import CustomerAdmin
 from orgs.models import Customer
 
@@ -34,8 +41,19 @@ class Customer360Admin(CustomerAdmin):
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "operation_links": links})
 
 
-admin.site.unregister(Customer)
-admin.site.register(Customer, Customer360Admin)
+class RewardIssueWithAnswerAdmin(RewardIssueAdmin):
+    """An issued reward's page shows the Capillary answer it gave (and gives to a replay)."""
+
+    readonly_fields = ("request_pretty", *RewardIssueAdmin.readonly_fields)
+
+    @admin.display(description="request and answer")
+    def request_pretty(self, obj):
+        return format_html("<pre>{}</pre>", json.dumps(issue_result(obj), indent=2, default=str))
+
+
+for model, model_admin in ((Customer, Customer360Admin), (RewardIssue, RewardIssueWithAnswerAdmin)):
+    admin.site.unregister(model)
+    admin.site.register(model, model_admin)
 
 # The admin index is the back-office dashboard (templates/admin/backoffice/index.html).
 admin.site.index_template = "admin/backoffice/index.html"

@@ -178,7 +178,7 @@ def _issue_records_replayed(sql: str, answer: dict) -> str:
 
 def pgbench_script(events: list[str], answer: dict) -> str:
     """Replay ``events`` for a random customer: its ids, its wallet, fresh references and keys."""
-    from catalogue.services import request_key
+    from catalogue.resolve import request_key
     from orgs.models import Customer
     from wallets.models import Wallet
 

@@ -40,18 +40,13 @@ from capillary.auth import (
     data_scope_orgs,
     oauth_token_generate,
 )
-from catalogue import selectors
-from catalogue.errors import CustomerNotFound, IssueError
-from catalogue.services import (
-    GroupRef,
-    IssueCallIn,
-    OrgDetailIn,
-    RewardLineIn,
-    rewards_issue,
-    validation_code_issue,
-)
+from catalogue.calls import GroupRef, IssueCallIn, OrgDetailIn, RewardLineIn
+from catalogue.services import rewards_issue
+from catalogue.validation_codes import validation_code_for
 from core.bounds import BIGINT_MAX
-from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
+
+from .errors import capillary_exception_handler, oauth_exception_handler
+from .render import issue_answer
 
 MAX_REWARDS_PER_CALL = 50
 MAX_QUANTITY = 10_000
@@ -79,70 +74,6 @@ ISSUE_CODES = {
     403: "an org of the call is neither the caller's own nor connected to it, or not in DATA-SCOPE-ORG (HTTP 403)",
 }
 CODES_TABLE = "\n".join(f"| {code} | {meaning} |" for code, meaning in ISSUE_CODES.items())
-
-
-def _first_error(detail, path: str = "") -> str:
-    """``{"rewards": [{"quantity": ["..."]}]}`` -> ``rewards[0].quantity: ...``."""
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            if key == "non_field_errors":
-                sub = path
-            elif isinstance(key, int) or str(key).isdigit():
-                sub = f"{path}[{key}]"
-            else:
-                sub = f"{path}.{key}" if path else str(key)
-            return _first_error(value, sub)
-    if isinstance(detail, list):
-        for i, value in enumerate(detail):
-            if value:
-                return _first_error(value, f"{path}[{i}]" if isinstance(value, (dict, list)) else path)
-        return f"{path}: invalid"
-    return f"{path}: {detail}" if path else str(detail)
-
-
-def _error(exc) -> tuple[int, int, str, dict | None]:
-    """(HTTP status, Capillary code, message, partnerError) of an exception, or None."""
-    if isinstance(exc, IssueError):
-        partner = None
-        if exc.partner_code is not None:
-            partner = {"codes": [exc.partner_code], "messages": [str(exc)]}
-        return exc.http_status, exc.code, str(exc), partner
-    if isinstance(exc, (InvalidCredentials, exceptions.AuthenticationFailed, exceptions.NotAuthenticated)):
-        return 401, 401, str(exc), None
-    if isinstance(exc, OutOfScope):
-        return 403, 403, str(exc), None
-    if isinstance(exc, InvalidScope):
-        return 400, 400, str(exc), None
-    if isinstance(exc, exceptions.ValidationError):
-        return 400, 400, _first_error(exc.detail), None
-    if isinstance(exc, exceptions.APIException):
-        return exc.status_code, exc.status_code, str(exc.detail), None
-    return None
-
-
-def _unauthorized_headers(http_status: int) -> dict:
-    return {"WWW-Authenticate": 'Basic realm="rewards"'} if http_status == 401 else {}
-
-
-def capillary_exception_handler(exc, context):
-    """Capillary body ``{"status": {success, code, message[, partnerError]}, "rewards": []}``."""
-    error = _error(exc)
-    if error is None:
-        return None
-    http_status, code, message, partner = error
-    status = {"success": False, "code": code, "message": message}
-    if partner is not None:
-        status["partnerError"] = partner
-    return Response({"status": status, "rewards": []}, status=http_status, headers=_unauthorized_headers(http_status))
-
-
-def oauth_exception_handler(exc, context):
-    """Capillary OAuth body ``{"data": null, "errors": [{code, message}]}``."""
-    error = _error(exc)
-    if error is None:
-        return None
-    http_status, code, message, _ = error
-    return Response({"data": None, "errors": [{"code": code, "message": message}]}, status=http_status)
 
 
 def _checked_text(data, depth: int = 0):
@@ -493,9 +424,14 @@ class RewardIssueApi(_CapillaryApi):
         serializer = IssueInputSerializer(data=_checked_text(request.data))
         serializer.is_valid(raise_exception=True)
         outcome = rewards_issue(
-            caller=caller, scope=scope, call=issue_call_from(serializer.validated_data), skip_validation=skip_validation
+            org_id=caller.org_id,
+            till_username=caller.till_username or "",
+            scope=scope,
+            call=issue_call_from(serializer.validated_data),
+            skip_validation=skip_validation,
         )
-        return Response(outcome.body, status=outcome.http_status)
+        http_status, body = issue_answer(outcome)
+        return Response(body, status=http_status)
 
 
 class ValidationCodeInputSerializer(serializers.Serializer):
@@ -541,18 +477,13 @@ class ValidationCodeApi(_CapillaryApi):
         serializer = self.InputSerializer(data=_checked_text(request.data))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        org_id = data.get("orgId") or caller.org_id
-        if org_id not in scope:
-            raise OutOfScope(f"org {org_id} is outside the data scope of this call")
-        customer = selectors.customer_for_issue(
-            org_id=org_id,
+        code, ttl = validation_code_for(
+            org_id=data.get("orgId") or caller.org_id,
+            scope=scope,
             mobile=_blank_to_none(data.get("mobile")),
             email=_blank_to_none(data.get("email")),
             external_id=_blank_to_none(data.get("externalId")),
         )
-        if customer is None:
-            raise CustomerNotFound(f"customer not found in org {org_id}")
-        code, ttl = validation_code_issue(customer=customer)
         status = {"success": True, "code": 200, "message": "Validation code issued"}
         return Response({"status": status, "validationCode": {"code": code, "ttlSeconds": ttl}})
 

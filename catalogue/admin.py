@@ -1,7 +1,5 @@
 """Admin of the rewards catalogue: rewards, payment configs, promotions, org definitions."""
 
-import json
-
 from django.contrib import admin
 from django.db import models
 from django.urls import path, reverse
@@ -30,7 +28,7 @@ from .models import (
     VendorCall,
     VendorException,
 )
-from .services import reward_issue_revoke
+from .revocation import reward_issue_revoke
 
 
 @admin.register(Promotion)
@@ -144,13 +142,7 @@ class RewardIssueAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    readonly_fields = ("request_pretty", "ledger_entries", "revocation_details")
-
-    @admin.display(description="request and answer")
-    def request_pretty(self, obj):
-        from .services import issue_result
-
-        return format_html("<pre>{}</pre>", json.dumps(issue_result(obj), indent=2, default=str))
+    readonly_fields = ("ledger_entries", "revocation_details")  # the answer: backoffice/admin.py
 
     @admin.display(description="ledger entries it made")
     def ledger_entries(self, obj):

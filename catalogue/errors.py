@@ -1,15 +1,12 @@
-"""Issue Reward errors. Each carries its Capillary wire code and HTTP status; ``capillary.apis``
-turns them into the Capillary body in one exception handler."""
+"""Issue Reward errors: an ``IssueError`` fails the call as a whole (nothing issued), a
+``RewardNotIssued`` one reward. The Capillary codes and HTTP statuses they answer are the
+adapter's (``capillary/errors.py``)."""
 
 from core.errors import DomainError
 
 
 class IssueError(DomainError):
     """The issue call fails as a whole: nothing issued, no points moved."""
-
-    code = 400
-    http_status = 400
-    partner_code: int | None = None
 
 
 class InvalidIssueRequest(IssueError):
@@ -19,49 +16,33 @@ class InvalidIssueRequest(IssueError):
 class PaymentConfigRequired(IssueError):
     """The reward has more than one payment config: paymentConfig.id is required."""
 
-    code = 12035
-
 
 class PaymentConfigInvalid(IssueError):
     """paymentConfig.id is not one of the reward's payment configs."""
-
-    code = 12016
 
 
 class RequestIdConflict(IssueError):
     """This requestId was used before for a different reward payload (or twice in one call)."""
 
-    code = 10003
-
 
 class PointsIssueFailed(IssueError):
-    """8004: points cannot be redeemed; ``partner_code`` says why."""
-
-    code = 8004
+    """Points cannot be redeemed (a subclass says why)."""
 
 
 class CustomerNotFound(PointsIssueFailed):
     """The customer is unknown in the reward's org."""
 
-    partner_code = 816
-
 
 class InsufficientPoints(PointsIssueFailed):
     """The customer (or the group) has fewer points in an org than the rewards cost there."""
-
-    partner_code = 804
 
 
 class GroupNotFound(PointsIssueFailed):
     """The loyalty group (user_group2) is unknown in the reward's org."""
 
-    partner_code = 1632
-
 
 class NotGroupMember(PointsIssueFailed):
     """The customer is not a member of the loyalty group."""
-
-    partner_code = 1620
 
 
 class InvalidValidationCode(IssueError):
@@ -74,8 +55,6 @@ class InvalidValidationCode(IssueError):
 class RewardNotIssued(DomainError):
     """The reward could not be issued."""
 
-    code = 8003
-
 
 class RewardUnavailable(RewardNotIssued):
     """The reward is disabled or outside its dates."""
@@ -84,19 +63,13 @@ class RewardUnavailable(RewardNotIssued):
 class OutsideSegment(RewardNotIssued):
     """The customer is in none of the reward's segments."""
 
-    code = 12034
-
 
 class NoActiveCard(RewardNotIssued):
     """The customer has cards or labels and none is ACTIVE."""
 
-    code = 12050
-
 
 class PromotionLimitReached(RewardNotIssued):
     """The customer already holds the cart promotion as often as it allows."""
-
-    code = 12005
 
 
 class VendorFailed(RewardNotIssued):
@@ -111,10 +84,6 @@ class VendorUnanswered(VendorFailed):
 class PointsGone(RewardNotIssued):
     """The points were spent by a concurrent call before this reward could take them."""
 
-    code = 8004
-
 
 class RequestIdTaken(RewardNotIssued):
     """A concurrent call issued this requestId with a different payload, or is still issuing it."""
-
-    code = 10003

@@ -25,3 +25,9 @@ CUSTOMER = """
      ORDER BY c.id
      LIMIT 1
 """
+
+
+# An ANSWERED vendor call is paid once: the row lock of this UPDATE decides who pays it.
+VENDOR_CALL_SETTLE = (
+    "UPDATE catalogue_vendorcall SET state = 'DONE', settled_at = %s WHERE id = %s AND state = 'ANSWERED' RETURNING id"
+)

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .services import vendor_calls_recover
+from .vendor import vendor_calls_recover
 
 
 @shared_task(name="catalogue.vendor_calls_recover")

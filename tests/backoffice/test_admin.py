@@ -478,7 +478,7 @@ def test_changes_to_campaigns_are_recorded_with_who_and_when(as_manager, demo):
 
 
 def test_an_org_with_back_office_records_can_still_be_purged(redeem, issue_reward, manager, demo_document):
-    from catalogue.services import reward_issue_revoke
+    from catalogue.revocation import reward_issue_revoke
     from wallets.reversal import redemption_reverse
     from wallets.services import wallet_adjust
 

@@ -154,7 +154,7 @@ def test_two_reversals_of_one_call_at_once_reverse_it_once(world):
 def test_concurrent_revocations_of_one_issue_refund_its_points_once(world):
     # given: an issued reward of 100 points paid from Asha's points wallet (500.00)
     from catalogue.models import RewardIssue, RewardIssueRevocation
-    from catalogue.services import reward_issue_revoke
+    from catalogue.revocation import reward_issue_revoke
 
     customer = Customer.objects.get(org_id=O2, external_id=ASHA)
     points = Wallet.objects.get(org_id=O2, kind="POINTS", customer=customer)

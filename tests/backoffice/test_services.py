@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from catalogue.models import RewardIssue, RewardIssueRevocation
-from catalogue.services import reward_issue_revoke
+from catalogue.revocation import reward_issue_revoke
 from core.errors import AlreadyReversed, OperationRefused
 from coupons.models import Coupon
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet, WalletAdjustment

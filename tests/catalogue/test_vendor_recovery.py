@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from catalogue.models import IssueRequest, RewardIssue, VendorCall, VendorException
-from catalogue.services import vendor_call_settle, vendor_calls_recover
+from catalogue.vendor import vendor_call_settle, vendor_calls_recover
 from tests.catalogue.conftest import ASHA, ISSUE_URL, TILL, VOUCHER, assert_ledgers_add_up, basic, points
 from tests.processes import ROOT, worker_env
 from wallets.models import Wallet
@@ -23,25 +23,33 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 BODY = {"externalId": ASHA, "rewards": [{"rewardId": 350, "paymentConfig": {"redemptionValue": 5}, "requestId": "r-1"}]}
 CLIENT = """
+import os
 import sys
 import django
 django.setup()
 from django.conf import settings
 from django.test import Client
+from catalogue import vendor
 settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # as the tests hash till passwords
+if len(sys.argv) > 4 and sys.argv[4]:  # die at this seam of the vendor path, as a killed process would
+    setattr(vendor, sys.argv[4], lambda: os._exit(137))
 response = Client().post(sys.argv[1], sys.argv[2], content_type="application/json", HTTP_AUTHORIZATION=sys.argv[3])
 print(response.status_code)
 """
 
 
+# Where the process dies: the seams of catalogue/vendor.py the subprocess replaces.
+CRASH_SEAMS = {"vendor_answer_unrecorded": "partner_answered", "after_vendor": "answer_recorded"}
+
+
 def issue_in_a_process(*, crash_at: str | None) -> subprocess.CompletedProcess:
     """POST the issue call from another Python process on the test database."""
-    extra = {"REWARDS_TEST_CRASH_AT": crash_at} if crash_at else {}
+    seam = CRASH_SEAMS[crash_at] if crash_at else ""
     url = f"{ISSUE_URL}?username={TILL}&skip_validation=true"
     return subprocess.run(
-        [sys.executable, "-c", CLIENT, url, json.dumps(BODY), basic()],
+        [sys.executable, "-c", CLIENT, url, json.dumps(BODY), basic(), seam],
         cwd=ROOT,
-        env=worker_env("", DJANGO_SETTINGS_MODULE="rewards_site.settings", **extra),
+        env=worker_env("", DJANGO_SETTINGS_MODULE="rewards_site.settings"),
         capture_output=True,
         timeout=60,
     )

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from coupons import services
+from coupons import sql
 from coupons.errors import PoolExhausted
 from coupons.models import Coupon, CouponPool
 from coupons.services import coupons_bulk_add, coupons_disburse
@@ -107,7 +107,7 @@ def test_the_next_coupon_comes_from_the_partial_index_even_on_fresh_statistics()
         cursor.execute("ANALYZE coupons_coupon")
         # when PostgreSQL plans the disbursal statement
         params = {"pool": pool.pk, "org": pool.org_id, "count": 1, "holder": customer.pk, "now": timezone.now()}
-        cursor.execute("EXPLAIN " + services._DISBURSE["postgresql"], params)
+        cursor.execute("EXPLAIN " + sql.DISBURSE["postgresql"], params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     # then it walks the partial index of available coupons, never the primary key past the issued ones
     picking = plan[plan.index("CTE picked") : plan.index("InitPlan")]  # (the UPDATE then joins on the pkey)

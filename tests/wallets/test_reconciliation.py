@@ -242,7 +242,7 @@ def test_reversals_revocations_and_adjustments_by_staff_reconcile_clean_and_send
     """What staff do through the back-office services keeps the books whole, and each change
     writes its event in its own transaction."""
     from catalogue.models import RewardIssue
-    from catalogue.services import reward_issue_revoke
+    from catalogue.revocation import reward_issue_revoke
     from orgs.models import OutboxEvent
     from tests.catalogue.conftest import ISSUE_URL, TILL, basic
     from wallets.reversal import redemption_reverse
