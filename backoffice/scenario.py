@@ -45,12 +45,12 @@ from orgs.models import (
     OrgConnection,
     Segment,
     Till,
-    WebhookEndpoint,
 )
-from wallets.models import CampaignRule, EarnedReward, LedgerEntry, Wallet
+from wallets.models import EarnedReward, LedgerEntry, Wallet
 from wallets.services import wallet_post
 
 from .purge import org_purge
+from .scenario_earning import rules_problems, rules_write, webhooks_write
 from .scenario_schema import SCENARIO_SCHEMA
 
 RESERVED_REWARD_ID = re.compile(r"^av-\d+-\d+$")
@@ -287,20 +287,8 @@ class _Checker:
                 self.problem([*base, "webhooks", w, "kinds"], f"unknown event kinds {sorted(unknown)}")
 
     def check_rules(self, parts, campaign) -> None:
-        """Each side a rule pays must fit the campaign: referrer/friend in Word_of_Mouth, user in
-        Loyalty_Program; amounts or percentages in WALLET campaigns, one coupon in COUPONS ones."""
-        wanted = ("referrer", "friend") if campaign["growth_hack"] == "Word_of_Mouth" else ("user",)
-        events: dict = {}
-        for r, rule in enumerate(campaign.get("rules", [])):
-            rparts = [*parts, "rules", r]
-            self.unique(events, rule["event"].lower(), [*rparts, "event"], "rule for event")
-            for side in CampaignRule.SIDES:
-                if rule.get(side) is None:
-                    continue
-                if side not in wanted:
-                    self.problem([*rparts, side], f"a {campaign['growth_hack']} campaign pays {' and '.join(wanted)}")
-                elif ("coupon" in rule[side]) != (campaign["reward_type"] == "COUPONS"):
-                    self.problem([*rparts, side], 'a COUPONS campaign pays {"coupon": true}, a WALLET one an amount')
+        for at, message in rules_problems(campaign):
+            self.problem([*parts, *at], message)
 
     def check_coupons(self, base, org, seen_global) -> None:
         self.pools: set[int] = set()
@@ -412,7 +400,7 @@ class _Writer:
         campaigns = self.write_campaigns(base, org, segments, customers)
         pools = self.write_pools(base, org, campaigns)
         self.write_catalogue(base, org, segments, pools)
-        self.write_webhooks(org)
+        webhooks_write(org=org)
 
     def write_customers(self, base, org, segments) -> dict[str, Customer]:
         org_id, rows = org["id"], org.get("customers", [])
@@ -486,7 +474,7 @@ class _Writer:
                 eligible_segment=segments.get(data.get("eligible_segment")),
                 reward_unit=data.get("reward_unit", "credits"),
             )
-            self.write_rules(campaigns[data["id"]], data.get("rules", []))
+            rules_write(campaign=campaigns[data["id"]], rules=data.get("rules", []))
         rewards = []
         for r, data in enumerate(org.get("earned_rewards", [])):
             amount = to_money(data["amount"]) if "amount" in data else None
@@ -511,42 +499,6 @@ class _Writer:
         EarnedReward.objects.bulk_create(rewards, batch_size=5000)
         self.report.earned_rewards += len(rewards)
         return campaigns
-
-    def write_rules(self, campaign: Campaign, rules: list[dict]) -> None:
-        rows = []
-        for data in rules:
-            sides = {}
-            for side in CampaignRule.SIDES:
-                spec = data.get(side) or {}
-                sides[f"{side}_amount"] = to_money(spec["amount"]) if "amount" in spec else None
-                sides[f"{side}_percent"] = Decimal(spec["percent"]) if "percent" in spec else None
-                sides[f"{side}_max"] = to_money(spec["max"]) if "max" in spec else None
-                sides[f"{side}_coupon"] = bool(spec.get("coupon"))
-            rows.append(
-                CampaignRule(
-                    org_id=campaign.org_id,
-                    campaign=campaign,
-                    event=data["event"],
-                    per_user=data.get("per_user", 1),
-                    review_days=data.get("review_days", 0),
-                    active=data.get("active", True),
-                    **sides,
-                )
-            )
-        CampaignRule.objects.bulk_create(rows)
-
-    def write_webhooks(self, org) -> None:
-        WebhookEndpoint.objects.bulk_create(
-            WebhookEndpoint(
-                org_id=org["id"],
-                url=data["url"],
-                secret=data["secret"],
-                format=data.get("format", "native"),
-                securekey=data.get("securekey", ""),
-                kinds=data.get("kinds", []),
-            )
-            for data in org.get("webhooks", [])
-        )
 
     def write_pools(self, base, org, campaigns) -> dict[int, CouponPool]:
         pools = {}
