@@ -4,7 +4,6 @@ import logging
 import textwrap
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django_ratelimit.core import is_ratelimited
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -15,9 +14,11 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.views import APIView, exception_handler
+
+from core.numbers import BIGINT_MAX
+from core.request_body import AnyContentTypeJSONBodyParser, max_body_bytes
 
 from . import wire as appvirality
 from .companion import companion_call
@@ -29,21 +30,36 @@ _CODES_TABLE = "\n".join(f"| {c.code} | {c.http_status} | {c.message} |" for c i
 _REQUEST = inline_serializer(
     "RedeemRewardsRequest",
     {
-        "apikey": serializers.CharField(help_text="The app's API key."),
-        "privatekey": serializers.CharField(help_text="The app's private key."),
+        "apikey": serializers.CharField(max_length=appvirality.MAX_TEXT, help_text="The app's API key."),
+        "privatekey": serializers.CharField(max_length=appvirality.MAX_TEXT, help_text="The app's private key."),
         "userkey": serializers.UUIDField(required=False, help_text="User key (first choice of identifier)."),
-        "UserIdInstore": serializers.CharField(required=False, help_text="The user's id in your store (second)."),
-        "EmailId": serializers.EmailField(required=False, help_text="The user's email (third)."),
+        "UserIdInstore": serializers.CharField(
+            required=False, max_length=appvirality.MAX_IDENTIFIER, help_text="The user's id in your store (second)."
+        ),
+        "EmailId": serializers.EmailField(
+            required=False, max_length=appvirality.MAX_IDENTIFIER, help_text="The user's email (third)."
+        ),
         "rewarddtlids": serializers.ListField(
-            child=serializers.CharField(), required=False, help_text="Mode 1: ids of earned rewards (strings or ints)."
+            child=serializers.CharField(max_length=appvirality.MAX_REWARD_ID),
+            required=False,
+            max_length=appvirality.MAX_IDS,
+            help_text="Mode 1: ids of earned rewards (strings or ints).",
         ),
         "amount": serializers.DecimalField(
-            max_digits=14, decimal_places=2, required=False, help_text="Mode 2: credits to redeem (> 0, 2 decimals)."
+            max_digits=14,
+            decimal_places=2,
+            required=False,
+            help_text="Mode 2: credits to redeem (> 0, 2 decimals; ASCII digits and one point, or a JSON number).",
         ),
         "poolId": serializers.IntegerField(
-            required=False, help_text="Mode 3: the coupon pool to take one coupon from."
+            required=False,
+            min_value=1,
+            max_value=BIGINT_MAX,
+            help_text="Mode 3: the coupon pool to take one coupon from (an integer or a string of ASCII digits).",
         ),
-        "campaignId": serializers.CharField(required=False, help_text="Only rewards of this campaign."),
+        "campaignId": serializers.CharField(
+            required=False, max_length=appvirality.MAX_TEXT, help_text="Only rewards of this campaign."
+        ),
         "growthHack": serializers.ChoiceField(
             choices=["Word_of_Mouth", "Referral", "Loyalty_Program"],
             required=False,
@@ -94,6 +110,12 @@ first answer (any status code) with no second effect; another body answers 105.
 When several checks fail, the first in this order wins: 101, 102, user (2/5), 3, 0 (campaign), 69, 30,
 103, then the mode's own (0/57, 43/104, 49).
 
+Request limits (README "Security"): a body over {max_body_bytes()} bytes answers HTTP 413 with statuscode 102;
+JSON nested deeper than the limit, a NUL character or a lone surrogate in any string or key, a number
+literal of more than 40 characters or with an exponent outside -100..100, NaN or Infinity answer 102
+(HTTP 400) before the credentials are read. Amounts and ids are ASCII digits only. The body is read as JSON
+whatever its Content-Type (UTF-8, UTF-16 or UTF-32), so this operation never answers 415.
+
 | statuscode | HTTP | meaning |
 |---|---|---|
 {_CODES_TABLE}
@@ -113,22 +135,38 @@ def _throttled(request, org, group: str = "appvirality-redeem") -> bool:
         return False
 
 
+def appvirality_exception_handler(exc, context):
+    """A body the reader refused answers in AppVirality's format; anything else as DRF does."""
+    answered = appvirality.error_answer(exc)
+    if answered is None:
+        return exception_handler(exc, context)
+    status, body = answered
+    return Response(body, status=status)
+
+
 class RedeemRewardsApi(APIView):
-    """The body is read as bytes (``request.body``), not through DRF's parser: AppVirality keys are
-    case-insensitive and numbers must stay exact. The JSON parser is named for the schema only."""
+    """AppVirality Redeem Rewards: the body goes through the one reader (``core.request_body``)
+    whatever its Content-Type; ``appvirality.wire`` does the rest."""
 
     authentication_classes = ()
     permission_classes = ()
-    parser_classes = (JSONParser,)
+    parser_classes = (AnyContentTypeJSONBodyParser,)
+
+    def get_exception_handler(self):
+        return appvirality_exception_handler
 
     @extend_schema(
         operation_id="redeemRewards",
         summary="Redeem a user's rewards into the wallet, or take one coupon from a pool",
         description=_DESCRIPTION,
-        request=_REQUEST,
+        request={"application/json": _REQUEST},
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="1-255 characters."
+                "Idempotency-Key",
+                {"type": "string", "minLength": 1, "maxLength": appvirality.MAX_TEXT, "pattern": "^[ -~]+$"},
+                OpenApiParameter.HEADER,
+                required=False,
+                description=f"1-{appvirality.MAX_TEXT} printable ASCII characters.",
             )
         ],
         responses={
@@ -136,6 +174,7 @@ class RedeemRewardsApi(APIView):
             400: OpenApiResponse(_RESPONSE, description="statuscode 102: malformed body or field."),
             401: OpenApiResponse(_RESPONSE, description="statuscode 101: apikey / privatekey missing or wrong."),
             409: OpenApiResponse(_RESPONSE, description="statuscode 105: Idempotency-Key reused with another body."),
+            413: OpenApiResponse(_RESPONSE, description="statuscode 102: the body is larger than the limit."),
             429: OpenApiResponse(_RESPONSE, description="statuscode 106: rate limit exceeded for this app."),
         },
         examples=[
@@ -173,12 +212,9 @@ class RedeemRewardsApi(APIView):
         tags=["AppVirality"],
     )
     def post(self, request):
-        try:
-            raw = request.body
-        except RequestDataTooBig:
-            return Response(appvirality.answer(102, "the body is too large")[1], status=400)
         status, body = appvirality.redeem(
-            raw=raw,
+            document=request.data,
+            raw=request.body,
             idempotency_key=request.headers.get("Idempotency-Key"),
             throttled=lambda org: _throttled(request, org),
         )
@@ -255,6 +291,7 @@ def _companion_schema(*, verb: str, summary: str, description: str, codes: tuple
             ),
             400: OpenApiResponse(_RESPONSE, description="statuscode 102: malformed body, field or range."),
             401: OpenApiResponse(_RESPONSE, description="statuscode 101: apikey / privatekey missing or wrong."),
+            413: OpenApiResponse(_RESPONSE, description="statuscode 102: the body is larger than the limit."),
             429: OpenApiResponse(_RESPONSE, description="statuscode 106: rate limit exceeded for this app."),
         },
         tags=["AppVirality"],
@@ -262,21 +299,23 @@ def _companion_schema(*, verb: str, summary: str, description: str, codes: tuple
 
 
 class CompanionApi(APIView):
-    """One call of the AppVirality API other than Redeem Rewards (``verb``); the body is read as
-    bytes, as for Redeem Rewards."""
+    """One call of the AppVirality API other than Redeem Rewards (``verb``); the body goes through
+    the one reader (``core.request_body``), as for Redeem Rewards."""
 
     authentication_classes = ()
     permission_classes = ()
-    parser_classes = (JSONParser,)
+    parser_classes = (AnyContentTypeJSONBodyParser,)
     verb = ""
 
+    def get_exception_handler(self):
+        return appvirality_exception_handler
+
     def post(self, request, **_kwargs):
-        try:
-            raw = request.body
-        except RequestDataTooBig:
-            return Response(appvirality.answer(102, "the body is too large")[1], status=400)
         status, body = companion_call(
-            verb=self.verb, raw=raw, throttled=lambda org: _throttled(request, org, group=f"appvirality-{self.verb}")
+            verb=self.verb,
+            document=request.data,
+            raw=request.body,
+            throttled=lambda org: _throttled(request, org, group=f"appvirality-{self.verb}"),
         )
         return Response(body, status=status)
 

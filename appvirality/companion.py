@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.utils.dateparse import parse_datetime
 
 from core.errors import DomainError
-from core.money import to_money
+from core.numbers import NumberInvalid, integer_parse, money_parse
 from coupons.selectors import choosable_pools, user_coupons
 from orgs.credentials import app_authenticate
 from orgs.errors import NotEligible
@@ -89,17 +89,13 @@ def _string(data: dict, key: str, *, max_length: int = 255, allow_int: bool = Fa
 
 
 def _integer(data: dict, name: str, *, default: int, low: int, high: int) -> int:
-    key = name.lower()
-    value = data.get(key)
+    value = data.get(name.lower())
     if not _present(value):
         return default
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 10:
-        value = int(value.strip())
-    if isinstance(value, Decimal) and value == value.to_integral_value() and abs(value) < 10**9:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise WireError(102, f"{name} must be an integer from {low} to {high}")
-    return value
+    try:
+        return integer_parse(value, minimum=low, maximum=high)
+    except NumberInvalid as exc:
+        raise WireError(102, f"{name} must be an integer from {low} to {high}: {exc}") from exc
 
 
 def _identifier(data: dict) -> tuple[str, str]:
@@ -115,11 +111,9 @@ def _transaction_value(data: dict) -> Decimal | None:
     value = data.get("transactionvalue")
     if not _present(value):
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise WireError(102, "transactionValue must be a number or a numeric string")
     try:
-        amount = to_money(value)
-    except (ValueError, ArithmeticError) as exc:
+        amount = money_parse(value)  # two decimals, below 10**12
+    except NumberInvalid as exc:
         raise WireError(102, f"transactionValue: {exc}") from exc
     if amount <= 0:
         raise WireError(102, "transactionValue must be greater than 0")
@@ -404,10 +398,11 @@ CALLS: dict[str, Callable[..., tuple[int, dict]]] = {
 }
 
 
-def companion_call(*, verb: str, raw: bytes, throttled: Callable[[Org], bool]) -> tuple[int, dict]:
-    """Answer one call of ``verb`` (a key of ``CALLS``): (HTTP status, body)."""
+def companion_call(*, verb: str, document, raw: bytes, throttled: Callable[[Org], bool]) -> tuple[int, dict]:
+    """Answer one call of ``verb`` (a key of ``CALLS``): (HTTP status, body). ``document`` is the
+    body as ``core.request_body`` read it, ``raw`` its bytes."""
     try:
-        data = parse_body(raw)
+        data = parse_body(document, raw=raw)
     except WireError as error:
         return answer(error.statuscode, error.detail)
     presented = credentials(data)

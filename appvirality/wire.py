@@ -10,13 +10,15 @@ transaction or query lives here.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from core.bounds import BIGINT_MAX
+from django.core.exceptions import RequestDataTooBig
+from rest_framework.exceptions import ParseError
+
 from core.errors import DomainError
-from core.money import to_money
+from core.numbers import NumberInvalid, id_parse, money_parse
+from core.request_body import BodyTooLarge, too_large
 from coupons.errors import PoolExhausted, UnknownPool
 from orgs.credentials import app_authenticate
 from orgs.errors import (
@@ -39,9 +41,13 @@ from wallets.errors import (
     TransactionValueRequired,
     UnknownReward,
 )
+from wallets.models import RedemptionCall
 from wallets.redeem import Answer, IdempotencyIn, Redeemed, RedeemIn, Replayed, redemption_call
 
 MAX_IDS = 1000
+MAX_TEXT = 255  # campaignId, growthHack, apikey, privatekey, Idempotency-Key
+MAX_IDENTIFIER = RedemptionCall._meta.get_field("user_identifier").max_length  # userkey, UserIdInstore, EmailId
+MAX_REWARD_ID = 100
 
 
 class WireError(DomainError):
@@ -122,42 +128,52 @@ def money(value: Decimal) -> str:
 # --- Parsing --------------------------------------------------------------------------------------
 
 
-def parse_body(raw: bytes) -> dict:
-    """The body as a dict with lower-cased keys; numbers as Decimal (never float). Raises WireError(102)."""
-    try:
-        document = json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, nesting
-        raise WireError(102, "the body is not valid JSON") from exc
+def error_answer(exc: Exception) -> tuple[int, dict] | None:
+    """(HTTP status, body) of a body the reader refused (``core.request_body``): statuscode 102,
+    HTTP 400, or HTTP 413 when it is too large. None for any other exception."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = too_large()
+    if isinstance(exc, BodyTooLarge):
+        return exc.status_code, answer(102, str(exc.detail))[1]
+    if isinstance(exc, ParseError):
+        return answer(102, str(exc.detail))
+    return None
+
+
+def parse_body(document, *, raw: bytes) -> dict:
+    """The document ``core.request_body`` read, as a dict with lower-cased keys (numbers are
+    Decimal, never float; text is valid Unicode without NUL). Raises WireError(102)."""
+    if not raw:
+        raise WireError(102, "the body is empty")
     if not isinstance(document, dict):
         raise WireError(102, "the body must be a JSON object")
-    if b"\\u0000" in raw:  # PostgreSQL text and jsonb cannot hold NUL
-        raise WireError(102, "the body contains a NUL character (\\u0000)")
-    return {str(key).lower(): value for key, value in document.items()}
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number")
+    return {key.lower(): value for key, value in document.items()}
 
 
 def credentials(data: dict) -> tuple[str, str] | None:
     apikey, privatekey = data.get("apikey"), data.get("privatekey")
-    if isinstance(apikey, str) and isinstance(privatekey, str) and apikey and privatekey:
+    if all(isinstance(key, str) and 0 < len(key) <= MAX_TEXT for key in (apikey, privatekey)):
         return apikey, privatekey
     return None
+
+
+def idempotency_key_valid(key: str) -> bool:
+    """1 to 255 printable ASCII characters (a header value; it is stored and searched by staff)."""
+    return 0 < len(key) <= MAX_TEXT and key.isascii() and key.isprintable()
 
 
 def _present(value) -> bool:
     return value is not None and value != "" and value != []
 
 
-def _text(data: dict, key: str, *, allow_int: bool = False) -> str | None:
+def _text(data: dict, key: str, *, allow_int: bool = False, max_length: int = MAX_TEXT) -> str | None:
     value = data.get(key)
     if not _present(value):
         return None
     if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    if not isinstance(value, str) or len(value) > 255:
-        raise WireError(102, f"{key} must be a string of at most 255 characters")
+    if not isinstance(value, str) or len(value) > max_length:
+        raise WireError(102, f"{key} must be a string of at most {max_length} characters")
     return value.strip()
 
 
@@ -182,7 +198,7 @@ def parse_request(data: dict) -> RedeemIn:
     """The user identifier and the mode by the contract's precedence. Raises WireError(102)."""
     wire_identifier = identifier = None
     for kind in IDENTIFIERS:
-        value = _text(data, kind, allow_int=kind == "useridinstore")
+        value = _text(data, kind, allow_int=kind == "useridinstore", max_length=MAX_IDENTIFIER)
         if value:
             wire_identifier, identifier = kind, value
             break
@@ -210,18 +226,16 @@ def _reward_ids(value) -> list[str]:
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (str, int)) or str(item).strip() == "":
             raise WireError(102, "rewarddtlids must hold strings or integers")
-        if len(str(item)) > 100:
-            raise WireError(102, "a reward id is at most 100 characters")
+        if len(str(item)) > MAX_REWARD_ID:
+            raise WireError(102, f"a reward id is at most {MAX_REWARD_ID} characters")
         ids.append(str(item).strip())
     return ids
 
 
 def _amount(value) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        raise WireError(102, "amount must be a number or a numeric string")
     try:
-        amount = to_money(value)
-    except ValueError as exc:
+        amount = money_parse(value)
+    except NumberInvalid as exc:
         raise WireError(102, f"amount: {exc}") from exc
     if amount <= 0:
         raise WireError(102, "amount must be greater than 0")
@@ -229,25 +243,21 @@ def _amount(value) -> Decimal:
 
 
 def _pool_id(value) -> int:
-    if isinstance(value, bool):
-        raise WireError(102, "poolId must be an integer")
-    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        value = int(value)
-    if not isinstance(value, int) or not 0 < value <= BIGINT_MAX:
-        raise WireError(102, "poolId must be a positive integer")
-    return value
+    try:
+        return id_parse(value)
+    except NumberInvalid as exc:
+        raise WireError(102, f"poolId must be a positive integer: {exc}") from exc
 
 
 # --- The call -------------------------------------------------------------------------------------
 
 
-def redeem(*, raw: bytes, idempotency_key: str | None, throttled) -> tuple[int, dict]:
+def redeem(*, document, raw: bytes, idempotency_key: str | None, throttled) -> tuple[int, dict]:
     """Answer one Redeem Rewards call: (HTTP status, body). Every authenticated call is recorded
-    (by the service), except a rate-limited one: a flood must not turn into a flood of writes."""
+    (by the service), except a rate-limited one: a flood must not turn into a flood of writes.
+    ``document`` is the body as ``core.request_body`` read it, ``raw`` its bytes."""
     try:
-        data = parse_body(raw)
+        data = parse_body(document, raw=raw)
     except WireError as error:
         return answer(error.statuscode, error.detail)
     presented = credentials(data)
@@ -256,8 +266,8 @@ def redeem(*, raw: bytes, idempotency_key: str | None, throttled) -> tuple[int, 
         return answer(101)
     if throttled(org):
         return answer(106)
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
-        return answer(102, "Idempotency-Key must be 1 to 255 characters")
+    if idempotency_key is not None and not idempotency_key_valid(idempotency_key):
+        return answer(102, f"Idempotency-Key must be 1 to {MAX_TEXT} printable ASCII characters")
     try:
         request: RedeemIn | WireError = parse_request(data)
     except WireError as error:

@@ -1,5 +1,6 @@
 """The back office's admin: Customer 360 on the customer admin, the Capillary answer on an issued
-reward's page, and the dashboard on the index.
+reward's page, the Redeem Rewards call records (they read AppVirality's codes), and the dashboard
+on the index.
 
 Registered after the domain apps (``INSTALLED_APPS``): it extends their admin classes with the
 pages that read across apps, so that no domain app imports the back office.
@@ -16,8 +17,10 @@ from catalogue.admin import RewardIssueAdmin
 from catalogue.models import RewardIssue
 from orgs.admin import CustomerAdmin
 from orgs.models import Customer
+from wallets.models import RedemptionCall
 
 from .customer_360 import customer_360_view, customer_search_view
+from .redemption_calls import RedemptionCallAdmin
 
 
 class Customer360Admin(CustomerAdmin):
@@ -54,8 +57,12 @@ class RewardIssueWithAnswerAdmin(RewardIssueAdmin):
 for model, model_admin in ((Customer, Customer360Admin), (RewardIssue, RewardIssueWithAnswerAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)
+admin.site.register(RedemptionCall, RedemptionCallAdmin)
 
 # The admin index is the back-office dashboard (templates/admin/backoffice/index.html).
 admin.site.index_template = "admin/backoffice/index.html"
 admin.site.site_header = admin.site.site_title = "Rewards back office"
 admin.site.index_title = "Dashboard"
+# No navigation sidebar: the lists need the width (every column on a 1366 px screen); the index and
+# the breadcrumbs lead everywhere.
+admin.site.enable_nav_sidebar = False

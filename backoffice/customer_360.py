@@ -12,8 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from core.admin_operations import require_perm
-from core.bounds import BIGINT_MAX
 from core.errors import DomainError
+from core.numbers import BIGINT_MAX
 from orgs.services import customer_note_add
 
 from .selectors import customer_360, customer_search

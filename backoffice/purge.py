@@ -18,6 +18,7 @@ from catalogue.models import (
     VendorException,
 )
 from coupons.models import Coupon, CouponPool
+from orgs.credentials import api_clients_changed
 from orgs.models import (
     ApiClient,
     AppCredential,
@@ -105,6 +106,8 @@ def org_purge(*, org_id: int) -> None:
     switched off again before returning. Change history (django-simple-history)
     is kept.
     """
+    # Raw deletes send no signals: the OAuth tokens of the org's API clients stop by this call.
+    api_clients_changed(keys=set(ApiClient.objects.filter(org_id=org_id).values_list("key", flat=True)))
     with connection.cursor() as cursor:
         _allow_ledger_purge(cursor, True)
         # Set-based, dependents first: one DELETE per table, however many rows the org has

@@ -5,7 +5,7 @@ The shape is checked by ``jsonschema``; references between parts of the file
 ``x-error`` replaces jsonschema's message for a failed ``pattern``.
 """
 
-from core.bounds import BIGINT_MAX
+from core.numbers import BIGINT_MAX
 
 MONEY = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "x-error": "not a decimal string like '12.50'"}
 POSITIVE_MONEY = {**MONEY, "not": {"pattern": r"^0+(\.0+)?$"}, "x-error": "not a positive decimal string like '12.50'"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 import threading
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.http import Http404
@@ -24,6 +24,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -32,7 +33,13 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from capillary.auth import (
+from catalogue.calls import GroupRef, IssueCallIn, OrgDetailIn, RewardLineIn
+from catalogue.services import rewards_issue
+from catalogue.validation_codes import validation_code_for
+from core.api_fields import DecimalField, IdField, IntegerField, JSONValueField, plain_json
+from core.request_body import max_body_bytes
+
+from .auth import (
     Caller,
     OAuthTokenAuthentication,
     TillBasicAuthentication,
@@ -40,16 +47,17 @@ from capillary.auth import (
     data_scope_orgs,
     oauth_token_generate,
 )
-from catalogue.calls import GroupRef, IssueCallIn, OrgDetailIn, RewardLineIn
-from catalogue.services import rewards_issue
-from catalogue.validation_codes import validation_code_for
-from core.bounds import BIGINT_MAX
-
 from .errors import capillary_exception_handler, oauth_exception_handler
 from .render import issue_answer
 
 MAX_REWARDS_PER_CALL = 50
 MAX_QUANTITY = 10_000
+# Length limits of the free text a call may carry (each is stored, echoed or sent on to a vendor).
+MAX_TEXT = 255  # transactionNumber, eventLogId, requestId, custom field values
+MAX_NOTES = 1_000
+MAX_CUSTOM_FIELDS = 50
+MAX_CUSTOM_FIELD_NAME = 100
+MAX_PARAMS_CHARS = 4_096  # params (free JSON passed on to vendors), once serialized
 
 # --- errors ----------------------------------------------------------------------------------
 
@@ -68,33 +76,17 @@ ISSUE_CODES = {
     12050: "per reward: the customer has cards or labels and none is ACTIVE",
     10003: "requestId used before for another reward payload, or twice in one call (HTTP 400; per reward when "
     "a concurrent call took it meanwhile)",
-    400: "malformed body, unknown reward, quantity below 1, undefined custom field or fulfillment status, "
-    "missing or wrong validationCode, bad DATA-SCOPE headers (HTTP 400)",
+    400: "malformed body (not JSON, nested too deeply, a NUL or lone surrogate in a string, an overlong "
+    "number, a string over its maxLength), unknown reward, quantity below 1, undefined custom field or "
+    "fulfillment status, missing or wrong validationCode, bad DATA-SCOPE headers (HTTP 400)",
     401: "missing or wrong credentials, expired or forged token, username not the caller's till (HTTP 401)",
     403: "an org of the call is neither the caller's own nor connected to it, or not in DATA-SCOPE-ORG (HTTP 403)",
+    413: "the body is larger than the limit (API_MAX_BODY_BYTES; HTTP 413)",
+    415: "the Content-Type is not application/json (HTTP 415)",
+    429: "too many failed Basic authentications for this till or from this address: no check is made until "
+    "the Retry-After header's seconds have passed (HTTP 429)",
 }
 CODES_TABLE = "\n".join(f"| {code} | {meaning} |" for code, meaning in ISSUE_CODES.items())
-
-
-def _checked_text(data, depth: int = 0):
-    """Refuse strings PostgreSQL cannot store (NUL, lone surrogates) and absurd nesting, anywhere."""
-    if depth > 20:
-        raise exceptions.ParseError("JSON nested too deeply")
-    if isinstance(data, str):
-        if "\x00" in data:
-            raise exceptions.ParseError("strings must not contain NUL characters")
-        try:
-            data.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise exceptions.ParseError("strings must be valid Unicode (no lone surrogates)") from exc
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            _checked_text(key, depth + 1)
-            _checked_text(value, depth + 1)
-    elif isinstance(data, list):
-        for value in data:
-            _checked_text(value, depth + 1)
-    return data
 
 
 def _caller(request) -> Caller:
@@ -122,48 +114,48 @@ class _CapillaryApi(APIView):
 # --- input -----------------------------------------------------------------------------------
 
 
-@extend_schema_field(OpenApiTypes.NUMBER)
-class QuantityField(serializers.Field):
+def _quantity(**kwargs):
     """An integer; the decimal part is dropped (1.56 is 1); below 1 is invalid."""
-
-    default_error_messages = {"invalid": "A number is required.", "range": f"Must be between 1 and {MAX_QUANTITY}."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, (int, float, str)):
-            self.fail("invalid")
-        try:
-            value = Decimal(str(data).strip())
-        except InvalidOperation:
-            self.fail("invalid")
-        if not value.is_finite():
-            self.fail("invalid")
-        if not 1 <= value < MAX_QUANTITY + 1:
-            self.fail("range")
-        return int(value)
-
-    def to_representation(self, value):
-        return value
+    return IntegerField(min_value=1, max_value=MAX_QUANTITY, truncate=True, **kwargs)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_CUSTOM_FIELDS,
+        "description": f"Custom field name (1 to {MAX_CUSTOM_FIELD_NAME} characters) -> a string of at most "
+        f"{MAX_TEXT} characters, a number, a boolean or null.",
+        "additionalProperties": {
+            "oneOf": [{"type": "string", "maxLength": MAX_TEXT}, {"type": "number"}, {"type": "boolean"}],
+            "nullable": True,
+        },
+    }
+)
 class CustomFieldsField(serializers.DictField):
     """Custom field name -> a string, number, boolean or null."""
 
     child = serializers.JSONField()
 
     def to_internal_value(self, data):
-        data = super().to_internal_value(data)
-        if len(data) > 50:
-            raise serializers.ValidationError("At most 50 custom fields.")
+        data = plain_json(super().to_internal_value(data))
+        if len(data) > MAX_CUSTOM_FIELDS:
+            raise serializers.ValidationError(f"At most {MAX_CUSTOM_FIELDS} custom fields.")
         for name, value in data.items():
-            if not name or len(name) > 100:
-                raise serializers.ValidationError("Custom field names have 1 to 100 characters.")
+            if not name or len(name) > MAX_CUSTOM_FIELD_NAME:
+                raise serializers.ValidationError(f"Custom field names have 1 to {MAX_CUSTOM_FIELD_NAME} characters.")
             if value is not None and not isinstance(value, (str, int, float, bool)):
                 raise serializers.ValidationError(f"{name}: a string, number, boolean or null.")
+            if isinstance(value, str) and len(value) > MAX_TEXT:
+                raise serializers.ValidationError(f"{name}: at most {MAX_TEXT} characters.")
         return data
 
 
 def _id_field(**kwargs):
-    return serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, **kwargs)
+    return IdField(**kwargs)
+
+
+def _params(**kwargs):
+    return JSONValueField(max_chars=MAX_PARAMS_CHARS, required=False, allow_null=True, **kwargs)
 
 
 def _text(max_length: int | None = 255, **kwargs):
@@ -174,12 +166,10 @@ def _text(max_length: int | None = 255, **kwargs):
 
 class PaymentConfigInputSerializer(serializers.Serializer):
     id = _id_field(required=False, allow_null=True)
-    redemptionValue = serializers.DecimalField(
+    redemptionValue = DecimalField(
         max_digits=20, decimal_places=6, min_value=Decimal("0.000001"), required=False, allow_null=True
     )
-    points = serializers.DecimalField(
-        max_digits=14, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True
-    )
+    points = DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"), required=False, allow_null=True)
 
 
 class FulfillmentInputSerializer(serializers.Serializer):
@@ -188,19 +178,19 @@ class FulfillmentInputSerializer(serializers.Serializer):
 
 class RewardInputSerializer(serializers.Serializer):
     rewardId = _id_field()
-    quantity = QuantityField(required=False, default=1)
+    quantity = _quantity(required=False, default=1)
     orgId = _id_field(required=False, allow_null=True)
-    params = serializers.JSONField(required=False, allow_null=True)
+    params = _params()
     paymentConfig = PaymentConfigInputSerializer(required=False, allow_null=True)
     customFields = CustomFieldsField(required=False, allow_null=True)
     fulfillmentDetails = FulfillmentInputSerializer(required=False, allow_null=True)
-    requestId = _text(max_length=None)
+    requestId = _text()
 
 
 class OrgLevelDetailInputSerializer(serializers.Serializer):
     orgId = _id_field()
-    params = serializers.JSONField(required=False, allow_null=True)
-    notes = _text(max_length=10_000)
+    params = _params()
+    notes = _text(max_length=MAX_NOTES)
     userGroup2PrimaryUserId = _text(max_length=150)
     userGroup2Id = _id_field(required=False, allow_null=True)
     userGroup2ExternalId = _text(max_length=150)
@@ -238,12 +228,14 @@ class IssueInputSerializer(_ReusedFields, serializers.Serializer):
     email = _text(max_length=254)
     externalId = _text(max_length=150)
     transactionNumber = _text()
-    notes = _text(max_length=10_000)
-    eventLogId = _text(max_length=None)
+    notes = _text(max_length=MAX_NOTES)
+    eventLogId = _text()
     brand = _text(max_length=200)
     validationCode = _text(max_length=64)
-    rewards = RewardInputSerializer(many=True, allow_empty=False, max_length=MAX_REWARDS_PER_CALL)
-    orgLevelDetails = OrgLevelDetailInputSerializer(many=True, required=False, max_length=MAX_REWARDS_PER_CALL)
+    rewards = serializers.ListField(child=RewardInputSerializer(), min_length=1, max_length=MAX_REWARDS_PER_CALL)
+    orgLevelDetails = serializers.ListField(
+        child=OrgLevelDetailInputSerializer(), required=False, max_length=MAX_REWARDS_PER_CALL
+    )
     user_group2_primary_user_id = _text(max_length=150)
     userGroup2PrimaryUserId = _text(max_length=150)
     user_group2_id = _id_field(required=False, allow_null=True)
@@ -370,6 +362,15 @@ class IssueOutputSerializer(serializers.Serializer):
     rewards = RewardResultSerializer(many=True)
 
 
+ORG_LIST = {"type": "string", "pattern": r"^[ \t]*[0-9]{1,19}([ \t]*,[ \t]*[0-9]{1,19})*[ \t]*$"}
+BODY_TOO_LARGE = f"code 413: the body is larger than {max_body_bytes()} bytes (API_MAX_BODY_BYTES)."
+WRONG_CONTENT_TYPE = "code 415: the Content-Type is not application/json."
+BODY_REFUSALS = {
+    413: OpenApiResponse(IssueOutputSerializer, description=BODY_TOO_LARGE),
+    415: OpenApiResponse(IssueOutputSerializer, description=WRONG_CONTENT_TYPE),
+}
+
+
 SEED_REQUEST = {
     "brand": "O2Brand",
     "transactionNumber": "123456789",
@@ -390,6 +391,12 @@ Auth: Basic `till:md5_hex(password)` (or the plain password) or `X-CAP-API-OAUTH
 Points and values: `pointsRedeemed` is a decimal string ("2", "2.50"); `conversionRatio`,
 `totalRedemptionValue` and `paymentConfig.points` are JSON numbers as in Capillary's samples.
 
+Request limits (README "Security"): the body is JSON (Content-Type application/json, else 415) of at
+most {max_body_bytes()} bytes (else 413), nested at most the configured depth, with no NUL or lone
+surrogate in any string or key; number literals of at most 40 characters, exponents within ±100.
+Ids, quantities and amounts are ASCII digits (no Unicode digits, no "1_0"); every string has the
+maxLength the schema shows. Any of these: 400, nothing issued.
+
 | code | meaning |
 |---|---|
 {CODES_TABLE}
@@ -405,8 +412,12 @@ class RewardIssueApi(_CapillaryApi):
             OpenApiParameter("username", str, required=True, description="The till (Basic) or a till of the org."),
             OpenApiParameter("skip_validation", bool, description="false or absent: the body needs a validationCode."),
             OpenApiParameter("DATA-SCOPE", str, OpenApiParameter.HEADER, enum=["SELF", "OTHER"]),
-            OpenApiParameter("DATA-SCOPE-ORG", str, OpenApiParameter.HEADER, description="e.g. 4000876,4004543"),
-            OpenApiParameter("DATA-SCOPE-ORGS", str, OpenApiParameter.HEADER, description="Same as DATA-SCOPE-ORG."),
+            OpenApiParameter(
+                "DATA-SCOPE-ORG", ORG_LIST, OpenApiParameter.HEADER, description="Org ids, e.g. 4000876,4004543"
+            ),
+            OpenApiParameter(
+                "DATA-SCOPE-ORGS", ORG_LIST, OpenApiParameter.HEADER, description="Same as DATA-SCOPE-ORG."
+            ),
         ],
         request=IssueInputSerializer,
         responses={
@@ -414,6 +425,8 @@ class RewardIssueApi(_CapillaryApi):
             400: IssueOutputSerializer,
             401: IssueOutputSerializer,
             403: IssueOutputSerializer,
+            **BODY_REFUSALS,
+            429: IssueOutputSerializer,
         },
         examples=[OpenApiExample("Capillary's sample", value=SEED_REQUEST, request_only=True)],
     )
@@ -421,7 +434,7 @@ class RewardIssueApi(_CapillaryApi):
         caller = _caller(request)
         scope = _scope(request, caller)
         skip_validation = request.query_params.get("skip_validation", "").strip().lower() in ("true", "1", "yes")
-        serializer = IssueInputSerializer(data=_checked_text(request.data))
+        serializer = IssueInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         outcome = rewards_issue(
             org_id=caller.org_id,
@@ -453,7 +466,7 @@ class ValidationCodeApi(_CapillaryApi):
         operation_id="points_validation_code",
         summary="Issue a points validation code (single use, short expiry)",
         description="A 6-digit code for `skip_validation=false` issue calls of this customer. "
-        "Codes: 200, 400, 401, 403, 8004 (partnerError 816: customer not found).",
+        "Codes: 200, 400, 401, 403, 429, 8004 (partnerError 816: customer not found).",
         parameters=[OpenApiParameter("username", str, required=True)],
         request=ValidationCodeInputSerializer,
         responses={
@@ -469,12 +482,14 @@ class ValidationCodeApi(_CapillaryApi):
             400: IssueOutputSerializer,
             401: IssueOutputSerializer,
             403: IssueOutputSerializer,
+            **BODY_REFUSALS,
+            429: IssueOutputSerializer,
         },
     )
     def post(self, request):
         caller = _caller(request)
         scope = _scope(request, caller)
-        serializer = self.InputSerializer(data=_checked_text(request.data))
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         code, ttl = validation_code_for(
@@ -519,10 +534,12 @@ class OAuthTokenApi(APIView):
             ),
             (400, "application/json"): OpenApiTypes.OBJECT,
             (401, "application/json"): OpenApiTypes.OBJECT,
+            (413, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description=BODY_TOO_LARGE),
+            (415, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description=WRONG_CONTENT_TYPE),
         },
     )
     def post(self, request):
-        serializer = self.InputSerializer(data=_checked_text(request.data))
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         token = oauth_token_generate(**serializer.validated_data)
         data = {"accessToken": token, "ttlSeconds": settings.OAUTH_TOKEN_TTL_SECONDS}
@@ -538,13 +555,25 @@ class SandboxVendorApi(APIView):
     @extend_schema(
         operation_id="sandbox_vendor_issue",
         summary="Sandbox vendor (DEBUG or SANDBOX_VENDOR=1 only)",
-        description='Answers `{"data": {"code": <voucher>, "validTill": "YYYY-MM-DD"}}`; 404 when off.',
+        description=(
+            'Answers `{"data": {"code": <voucher>, "validTill": "YYYY-MM-DD", "couponSeriesId": <series>}}`, '
+            "the series being the `series` query parameter (the demo's vendor URL names 234); 404 when off."
+        ),
+        parameters=[OpenApiParameter("series", str, description="The coupon series id to answer.")],
         request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT},
+        responses={
+            200: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+            413: OpenApiResponse(OpenApiTypes.OBJECT, description=BODY_TOO_LARGE),
+            415: OpenApiResponse(OpenApiTypes.OBJECT, description=WRONG_CONTENT_TYPE),
+        },
     )
     def post(self, request):
         if not settings.SANDBOX_VENDOR:
             raise Http404
         voucher = "SBX" + "".join(secrets.choice("ABCDEFGHJKMNPQRSTVWXYZ0123456789") for _ in range(9))
         valid_till = (timezone.now() + timedelta(days=365)).date().isoformat()
-        return Response({"status": "SUCCESS", "data": {"code": voucher, "validTill": valid_till}})
+        data = {"code": voucher, "validTill": valid_till}
+        if request.query_params.get("series"):
+            data["couponSeriesId"] = request.query_params["series"][:64]
+        return Response({"status": "SUCCESS", "data": data})

@@ -1,11 +1,13 @@
 """Authentication of the Capillary-compatible APIs, as the wire carries it: till Basic auth, OAuth
 tokens, data scopes. The credentials are checked by ``orgs.credentials``.
 
-* **Basic**: ``base64(till_username ":" md5_hex(password))``, or the plain password (checks
-  are remembered per process: ``orgs.credentials.till_authenticate``).
+* **Basic**: ``base64(till_username ":" md5_hex(password))``, or the plain password (checks are
+  remembered per process and failures limited per till and address:
+  ``orgs.credentials.till_authenticate``; at a limit, HTTP 429).
 * **OAuth**: ``POST /v3/oauth/token/generate`` trades an API client's key and secret for a
   JWT (PyJWT, HS256, signed with a key derived from ``SECRET_KEY``), sent back as
-  ``X-CAP-API-OAUTH-TOKEN``.
+  ``X-CAP-API-OAUTH-TOKEN``. Each call checks the client's state (``orgs.credentials.api_client_org``):
+  a client deactivated or deleted stops its tokens at once.
 * **Data scope**: ``DATA-SCOPE: SELF | OTHER`` and ``DATA-SCOPE-ORG(S)``: which orgs a call
   may read or write: its own, or orgs connected to it.
 """
@@ -22,21 +24,27 @@ from dataclasses import replace
 
 import jwt
 from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
-from core.bounds import BIGINT_MAX
+from core.numbers import NumberInvalid, id_list_parse
 from orgs.credentials import (
     Caller,
     api_client_authenticate,
+    api_client_org,
     orgs_connected,
     till_authenticate,
     till_is_active_in_org,
 )
-from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
+from orgs.errors import AuthThrottled, InvalidCredentials, InvalidScope, OutOfScope
 
 TOKEN_ISSUER = "rewards-engine"
 TOKEN_AUDIENCE = "capillary-api"
+MAX_SCOPE_ORGS = 100
+
+
+# --- Basic ------------------------------------------------------------------------------------
 
 
 class TillBasicAuthentication(BaseAuthentication):
@@ -55,7 +63,9 @@ class TillBasicAuthentication(BaseAuthentication):
         if not sep or not username:
             raise AuthenticationFailed("malformed Basic credentials")
         try:
-            return till_authenticate(username=username, password=password), None
+            return till_authenticate(username=username, password=password, request=request), None
+        except AuthThrottled as exc:
+            raise Throttled(wait=exc.retry_after, detail=str(exc)) from exc
         except InvalidCredentials as exc:
             raise AuthenticationFailed(str(exc)) from exc
 
@@ -87,7 +97,8 @@ def oauth_token_generate(*, key: str, secret: str) -> str:
 
 
 def oauth_token_caller(*, token: str) -> Caller:
-    """The caller a token stands for; raises ``InvalidCredentials`` if expired, forged or malformed."""
+    """The caller a token stands for; raises ``InvalidCredentials`` if expired, forged or malformed,
+    or if its API client is no longer active (deactivated, deleted or moved to another org)."""
     try:
         claims = jwt.decode(
             token,
@@ -101,6 +112,8 @@ def oauth_token_caller(*, token: str) -> Caller:
         raise InvalidCredentials(f"invalid OAuth token: {exc}") from exc
     if not isinstance(claims["org"], int) or not isinstance(claims["sub"], str):
         raise InvalidCredentials("invalid OAuth token: bad claims")
+    if api_client_org(key=claims["sub"]) != claims["org"]:
+        raise InvalidCredentials("invalid OAuth token: its API client is inactive or deleted")
     return Caller(org_id=claims["org"], method="oauth", client_key=claims["sub"])
 
 
@@ -145,11 +158,9 @@ def data_scope_orgs(*, caller: Caller, scope: str | None, orgs: str | None) -> f
     if scope != "OTHER":
         raise InvalidScope(f"DATA-SCOPE must be SELF or OTHER, not {scope[:50]!r}")
     try:
-        listed = frozenset(int(part) for part in (orgs or "").split(",") if part.strip())
-    except ValueError as exc:
-        raise InvalidScope("DATA-SCOPE-ORG must be comma-separated org ids") from exc
-    if any(not 0 < org <= BIGINT_MAX for org in listed):
-        raise InvalidScope("DATA-SCOPE-ORG: org ids are positive 64-bit integers")
+        listed = frozenset(id_list_parse(orgs or "", max_items=MAX_SCOPE_ORGS))
+    except NumberInvalid as exc:
+        raise InvalidScope(f"DATA-SCOPE-ORG must be comma-separated org ids (ASCII digits): {exc}") from exc
     if not listed:
         raise InvalidScope("DATA-SCOPE OTHER needs the orgs in DATA-SCOPE-ORG")
     foreign = listed - {caller.org_id}
@@ -161,8 +172,6 @@ def data_scope_orgs(*, caller: Caller, scope: str | None, orgs: str | None) -> f
 
 
 # --- OpenAPI ----------------------------------------------------------------------------------
-
-from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E402
 
 
 class TillBasicScheme(OpenApiAuthenticationExtension):

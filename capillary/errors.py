@@ -5,6 +5,7 @@ answers."""
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -26,6 +27,7 @@ from catalogue.errors import (
     RewardNotIssued,
 )
 from core.errors import DomainError
+from core.request_body import too_large
 from orgs.errors import InvalidCredentials, InvalidScope, OutOfScope
 
 # The call fails as a whole: error -> (HTTP status, code, partnerError code or None).
@@ -86,7 +88,10 @@ def _first_error(detail, path: str = "") -> str:
 
 
 def _error(exc) -> tuple[int, int, str, dict | None]:
-    """(HTTP status, Capillary code, message, partnerError) of an exception, or None."""
+    """(HTTP status, Capillary code, message, partnerError) of an exception, or None. The body
+    reader's refusals (``core.request_body``) are DRF exceptions: 400, or 413 when too large."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = too_large()
     if isinstance(exc, IssueError):
         http_status, code, partner_code = call_error_code(exc)
         partner = {"codes": [partner_code], "messages": [str(exc)]} if partner_code is not None else None
@@ -104,8 +109,12 @@ def _error(exc) -> tuple[int, int, str, dict | None]:
     return None
 
 
-def _unauthorized_headers(http_status: int) -> dict:
-    return {"WWW-Authenticate": 'Basic realm="rewards"'} if http_status == 401 else {}
+def _error_headers(exc, http_status: int) -> dict:
+    if http_status == 401:
+        return {"WWW-Authenticate": 'Basic realm="rewards"'}
+    if getattr(exc, "wait", None):
+        return {"Retry-After": str(exc.wait)}
+    return {}
 
 
 def capillary_exception_handler(exc, context):
@@ -117,7 +126,7 @@ def capillary_exception_handler(exc, context):
     status = {"success": False, "code": code, "message": message}
     if partner is not None:
         status["partnerError"] = partner
-    return Response({"status": status, "rewards": []}, status=http_status, headers=_unauthorized_headers(http_status))
+    return Response({"status": status, "rewards": []}, status=http_status, headers=_error_headers(exc, http_status))
 
 
 def oauth_exception_handler(exc, context):

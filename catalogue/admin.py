@@ -3,13 +3,14 @@
 from django.contrib import admin
 from django.db import models
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
-from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
-from core.bounds import BIGINT_MAX
+from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter, ReferenceSearchMixin, short_time
+from core.numbers import BIGINT_MAX
 from orgs.admin import customer_search_fields
 from wallets.admin import ledger_table
 from wallets.models import LedgerEntry, Wallet
@@ -104,22 +105,14 @@ class RewardIdFilter(InputFilter):
         return number
 
 
+# The ledger entry of a revocation carries "revoke:<the issue's pointsReferenceId>" (written by
+# catalogue.revocation.reward_issue_revoke; tests/backoffice/test_reference_search.py makes one).
+REVOCATION_REFERENCE_PREFIX = "revoke:"
+
+
 @admin.register(RewardIssue)
-class RewardIssueAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "org",
-        "reward",
-        "customer",
-        "group",
-        "quantity",
-        "points",
-        "status",
-        "points_reference_id",
-        "request_id",
-        "transaction_number",
-    )
+class RewardIssueAdmin(ReferenceSearchMixin, OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "at", "reward", "payer", "quantity_shown", "points", "status", "references")
     list_filter = (
         "org",
         "status",
@@ -139,10 +132,38 @@ class RewardIssueAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
         "=idempotency__request_id",
         *customer_search_fields("customer"),
     )
+    reference_prefixes = (REVOCATION_REFERENCE_PREFIX,)
     ordering = ("-id",)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ("ledger_entries", "revocation_details")  # the answer: backoffice/admin.py
+
+    @admin.display(description="at", ordering="created_at")
+    def at(self, obj):
+        return short_time(obj.created_at)
+
+    @admin.display(description="customer (group)", ordering="customer_id")
+    def payer(self, obj):
+        return f"{obj.customer}, group {obj.group.external_id or obj.group_id}" if obj.group_id else str(obj.customer)
+
+    @admin.display(description="qty", ordering="quantity")
+    def quantity_shown(self, obj):
+        return obj.quantity
+
+    @admin.display(description="references")
+    def references(self, obj):
+        """What the ledger, the till and the vendor know the issue by, one per line."""
+        lines = [
+            ("points", obj.points_reference_id),
+            ("request", obj.request_id),
+            ("transaction", obj.transaction_number),
+            ("voucher", obj.voucher),
+        ]
+        return format_html_join(
+            "",
+            '<span class="nowrap reference" title="{1}">{0}: {2}</span><br>',
+            ((name, value, Truncator(value).chars(24)) for name, value in lines if value),
+        )
 
     @admin.display(description="ledger entries it made")
     def ledger_entries(self, obj):
@@ -198,11 +219,12 @@ class RewardIssueAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(RewardIssueRevocation)
-class RewardIssueRevocationAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RewardIssueRevocationAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "issue", "points", "coupons_voided", "staff_username", "reason")
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "issue")
-    search_fields = ("=staff_username", "issue__id__exact")
+    search_fields = ("=staff_username", "issue__id__exact", "=issue__points_reference_id", "ledger_entry__id__exact")
+    reference_prefixes = (REVOCATION_REFERENCE_PREFIX,)
     ordering = ("-id",)
 
 

@@ -238,6 +238,9 @@ class ValidationCode(models.Model):
     code_digest = models.CharField(max_length=64, help_text="SHA-256 hex digest of the code.")
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Wrong codes tried while this one was live; at VALIDATION_CODE_MAX_ATTEMPTS it is void."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

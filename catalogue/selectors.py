@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,8 +12,8 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from core.bounds import BIGINT_MAX
 from core.local_cache import LocalCache
+from core.numbers import NumberInvalid, id_parse
 from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
 from orgs.selectors import customer_key
 from wallets.models import Wallet
@@ -155,8 +156,8 @@ def group_for_issue(
         lookup &= Q(external_id=external_id)
     if primary_user_id is not None:
         primary = Q(primary__external_id=primary_user_id)
-        if primary_user_id.isdigit() and int(primary_user_id) <= BIGINT_MAX:
-            primary |= Q(primary_id=int(primary_user_id))
+        with suppress(NumberInvalid):
+            primary |= Q(primary_id=id_parse(primary_user_id))
         lookup &= primary
     return (
         CustomerGroup.objects.filter(lookup)

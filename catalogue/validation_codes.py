@@ -5,11 +5,13 @@ call, once every check of the whole call has passed."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from orgs.errors import OutOfScope
@@ -53,13 +55,34 @@ def validation_code_issue(*, customer: Customer) -> tuple[str, int]:
 
 
 def validation_code_consume(*, code: str | None, lines: list[Line]) -> None:
+    """Spend the payers' code ``code``. A wrong code counts against every live code of the payers:
+    at ``VALIDATION_CODE_MAX_ATTEMPTS`` wrong ones a code is void, so it can be guessed that often
+    at most. Check and count in one locked step, committed on its own (``durable``): the count
+    stays although the call then fails."""
     if not code:
         raise InvalidValidationCode("validationCode is required unless skip_validation=true")
     owners = Q()
     for payer in {id(line.payer): line.payer for line in lines}.values():
         owners |= Q(org_id=payer.org_id, customer_id=payer.customer.pk)
-    now = timezone.now()
-    usable = ValidationCode.objects.filter(owners, code_digest=_code_digest(code), used_at__isnull=True)
-    pk = usable.filter(expires_at__gt=now).values_list("pk", flat=True).first()
-    if pk is None or not ValidationCode.objects.filter(pk=pk, used_at__isnull=True).update(used_at=now):
-        raise InvalidValidationCode("validationCode is wrong, used or expired")
+    now, digest = timezone.now(), _code_digest(code)
+    with transaction.atomic(durable=True):
+        live = list(
+            ValidationCode.objects.select_for_update()
+            .filter(
+                owners,
+                used_at__isnull=True,
+                expires_at__gt=now,
+                failed_attempts__lt=settings.VALIDATION_CODE_MAX_ATTEMPTS,
+            )
+            .order_by("pk")
+            .values_list("pk", "code_digest")
+        )
+        match = next((pk for pk, stored in live if hmac.compare_digest(stored, digest)), None)
+        if match is not None:
+            ValidationCode.objects.filter(pk=match).update(used_at=now)
+            return
+        ValidationCode.objects.filter(pk__in=[pk for pk, _ in live]).update(failed_attempts=F("failed_attempts") + 1)
+    raise InvalidValidationCode(
+        "validationCode is wrong, used or expired (or void after "
+        f"{settings.VALIDATION_CODE_MAX_ATTEMPTS} wrong attempts: ask for a new one)"
+    )

@@ -14,8 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from core.bounds import BIGINT_MAX
 from core.errors import DomainError
+from core.numbers import BIGINT_MAX
 
 
 class ReasonForm(forms.Form):

@@ -4,12 +4,13 @@ Credits and points are ``Decimal`` with two places: in code, in JSON (as
 strings) and in the database (``numeric(14, 2)``). Never ``float``.
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import models
 
+from core.numbers import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, money_parse
+
 MONEY_PLACES = Decimal("0.01")
-MONEY_MAX_DIGITS = 14
 ZERO = Decimal("0.00")
 
 
@@ -18,7 +19,7 @@ class MoneyField(models.DecimalField):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_digits", MONEY_MAX_DIGITS)
-        kwargs.setdefault("decimal_places", 2)
+        kwargs.setdefault("decimal_places", MONEY_DECIMAL_PLACES)
         super().__init__(*args, **kwargs)
 
 
@@ -32,21 +33,9 @@ class RatioField(models.DecimalField):
 
 
 def to_money(value) -> Decimal:
-    """Parse a JSON string/int/Decimal into a two-place Decimal; floats are refused.
+    """A two-place Decimal from an int, a Decimal or a strict numeric string (``core.numbers``:
+    ASCII digits, at most two decimal places unless zeros); floats are refused.
 
-    Raises ``ValueError`` for anything that is not a finite decimal number with at
-    most two decimal places.
+    Raises ``ValueError`` (``core.numbers.NumberInvalid``) for anything else.
     """
-    if isinstance(value, (float, bool)):
-        raise ValueError("money must be a decimal string, not a float")
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise ValueError(f"not a decimal number: {value!r}") from exc
-    if not amount.is_finite():
-        raise ValueError(f"not a finite number: {value!r}")
-    if amount and amount.adjusted() >= MONEY_MAX_DIGITS - 2:
-        raise ValueError(f"too large: {value!r}")
-    if amount.as_tuple().exponent < -2 and amount != amount.quantize(MONEY_PLACES, rounding=ROUND_HALF_UP):
-        raise ValueError(f"more than two decimal places: {value!r}")
-    return amount.quantize(MONEY_PLACES)
+    return money_parse(value)

@@ -15,7 +15,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, change_url, object_or_404, operation_view, require_perm
-from core.admin_tools import EstimatedCountPaginator
+from core.admin_tools import EstimatedCountPaginator, nowrap
 from core.errors import DomainError
 from orgs.admin import customer_search_fields
 
@@ -47,23 +47,22 @@ class GenerateForm(forms.Form):
 
 @admin.register(CouponPool)
 class CouponPoolAdmin(OperationsMixin, SimpleHistoryAdmin):
-    list_display = (
-        "id",
-        "name",
-        "org",
-        "campaign",
-        "low_stock_threshold",
-        "available",
-        "issued",
-        "expired",
-        "coupons",
-    )
+    list_display = ("id", "name", "org", "campaign", "low_below", "available", "issued", "expired", "coupons")
     list_filter = ("org",)
     list_select_related = ("org", "campaign")
     search_fields = ("id__exact", "name")
     autocomplete_fields = ("campaign",)
-    readonly_fields = ("created_at", "stock")
+    readonly_fields = ("created_at", "stock", "low_stock_since")
     show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id is the poolId callers use: chosen when the pool is added, fixed afterwards.
+        fields = super().get_readonly_fields(request, obj)
+        return ("id", *fields) if obj is not None else fields
+
+    @admin.display(description="low below", ordering="low_stock_threshold")
+    def low_below(self, obj):
+        return obj.low_stock_threshold
 
     # The stock of the pools on the page only, in one grouped query (not a join of every coupon
     # into the list and its count query).
@@ -242,7 +241,7 @@ class CouponAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Coupons are read here: their status changes only through the ``coupons`` services (uploads
     and generation on the pool's page, the void action below, reversals and revocations)."""
 
-    list_display = ("code", "pool", "org", "status", "holder", "expires_at", "issued_at")
+    list_display = ("code_shown", "pool", "org", "status", "holder", "expires_at", "issued_at")
     list_filter = ("org", "status")
     list_select_related = ("org", "pool", "holder")
     search_fields = ("=code", *customer_search_fields("holder"))
@@ -251,6 +250,10 @@ class CouponAdmin(ReadOnlyMixin, admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     actions = ("void_coupons",)
+
+    @admin.display(description="code", ordering="code")
+    def code_shown(self, obj):
+        return nowrap(obj.code)  # a code does not break at its hyphen
 
     def has_manage_stock_permission(self, request):
         return request.user.has_perm("coupons.manage_stock")

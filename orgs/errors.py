@@ -20,6 +20,14 @@ class InvalidCredentials(DomainError):
     """The credentials are missing, wrong or expired, or name another till than ``username``."""
 
 
+class AuthThrottled(DomainError):
+    """Too many failed authentications for this till or from this address: retry later."""
+
+    def __init__(self, message: str = "", *, retry_after: int, **context):
+        super().__init__(message, retry_after=retry_after, **context)
+        self.retry_after = retry_after
+
+
 class OutOfScope(DomainError):
     """An org named by the call is neither the caller's own nor connected to it (or not in DATA-SCOPE-ORG)."""
 

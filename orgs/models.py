@@ -94,11 +94,18 @@ class Till(models.Model):
 
     Capillary clients send ``md5_hex(password)`` (some send the password itself), so the
     stored value is Django's password hash of ``md5_hex(password)``: one hash accepts both.
+    A presented value shaped like an MD5 hex digest is the digest, unless the password itself
+    has that shape (``password_hex_shaped``): only then does a check cost two hash runs.
     """
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="tills")
     username = models.CharField(max_length=150, unique=True)
     password = models.CharField(max_length=256)
+    password_hex_shaped = models.BooleanField(
+        default=True,
+        help_text="The password itself looks like an MD5 hex digest (32 hex digits), or was set "
+        "before this was recorded: a digest-shaped credential is then checked both ways.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:
@@ -109,13 +116,25 @@ class Till(models.Model):
 
     def set_password(self, raw_password: str) -> None:
         self.password = make_password(md5_hex(raw_password))
+        self.password_hex_shaped = looks_md5(raw_password)
 
     def check_password(self, presented: str) -> bool:
         """The password or its MD5 hex digest (Capillary's Basic auth)."""
-        looks_md5 = len(presented) == 32 and all(c in "0123456789abcdef" for c in presented.lower())
-        if looks_md5 and check_password(presented.lower(), self.password):
-            return True
-        return check_password(md5_hex(presented), self.password)
+        return any(check_password(candidate, self.password) for candidate in till_password_candidates(presented, self))
+
+
+def looks_md5(text: str) -> bool:
+    return len(text) == 32 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def till_password_candidates(presented: str, till: Till | None) -> list[str]:
+    """What the stored hash may be of, most likely first: the digest a client sent, or the digest
+    of the password it sent. Both only for a till whose password looks like a digest itself."""
+    if not looks_md5(presented):
+        return [md5_hex(presented)]
+    if till is not None and till.password_hex_shaped:
+        return [presented.lower(), md5_hex(presented)]
+    return [presented.lower()]
 
 
 class ApiClient(models.Model):

@@ -6,9 +6,11 @@ eagerly in-process, a development secret and DEBUG on. See README.md for
 every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,7 +43,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_URL (no CDN)
     "django_celery_beat",
+    "axes",
+    "csp",
     "simple_history",
     "orgs",
     "events",
@@ -59,7 +64,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: turns a refused admin login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "rewards_site.urls"
@@ -144,7 +152,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 15 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, touching BEAT_HEARTBEAT_FILE (when set) on every tick.
+CELERY_BEAT_SCHEDULER = "rewards_site.beat:HeartbeatScheduler"
+BEAT_HEARTBEAT_FILE = env.str("BEAT_HEARTBEAT_FILE", default="")
 CELERY_TIMEZONE = "UTC"
 # A dead or unreachable Redis must not hang an API call that queues a task after its commit:
 # short socket timeouts, and publishing does not retry (events.outbox; the outbox sweep catches up).
@@ -185,8 +195,26 @@ VENDOR_RECOVERY_MARGIN_SECONDS = env.int("VENDOR_RECOVERY_MARGIN_SECONDS", defau
 RECONCILE_BATCH_SIZE = env.int("RECONCILE_BATCH_SIZE", default=100_000)
 
 # --- API ----------------------------------------------------------------------
+# Request limits of every API body (core.request_body; README "Security", "Request limits"):
+# bytes (Django's own DATA_UPLOAD_MAX_MEMORY_SIZE is the same number) and nesting depth of the JSON.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 API_RATE_LIMIT_PER_MINUTE = env.int("API_RATE_LIMIT_PER_MINUTE", default=6000)  # per app; 0 = off
 RATELIMIT_FAIL_OPEN = True  # the cache (Redis) down must not take the APIs down with it
+
+# Failed till Basic authentications allowed per till name and per client address ("<count>/<period>",
+# django-ratelimit's rates: s, m, h, d, e.g. "10/5m"; empty turns that limit off). Over either one
+# the API answers 429 without computing a password hash. Counted in the cache (Redis: shared by
+# every process; fails open if Redis is down).
+TILL_AUTH_FAILURES_PER_TILL = env.str("TILL_AUTH_FAILURES_PER_TILL", default="10/5m")
+TILL_AUTH_FAILURES_PER_ADDRESS = env.str("TILL_AUTH_FAILURES_PER_ADDRESS", default="50/5m")
+# The client address of throttles and lockouts (core/client_address.py): REMOTE_ADDR, or, with N
+# reverse proxies in front that each append to X-Forwarded-For, the N-th entry from its right.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+RATELIMIT_IP_META_KEY = "core.client_address.client_address"
+# Wrong validation codes a customer's live code survives (then it is void).
+VALIDATION_CODE_MAX_ATTEMPTS = env.int("VALIDATION_CODE_MAX_ATTEMPTS", default=5)
 
 # Issue Reward (Capillary): till Basic-auth checks remembered in memory, OAuth token lifetime,
 # and the sandbox vendor (/sandbox/vendor/issue), on with DEBUG or SANDBOX_VENDOR=1.
@@ -201,7 +229,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.request_body.JSONBodyParser"],
+    "DEFAULT_METADATA_CLASS": "core.api_metadata.PublicMetadata",
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
@@ -216,9 +245,33 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from this service's own static files (drf-spectacular-sidecar, pinned), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge from validator.swagger.io: the page asks no other host for anything.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # --- Auth, i18n, static -------------------------------------------------------
+# Admin login lockout (django-axes): after AXES_FAILURE_LIMIT wrong passwords the login is refused
+# (HTTP 429), the right password too, until AXES_COOLOFF_MINUTES pass (0: until support unlocks it
+# with `python manage.py axes_reset_username <name>`; README "Security"). ADMIN_LOCKOUT_BY: what
+# is counted: "username", "ip_address", both, each on its own ("username,ip_address": a name tried
+# from anywhere, an address trying any names), or their combination ("username+ip_address").
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+_axes_cooloff = env.int("AXES_COOLOFF_MINUTES", default=30)
+AXES_COOLOFF_TIME = timedelta(minutes=_axes_cooloff) if _axes_cooloff > 0 else None
+_lockout_by = env.list("ADMIN_LOCKOUT_BY", default=["username", "ip_address"])
+AXES_LOCKOUT_PARAMETERS = [part.split("+") if "+" in part else part for part in _lockout_by]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"
+AXES_VERBOSE = False  # no banner on every start; lockouts are logged all the same
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -232,7 +285,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")  # where collectstatic writes
 if not DEBUG:  # runserver serves static files itself in development
     MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 STORAGES = {
@@ -245,9 +298,63 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
+# --- TLS and security headers (README "Security"): all off by default, for the embedded default
+# and the plain-http compose stack; behind TLS turn them on (.env.example). --------------------
+# "HTTP_X_FORWARDED_PROTO,https": a request is secure when the TLS proxy says so (set it only if
+# the proxy always sets or strips that header).
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is '<header>,<value>', e.g. HTTP_X_FORWARDED_PROTO,https")
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container healthcheck calls it over plain http
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)  # sent on https responses only
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Content-Security-Policy (django-csp): "off", "report-only" or "enforce". Everything from this
+# origin; inline scripts only with the page's nonce; inline styles allowed (the admin's own pages
+# and Swagger UI use them); data: images (Swagger UI's icons); no framing, no plugins.
+CONTENT_SECURITY_POLICY_MODE = env.str("CONTENT_SECURITY_POLICY", default="off")
+if CONTENT_SECURITY_POLICY_MODE not in ("off", "report-only", "enforce"):
+    raise ImproperlyConfigured("CONTENT_SECURITY_POLICY is off, report-only or enforce")
+CONTENT_SECURITY_POLICY_CONFIG = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY_CONFIG if CONTENT_SECURITY_POLICY_MODE == "enforce" else None
+CONTENT_SECURITY_POLICY_REPORT_ONLY = (
+    CONTENT_SECURITY_POLICY_CONFIG if CONTENT_SECURITY_POLICY_MODE == "report-only" else None
+)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# One handler for everything, on the root logger. Django's own "django" logger comes with a console
+# handler (while DEBUG is on) and propagates to the root: left as it is, every line of runserver
+# ("Watching for file changes", "Bad Request: ...") is printed twice. Configuring "django" resets its
+# children, so "django.server" (runserver's access lines) gets back Django's own format here.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "formatters": {
+        "django.server": {"()": "django.utils.log.ServerFormatter", "format": "[{server_time}] {message}", "style": "{"}
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "django.server"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }

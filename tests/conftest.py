@@ -19,6 +19,20 @@ WSGIServer.request_queue_size = 128
 DEMO_SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "demo.json"
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--drop-db",
+        action="store_true",
+        help="Create the test database afresh and drop it at the end, whatever --reuse-db says (make test).",
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_keepdb(request) -> bool:
+    """pytest-django's: keep the test database for the next run (--reuse-db), unless --drop-db."""
+    return request.config.getvalue("reuse_db") and not request.config.getoption("drop_db")
+
+
 def pytest_report_header(config):
     from django.conf import settings
 
@@ -70,6 +84,42 @@ def _fresh_caches():
     pools_cache_clear()
     rules_cache_clear()
     till_auth_cache_clear()
+
+
+_DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences", "django_db_serialized_rollback"}
+
+
+@pytest.fixture(autouse=True)
+def _books_balance(request):
+    """After every test that uses the database: every wallet's balance equals the sum of its
+    ledger and none is negative (one aggregate query). A test that breaks the books on purpose
+    (reconciliation findings) says so with ``@pytest.mark.books_unbalanced``."""
+    uses_db = request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames)
+    if not uses_db or request.node.get_closest_marker("books_unbalanced"):
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up first, so torn down after the check below
+    yield
+    from django.db import connection
+
+    if connection.connection is None or connection.needs_rollback:
+        return  # nothing was queried, or the test left its transaction broken on purpose
+    assert not _unbalanced_wallets(), "wallets (id, balance, ledger sum) negative or differing from their ledger"
+
+
+def _unbalanced_wallets() -> list[tuple]:
+    from django.db.models import F, Q, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    from core.money import ZERO, MoneyField
+    from wallets.models import Wallet
+
+    ledger = Coalesce(Sum("entries__delta"), Value(ZERO), output_field=MoneyField())
+    return list(
+        Wallet.objects.annotate(ledger=ledger)
+        .filter(Q(balance__lt=0) | ~Q(balance=F("ledger")))
+        .values_list("pk", "balance", "ledger")[:10]
+    )
 
 
 @pytest.fixture(autouse=True)

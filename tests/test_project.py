@@ -1,11 +1,10 @@
-"""The project as a user starts it: configuration from the environment, the
-embedded default, and `make run` serving the demo with nothing else running."""
+"""The project as a user starts it: configuration from the environment, the embedded default, the
+development server's log (`make run` itself: tests/test_readme.py)."""
 
 import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,8 +29,12 @@ CONFIG_VARIABLES = (
 )
 
 
+# A `make` the tests start is not a sub-make of one that started the tests (`make test`).
+MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
 def clean_env(**overrides) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES and k not in MAKE_VARIABLES}
     env.update(overrides)
     return env
 
@@ -111,47 +114,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_make_run_serves_the_demo_on_sqlite_with_nothing_else(tmp_path):
-    # given an environment naming no services at all (a throwaway SQLite file instead of the project's)
-    port = free_port()
-    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL="", PATH=os.environ["PATH"])
-    env.pop("REDIS_URL")
-    server = subprocess.Popen(
-        ["make", "run", f"PORT={port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        # when it is up
-        health = None
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.5)
-        assert health is not None, (
-            f"server never answered:\n{server.stdout.read() if server.poll() is not None else ''}"
-        )
-        # then the demo is served from SQLite in WAL mode, with the admin and the schema
-        assert health.json() == {"status": "ok", "database": "sqlite"}
-        with sqlite3.connect(tmp_path / "db.sqlite3") as db:  # WAL is a persistent property of the file
-            assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert httpx.get(f"http://127.0.0.1:{port}/admin/login/").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/api/schema/").status_code == 200
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
-    assert "Loaded scenarios/demo.json: 2 org(s)" in output
-    assert f"http://127.0.0.1:{port}/admin/" in output
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_server_ended_is_replaced_before_a_request_uses_it(monkeypatch):
@@ -187,3 +149,102 @@ def test_a_connection_the_server_ended_is_replaced_before_a_request_uses_it(monk
     connection.close_if_health_check_failed()
     assert Org.objects.count() >= 0
     assert connection.connection.info.backend_pid != pid
+
+
+@pytest.mark.slow
+def test_runserver_logs_each_line_once(tmp_path):
+    # given the development server with its autoreloader, as `make run` starts it
+    port = free_port()
+    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1")
+    env.pop("REDIS_URL", None)
+    log = tmp_path / "runserver.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        answer = None
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                # when a bad request comes in (not JSON: 102, HTTP 400)
+                answer = httpx.post(f"http://127.0.0.1:{port}/v2_0/redeemrewards", content=b"x", timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.3)
+        assert answer is not None and answer.status_code == 400, log.read_text()
+        wait_until = time.monotonic() + 10
+        while '"POST /v2_0/redeemrewards HTTP/1.1" 400' not in log.read_text() and time.monotonic() < wait_until:
+            time.sleep(0.1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    # then every line appears once
+    lines = log.read_text().splitlines()
+    assert sum("Watching for file changes" in line for line in lines) == 1, lines
+    assert sum(line == "Bad Request: /v2_0/redeemrewards" for line in lines) == 1, lines
+    access = [line for line in lines if '"POST /v2_0/redeemrewards HTTP/1.1" 400' in line]
+    assert len(access) == 1 and access[0].startswith("["), lines  # runserver's own format, with the time
+
+
+def _databases() -> set[str]:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or None, user=db["USER"], dbname="postgres") as admin:
+        return {row[0] for row in admin.execute("SELECT datname FROM pg_database")}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_make_test_says_first_which_database_it_uses_and_drops_it_at_the_end():
+    from django.conf import settings
+
+    # given a database URL of its own (this run's test database is in use), whose test database exists
+    db = settings.DATABASES["default"]
+    name = f"{db['NAME']}_make"
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{name}"
+    # when `make test` runs one test on it (in this venv, not installed again)
+    done = subprocess.run(
+        [
+            "make",
+            f"VENV={sys.prefix}",
+            "-o",
+            f"{sys.prefix}/.installed",
+            "test",
+            "PYTEST_ARGS=-q tests/wallets/test_ledger.py::test_a_refused_debit_leaves_the_callers_transaction_usable",
+        ],
+        cwd=ROOT,
+        env=clean_env(DATABASE_URL=url, REDIS_URL=os.environ.get("REDIS_URL", "")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # then its first line names the test database and make run's, the test passed, and nothing is left behind
+    assert done.returncode == 0, done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first == (
+        f"make test: PostgreSQL test database test_{name} on {db['HOST']}:{db['PORT']}, created for this run and "
+        f"dropped at its end; not make run's (PostgreSQL database {name} on {db['HOST']}:{db['PORT']})"
+    ), done.stdout
+    assert "1 passed" in done.stdout
+    assert f"test_{name}" not in _databases()
+
+
+def test_the_banner_tells_make_runs_sqlite_file_from_the_tests_database():
+    from tests.database_banner import run_database, test_line
+
+    sqlite = {"ENGINE": "django.db.backends.sqlite3", "NAME": ROOT / "db.sqlite3"}
+    postgres = {"ENGINE": "rewards_site.postgresql", "NAME": "rewards", "HOST": "127.0.0.1", "PORT": 5432}
+    line = test_line(postgres, run=run_database(sqlite))
+    assert line == (
+        "make test: PostgreSQL test database test_rewards on 127.0.0.1:5432, created for this run and dropped at "
+        f"its end; not make run's (the SQLite file {ROOT / 'db.sqlite3'})"
+    )
+    assert test_line(sqlite, run="x").startswith("make test: an in-memory SQLite test database")

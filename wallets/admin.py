@@ -20,7 +20,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
-from core.admin_tools import DateRangeFilter, EstimatedCountPaginator, InputFilter
+from core.admin_tools import (
+    DateRangeFilter,
+    EstimatedCountPaginator,
+    InputFilter,
+    ReferenceSearchMixin,
+)
 from core.errors import DomainError
 from orgs.admin import customer_search_fields
 
@@ -33,17 +38,19 @@ from .models import (
     IdempotencyKey,
     LedgerEntry,
     ReconciliationRun,
-    RedemptionCall,
     RedemptionReversal,
     RuleUsage,
     Wallet,
     WalletAdjustment,
 )
 from .reconciliation import discrepancies_resolve, reconciliation_request
-from .reversal import redemption_reverse
 from .services import wallet_adjust
 
 LATEST_ENTRIES_SHOWN = 20
+# The prefixes of the ledger references these records are found by (written by appvirality.wire
+# and wallets.services; tests/backoffice/test_reference_search.py makes real ones of each kind).
+REDEMPTION_REFERENCE_PREFIX, REVERSAL_REFERENCE_PREFIX = "appvirality-redeem:", "reversal:"
+ADJUSTMENT_REFERENCE_PREFIX = "adjustment:"
 WALLET_OWNER_SEARCH_FIELDS = (*customer_search_fields("customer"), "group__id__exact", "=group__external_id")
 
 
@@ -325,112 +332,6 @@ class EarnedRewardCodeFilter(InputFilter):
         return [value]
 
 
-@admin.register(RedemptionCall)
-class RedemptionCallAdmin(OperationsMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "org",
-        "customer",
-        "user_identifier",
-        "mode",
-        "status_code",
-        "amount",
-        "replayed",
-        "reversed",
-    )
-    list_filter = ("org", "mode", "status_code", "replayed", EarnedRewardCodeFilter, ("created_at", DateRangeFilter))
-    list_select_related = ("org", "customer", "reversal")
-    search_fields = ("=user_identifier", "=idempotency_key", "=reference", *customer_search_fields("customer"))
-    raw_id_fields = ("customer", "coupon", "ledger_entry")
-    ordering = ("-id",)
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    fields = (
-        ("org", "customer", "created_at"),
-        ("mode", "user_identifier", "status_code", "http_status", "replayed"),
-        ("idempotency_key", "reference"),
-        "request_pretty",
-        "response_pretty",
-        ("amount", "reward_codes", "reward_amounts", "coupon"),
-        "ledger_entries",
-        "reversal_details",
-    )
-
-    @admin.display(description="reversed", boolean=True)
-    def reversed(self, obj):
-        return hasattr(obj, "reversal")
-
-    @admin.display(description="request")
-    def request_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.request_summary, indent=2, sort_keys=True))
-
-    @admin.display(description="response")
-    def response_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.response, indent=2, sort_keys=True))
-
-    @admin.display(description="ledger entries it made")
-    def ledger_entries(self, obj):
-        entries = [obj.ledger_entry] if obj.ledger_entry_id else []
-        reversal = getattr(obj, "reversal", None)
-        if reversal is not None and reversal.ledger_entry_id:
-            entries.append(reversal.ledger_entry)
-        return ledger_table(entries)
-
-    @admin.display(description="reversal")
-    def reversal_details(self, obj):
-        reversal = getattr(obj, "reversal", None)
-        if reversal is None:
-            return "-"
-        return format_html(
-            "reversed {} by {}: {}", f"{reversal.created_at:%Y-%m-%d %H:%M}", reversal.staff_username, reversal.reason
-        )
-
-    def operation_links(self, request, obj):
-        if not request.user.has_perm("wallets.reverse_redemption"):
-            return []
-        if hasattr(obj, "reversal") or obj.status_code != 1 or obj.replayed:
-            return []
-        url = reverse("admin:wallets_redemptioncall_reverse", args=[obj.pk])
-        return [("Reverse this redemption", url, "reverse-redemption")]
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.reverse_view)
-        return [path("<path:object_id>/reverse/", view, name="wallets_redemptioncall_reverse"), *super().get_urls()]
-
-    def reverse_view(self, request, object_id):
-        call = object_or_404(RedemptionCall.objects.select_related("customer"), object_id)
-
-        def perform(data):
-            reversal = redemption_reverse(redemption_call_id=call.pk, reason=data["reason"], staff_user=request.user)
-            if reversal.amount is not None:
-                return (
-                    f"Redemption {call.pk} reversed: {reversal.amount} taken back from the wallet, rewards unredeemed."
-                )
-            return f"Redemption {call.pk} reversed: the coupon is void, the reward unredeemed."
-
-        return operation_view(
-            self,
-            request,
-            obj=call,
-            permission="wallets.reverse_redemption",
-            title="Reverse redemption",
-            form_class=ReasonForm,
-            perform=perform,
-            intro=(
-                "The earned rewards become unredeemed again and the credits are taken back from the wallet "
-                "(refused if they were spent); a pool redemption's coupon is voided."
-            ),
-            details=[
-                ("customer", call.customer),
-                ("mode", call.get_mode_display()),
-                ("amount", call.amount if call.amount is not None else "-"),
-                ("earned rewards", ", ".join(call.reward_codes) or "-"),
-            ],
-        )
-
-
 def ledger_table(entries) -> str:
     if not entries:
         return "-"
@@ -450,20 +351,32 @@ def ledger_table(entries) -> str:
 
 
 @admin.register(RedemptionReversal)
-class RedemptionReversalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RedemptionReversalAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "redemption_call", "amount", "staff_username", "reason")
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "redemption_call")
-    search_fields = ("=staff_username", "redemption_call__id__exact")
+    search_fields = (
+        "=staff_username",
+        "redemption_call__id__exact",
+        "ledger_entry__id__exact",
+    )
+    reference_prefixes = (REVERSAL_REFERENCE_PREFIX, REDEMPTION_REFERENCE_PREFIX)
+    reference_uuid_fields = ("redemption_call__reference",)
     ordering = ("-id",)
 
 
 @admin.register(WalletAdjustment)
-class WalletAdjustmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class WalletAdjustmentAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "wallet", "delta", "staff_username", "reason")
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "wallet")
-    search_fields = ("=staff_username", "wallet__id__exact", *customer_search_fields("wallet__customer"))
+    search_fields = (
+        "=staff_username",
+        "wallet__id__exact",
+        "ledger_entry__id__exact",
+        *customer_search_fields("wallet__customer"),
+    )
+    reference_prefixes = (ADJUSTMENT_REFERENCE_PREFIX,)  # "adjustment:<staff member>"
     ordering = ("-id",)
 
 

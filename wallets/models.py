@@ -373,7 +373,7 @@ class RedemptionCall(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_mode_display() or 'call'} -> {self.status_code}"
+        return f"Redemption call {self.pk}"
 
 
 class IdempotencyKey(models.Model):

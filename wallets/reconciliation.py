@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from core.tasks import task_send
 
+from . import sql
 from .models import Discrepancy, ReconciliationRun
 
 
@@ -237,21 +238,6 @@ CHECKS = [
     ),
 ]
 
-_FRAGMENTS = {
-    "postgresql": {
-        "call_codes": "jsonb_array_elements_text(r.reward_codes) AS code(value)",
-        "call_code": "code.value",
-        "issue_codes": "jsonb_to_recordset(ri.coupon_codes) AS x(code text)",
-        "issue_code": "x.code",
-    },
-    "sqlite": {
-        "call_codes": "json_each(r.reward_codes) AS code",
-        "call_code": "code.value",
-        "issue_codes": "json_each(ri.coupon_codes) AS x",
-        "issue_code": "json_extract(x.value, '$.code')",
-    },
-}
-
 _UPSERT = """
     INSERT INTO wallets_discrepancy
            (org_id, check_name, subject, expected, found, detail, first_seen, last_seen, resolution)
@@ -302,7 +288,7 @@ def after_batch() -> None:
 def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) -> tuple[list[Finding], int, int]:
     findings: list[Finding] = []
     batches = 0
-    fragments = _FRAGMENTS.get(connection.vendor, _FRAGMENTS["postgresql"])
+    fragments = sql.RECONCILE_FRAGMENTS.get(connection.vendor, sql.RECONCILE_FRAGMENTS["postgresql"])
     stuck = now - timedelta(minutes=15)
     # Coupons handed out before the oldest call record kept (housekeeping) have no call to match.
     kept = connection.ops.adapt_datetimefield_value(now - timedelta(days=settings.REDEMPTION_CALL_RETENTION_DAYS))
@@ -314,9 +300,9 @@ def _scan(*, batch_size: int, now, progress: Callable[[str, int], None] | None) 
             bounds = _id_bounds(cursor, check.table)
             if bounds is None:
                 continue
-            sql = check.sql.format(**fragments)
+            statement = check.sql.format(**fragments)
             for low in range(bounds[0], bounds[1] + 1, batch_size):
-                cursor.execute(sql, {"lo": low, "hi": low + batch_size, "stuck": stuck, "calls_kept_since": kept})
+                cursor.execute(statement, {"lo": low, "hi": low + batch_size, "stuck": stuck, "calls_kept_since": kept})
                 for org_id, subject_id, expected, found, detail in cursor.fetchall():
                     findings.append(
                         Finding(

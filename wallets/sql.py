@@ -84,3 +84,21 @@ SELECT c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, 
  GROUP BY c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id
  ORDER BY c.code
 """
+
+
+# The reconciliation's checks (wallets/reconciliation.py) read JSON arrays of the call and issue
+# records: the one part of their SQL that differs between the two databases.
+RECONCILE_FRAGMENTS = {
+    "postgresql": {
+        "call_codes": "jsonb_array_elements_text(r.reward_codes) AS code(value)",
+        "call_code": "code.value",
+        "issue_codes": "jsonb_to_recordset(ri.coupon_codes) AS x(code text)",
+        "issue_code": "x.code",
+    },
+    "sqlite": {
+        "call_codes": "json_each(r.reward_codes) AS code",
+        "call_code": "code.value",
+        "issue_codes": "json_each(ri.coupon_codes) AS x",
+        "issue_code": "json_extract(x.value, '$.code')",
+    },
+}

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import Client
 
 from orgs.models import md5_hex
 from orgs.roles import REWARDS_MANAGER, SUPPORT_AGENT, roles_setup
@@ -31,6 +32,22 @@ def manager(db):
 @pytest.fixture
 def agent(db):
     return staff("agent", SUPPORT_AGENT)
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def as_manager(manager):
+    return login(manager)
+
+
+@pytest.fixture
+def as_agent(agent):
+    return login(agent)
 
 
 @pytest.fixture

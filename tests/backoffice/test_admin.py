@@ -10,7 +10,6 @@ from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -23,25 +22,9 @@ from orgs.roles import REWARDS_MANAGER, SUPPORT_AGENT, roles_setup
 from wallets.models import LedgerEntry, RedemptionCall, Wallet
 from wallets.services import wallet_post
 
-from .conftest import ASHA, ASHA_MOBILE, O2, staff
+from .conftest import ASHA, ASHA_MOBILE, O2, login, staff
 
 pytestmark = pytest.mark.django_db
-
-
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def as_manager(manager):
-    return login(manager)
-
-
-@pytest.fixture
-def as_agent(agent):
-    return login(agent)
 
 
 def asha() -> Customer:

@@ -5,7 +5,8 @@ own browser downloads are never used. Without it these tests are skipped loudly,
 (``CI`` set) or with ``REQUIRE_BROWSER=1``, where a missing browser is an error.
 
 Screenshots of every step go to ``test-artifacts/browser/<test name>/`` (or under
-``BROWSER_SCREENSHOTS_DIR``); the folder is printed in the test output.
+``BROWSER_SCREENSHOTS_DIR``); each test's folder is listed at the end of the run (and printed by
+the test, which ``pytest -s`` shows as it goes).
 """
 
 import os
@@ -76,5 +77,17 @@ def page(browser, request):
     folder = ARTIFACTS / "browser" / re.sub(r"[^\w.-]+", "_", request.node.name)
     page.steps = Steps(page, folder)
     print(f"\nscreenshots: {folder}")
+    request.config.stash.setdefault(SCREENSHOT_FOLDERS, []).append(folder)
     yield page
     context.close()
+
+
+SCREENSHOT_FOLDERS = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    folders = config.stash.get(SCREENSHOT_FOLDERS, [])
+    if folders:
+        terminalreporter.write_sep("-", f"browser screenshots ({len(folders)} tests)")
+        for folder in folders:
+            terminalreporter.write_line(f"screenshots: {folder}")

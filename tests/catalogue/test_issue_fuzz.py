@@ -1,4 +1,6 @@
-"""No input produces a 5xx: hypothesis throws bodies, headers and query strings at the APIs."""
+"""No input produces a 5xx: hypothesis throws bodies, headers and query strings at the APIs, and
+hides lone surrogates, NULs (in every encoding JSON allows), huge exponents, long digit strings and
+deep nesting in otherwise plausible bodies of every endpoint."""
 
 import base64
 import json
@@ -10,11 +12,14 @@ from hypothesis import strategies as st
 
 from catalogue.models import CatalogueReward
 from tests.catalogue.conftest import ASHA, O2, TRAVEL, assert_ledgers_add_up, basic
+from tests.hostile import ENCODINGS, answered_within_a_second, hostile_bodies
 
 pytestmark = pytest.mark.django_db
 
-NASTY_TEXT = st.sampled_from(["", " ", "\x00", "\ud800", "9" * 40, "-1", "1e400", "NaN", "ñ", "0x10", "1.5"])
-TEXT = st.text(max_size=12) | NASTY_TEXT
+NASTY_TEXT = st.sampled_from(
+    ["", " ", "\x00", "\ud800", "9" * 40, "-1", "1e400", "NaN", "ñ", "0x10", "1.5", "١", "２", "1_0", "\udfff"]
+)
+TEXT = st.text(max_size=12) | st.text(st.characters(categories=["Cs"]), max_size=3) | NASTY_TEXT
 NUMBERS = st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False, allow_infinity=False)
 SCALARS = st.none() | st.booleans() | NUMBERS | TEXT
 JSON = st.recursive(
@@ -98,12 +103,13 @@ FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCh
     auth=st.just(basic()) | st.just(basic()) | AUTH,  # mostly valid: get past authentication
     username=st.just("o2.till") | st.just("o2.till") | USERNAME,
     skip=st.sampled_from(["true", "true", "false", "", "x"]),
+    encoding=st.sampled_from(ENCODINGS),
 )
-def test_no_issue_call_produces_a_5xx(demo, client, body, headers, auth, username, skip):
+def test_no_issue_call_produces_a_5xx(demo, client, body, headers, auth, username, skip, encoding):
     CatalogueReward.objects.filter(pk=350).update(vendor_url="http://127.0.0.1:9/closed", vendor_timeout_ms=200)
     response = client.post(
         f"/v1.1/user/rewards/issue/?username={username}&skip_validation={quote(skip)}",
-        json.dumps(body),
+        json.dumps(body).encode(encoding),
         content_type="application/json",
         headers={"Authorization": auth, **headers},
     )
@@ -123,3 +129,26 @@ def test_no_token_or_validation_code_call_produces_a_5xx(demo, client, body, aut
         headers={"Authorization": auth, **headers},
     )
     assert token.status_code < 500 and code.status_code < 500
+
+
+ENDPOINTS = {
+    "/v1.1/user/rewards/issue/?username=o2.till&skip_validation=true": {
+        "externalId": ASHA,
+        "rewards": [{"rewardId": 353, "quantity": 1, "paymentConfig": {"points": "100"}, "customFields": {}}],
+    },
+    "/v1.1/points/validation_code?username=o2.till": {"externalId": ASHA, "orgId": O2},
+    "/v3/oauth/token/generate": {"key": "demo-o2-oauth-key", "secret": "demo-o2-oauth-secret"},
+}
+
+
+@FUZZ
+@given(url=st.sampled_from(sorted(ENDPOINTS)), data=st.data())
+def test_a_hostile_value_anywhere_in_any_encoding_is_a_fast_400_on_every_endpoint(demo, client, url, data):
+    raw = data.draw(hostile_bodies(ENDPOINTS[url]))
+    with answered_within_a_second(url):
+        response = client.post(url, raw, content_type="application/json", headers={"Authorization": basic()})
+    assert response.status_code == 400, response.content[:300]
+    body = response.json()
+    code = body["errors"][0]["code"] if "oauth" in url else body["status"]["code"]
+    assert code == 400
+    assert_ledgers_add_up()

@@ -77,7 +77,7 @@ def test_issue_reward_finds_the_customer_by_a_mixed_case_email(client, mixed_cas
 def test_the_migration_normalises_existing_rows(mixed_case):
     from django.apps import apps
 
-    migration = importlib.import_module("orgs.migrations.0006_customer_email_normalized")
+    migration = importlib.import_module("orgs.migrations.0007_customer_email_normalized")
     other = Customer.objects.get(org_id=O2, external_id="ext-ravi")
     Customer.objects.filter(pk=mixed_case.pk).update(email="  Asha.Mixed@Example.COM ")  # written around save()
     meena = Customer.objects.get(org_id=O2, external_id="ext-meena")

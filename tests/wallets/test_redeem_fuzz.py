@@ -1,4 +1,5 @@
-"""No input produces a 5xx: property-based bodies, wrong types, huge and deeply nested JSON."""
+"""No input produces a 5xx: property-based bodies, wrong types, huge and deeply nested JSON, lone
+surrogates, NULs in every encoding JSON allows, huge exponents and long digit strings."""
 
 import json
 from decimal import Decimal
@@ -8,6 +9,7 @@ from django.db.models import Sum
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.hostile import ENCODINGS, HOSTILE_VALUES, MB, answered_within_a_second, hostile_bodies
 from wallets.models import Wallet
 
 pytestmark = pytest.mark.django_db
@@ -21,15 +23,19 @@ PLAUSIBLE = {
     "EmailId": st.sampled_from(["asha@example.com", "RAVI@EXAMPLE.COM", "x@y", ""]),
     "rewarddtlids": st.lists(st.sampled_from(["rd-1001", "rd-1002", "rd-1003", "rd-2001", "rd-3001", "zz", 7])),
     "amount": st.one_of(
-        st.decimals(allow_nan=False, allow_infinity=False).map(str), st.integers(), st.sampled_from(["1.00", "0.5"])
+        st.decimals(allow_nan=False, allow_infinity=False).map(str),
+        st.integers(),
+        st.sampled_from(["1.00", "0.5", "١", "２", "1_0", " 1", "1e2"]),
     ),
     "poolId": st.one_of(st.sampled_from([531, "531", 234, "999", "1e3"]), st.integers()),
     "campaignId": st.sampled_from(["refer-a-friend", "loyalty-coffee", "gold-only", "nope"]),
     "growthHack": st.sampled_from(["Word_of_Mouth", "referral", "LOYALTY_PROGRAM", "viral"]),
 }
 
+# Any text, lone surrogates, NUL and non-ASCII digits included (json.dumps escapes them as \\uXXXX).
+nasty_text = st.text(st.characters() | st.characters(categories=["Cs"]) | st.sampled_from("\x00١２_ "), max_size=20)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | nasty_text,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
@@ -51,6 +57,8 @@ def bodies(draw):
     for field in draw(st.lists(st.sampled_from(FIELDS), unique=True)):
         value = draw(PLAUSIBLE[field] | json_values)
         body[draw(random_case(field))] = value
+    if draw(st.booleans()):
+        body[draw(nasty_text)] = draw(json_values)  # an ignored key, which may be a surrogate or hold a NUL
     return body
 
 
@@ -76,10 +84,10 @@ def books_balance():
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies(), key=st.none() | st.text(max_size=300))
-def test_any_body_gets_a_contract_answer(post, body, key):
+@given(body=bodies(), key=st.none() | st.text(max_size=300), encoding=st.sampled_from(ENCODINGS))
+def test_any_body_gets_a_contract_answer(post, body, key, encoding):
     headers = {"Idempotency-Key": key} if key is not None and key.isprintable() and key.isascii() else {}
-    http, answer = post(json.dumps(body), **headers)
+    http, answer = post(json.dumps(body).encode(encoding), **headers)
     assert (http, answer["success"]) in {(200, True), (200, False), (400, False), (401, False), (409, False)}
     books_balance()
 
@@ -88,6 +96,15 @@ def test_any_body_gets_a_contract_answer(post, body, key):
 @given(raw=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_any_bytes_get_a_contract_answer(post, raw):
     post(raw)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=hostile_bodies({**KEYS, "UserIdInstore": "ext-ravi", "amount": "1", "poolId": 531}))
+def test_a_hostile_value_anywhere_in_any_encoding_is_102_fast_and_moves_nothing(post, raw):
+    with answered_within_a_second():
+        http, answer = post(raw)
+    assert (http, answer["statuscode"]) == (400, 102), answer
+    books_balance()
 
 
 @pytest.mark.parametrize(
@@ -100,9 +117,20 @@ def test_any_bytes_get_a_contract_answer(post, raw):
         json.dumps({**KEYS, "UserIdInstore": "ext-ravi", "amount": "9" * 5000}).encode(),
         b"\xff\xfe\x00garbage",
         json.dumps({**KEYS, "UserIdInstore": "ext-ravi\u0000", "amount": "1"}).encode(),
+        *(
+            json.dumps({**KEYS, "UserIdInstore": "ext-ravi", "amount": "1", "x": "\x00"}).encode(encoding)
+            for encoding in ("utf-16", "utf-32")
+        ),
+        *(
+            (json.dumps({**KEYS, "UserIdInstore": "ext-ravi", "amount": "1"})[:-1] + f', "x": {value}}}').encode()
+            for value in HOSTILE_VALUES.values()
+        ),
+        json.dumps({**KEYS, "UserIdInstore": "ext-ravi", "amount": "1", "x": "y" * MB}).encode(),
     ],
-    ids=["deep list", "deep object", "3 MB", "100k ids", "huge number", "not utf-8", "NUL in text"],
+    ids=["deep list", "deep object", "3 MB", "100k ids", "huge number", "not utf-8", "NUL in text"]
+    + ["NUL in UTF-16", "NUL in UTF-32", *HOSTILE_VALUES, "just over 1 MB"],
 )
 def test_extreme_bodies(post, raw):
-    http, answer = post(raw)
+    with answered_within_a_second():
+        http, answer = post(raw)
     assert answer["success"] is False

@@ -15,7 +15,7 @@ def test_schema_is_valid_without_warnings(tmp_path):
 def test_every_status_code_is_documented_with_its_http_status(client):
     schema = client.get("/api/schema/?format=json").json()
     operation = schema["paths"]["/v2_0/redeemrewards"]["post"]
-    assert set(operation["responses"]) == {"200", "400", "401", "409", "429"}
+    assert set(operation["responses"]) == {"200", "400", "401", "409", "413", "429"}
     for status in STATUS_CODES.values():
         assert f"| {status.code} | {status.http_status} | {status.message} |" in operation["description"]
     request = schema["components"]["schemas"]["RedeemRewardsRequest"]["properties"]

@@ -30,11 +30,11 @@ def install_schedules(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgs', '0008_customer_referrer'),
+        ('orgs', '0009_customer_referrer'),
         ('catalogue', '0004_issue_revocation'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
         ('coupons', '0006_pool_attributes_and_till_redemption'),
-        ('orgs', '0007_referrals_and_appvirality_webhooks'),
+        ('orgs', '0008_referrals_and_appvirality_webhooks'),
         ('wallets', '0006_reversals_adjustments'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

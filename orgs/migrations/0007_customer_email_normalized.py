@@ -24,6 +24,6 @@ def normalise(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("orgs", "0005_roles")]
+    dependencies = [("orgs", "0006_till_password_hex_shaped")]
 
     operations = [migrations.RunPython(normalise, migrations.RunPython.noop)]

@@ -23,7 +23,7 @@ def existing_customers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orgs', '0006_customer_email_normalized'),
+        ('orgs', '0007_customer_email_normalized'),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orgs", "0007_referrals_and_appvirality_webhooks"),
+        ("orgs", "0008_referrals_and_appvirality_webhooks"),
     ]
 
     operations = [
