@@ -83,7 +83,7 @@ def seed(users: int) -> dict:
     from django.db import connection, transaction
 
     from orgs.models import Campaign, Customer
-    from orgs.services import org_purge
+    from backoffice.purge import org_purge
     from wallets.models import EarnedReward
 
     with transaction.atomic():
@@ -192,7 +192,8 @@ def pgbench_script(verb: str, statements: list[str], n: int, ids: dict) -> str:
         sql = re.sub(
             r"'[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}'::uuid", "gen_random_uuid()", sql
         )
-        gset = " \\gset c_" if sql.startswith("INSERT INTO wallets_conversionevent") else ""
+        claim = sql.startswith(("INSERT INTO wallets_conversionevent", 'INSERT INTO "wallets_conversionevent"'))
+        gset = " \\gset c_" if claim else ""
         lines.append(sql + (";" if not gset else "") + gset)
     return "\n".join(lines) + "\n"
 
