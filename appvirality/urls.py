@@ -2,7 +2,8 @@ from django.http import JsonResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
-from .apis import COMPANION_APIS, RedeemRewardsApi
+from .apis import RedeemRewardsApi
+from .companion_apis import COMPANION_APIS
 
 _VIEWS = {"redeemrewards": RedeemRewardsApi.as_view(schema=None)} | {
     verb: api.as_view(schema=None) for verb, api in COMPANION_APIS.items()

@@ -82,8 +82,8 @@ def seed(users: int) -> dict:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from orgs.models import Campaign, Customer
     from backoffice.purge import org_purge
+    from orgs.models import Campaign, Customer
     from wallets.models import EarnedReward
 
     with transaction.atomic():
