@@ -7,16 +7,20 @@
 2. Captures the SQL statements (and transaction boundaries) of one 1-reward POINTS_ONLY
    issue and one 5-reward mixed issue (POINTS_ONLY x2, COUPON x2, CART_PROMOTION; no vendor)
    and writes pgbench scripts that replay them with a random customer each time.
-3. Starts gunicorn (sync workers) and loads it with wrk (a Lua script sends each call for a
-   random customer with a fresh requestId) at 16 and 64 connections, then runs pgbench with
-   the same number of clients, and prints req/s, p50, p99, errors and the ratio.
+3. Runs ../shared/bench/reference.sh (the least work each call must do, as one prepared
+   statement) at each client count; both cases are compared with its ``debit`` workload.
+4. Starts gunicorn (sync workers; ``--topology``: HAProxy -> 2 gunicorns -> PgBouncer, see
+   tests/topology.py) and loads it with wrk (a Lua script sends each call for a random customer
+   with a fresh requestId) at 16 and 64 connections, then runs pgbench with the same number of
+   clients, and prints req/s, p50, p99, errors, the ratio to the replay and the ratio to the reference.
+
+   [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 15] [--no-reference] [--topology]
 """
 
 import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,12 +32,28 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_issue_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import postgres_ready, start_gunicorn, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    Row,
+    add_server_arguments,
+    app_server,
+    events_to_redis,
+    postgres_ready,
+    ratio,
+    reconcile_report,
+    reference_run,
+    replay_database,
+    server_description,
+    summary,
+    vacuum,
+    warm_up,
+    wrk_figures,
+)
+
+events_to_redis()
 
 BENCH_ORG = 4_900_001
 CUSTOMERS = 2_000
 TILL, PASSWORD = "bench.till", "bench-till-password"
-PORT = 8771
 HOT_TABLES = "wallets_wallet, wallets_ledgerentry, coupons_coupon, catalogue_issuerequest, catalogue_rewardissue"
 ISSUE_PATH = "/v1.1/user/rewards/issue/?username=bench.till&skip_validation=true"
 SINGLE = [{"rewardId": 9101}]
@@ -249,7 +269,7 @@ end
 """
 
 
-def wrk(rewards: list[dict], clients: int, duration: int, lua: Path) -> dict:
+def wrk(base: str, rewards: list[dict], clients: int, duration: int, lua: Path) -> dict:
     import base64
 
     from orgs.models import md5_hex
@@ -271,34 +291,23 @@ def wrk(rewards: list[dict], clients: int, duration: int, lua: Path) -> dict:
             "--latency",
             "-s",
             str(lua),
-            f"http://127.0.0.1:{PORT}{ISSUE_PATH}",
+            f"{base}{ISSUE_PATH}",
         ],
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-        "errors": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0,
-        "socket_errors": re.search(r"Socket errors: (.*)", out).group(1) if "Socket errors" in out else "",
-    }
+    return wrk_figures(out)
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[unit]
-
-
-def pgbench(script: Path, clients: int, duration: int) -> dict:
+def pgbench(script: Path, clients: int, duration: int, dbname: str) -> dict:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     out = subprocess.run(
         ["pgbench", "-n", "-M", "simple", f"-c{clients}", "-j2", f"-T{duration}", "-f", str(script)]
-        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", db["NAME"]],
+        + ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", dbname],
         capture_output=True,
         text=True,
     )
@@ -314,10 +323,10 @@ def pgbench(script: Path, clients: int, duration: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
-    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--clients", default="16,64")
     parser.add_argument("--no-setup", action="store_true", help="reuse the loaded bench org")
     parser.add_argument("--case", choices=["1-reward", "5-reward"], help="run only this case")
+    add_server_arguments(parser)
     args = parser.parse_args()
     if args.no_setup:
         import django
@@ -337,39 +346,29 @@ def main() -> None:
         print(f"{name}: {statements} statements, {events.count('COMMIT')} commits -> {scripts[name]}")
     lua = workdir / "issue.lua"
     lua.write_text(WRK_LUA)
-    server = start_gunicorn(port=PORT, workers=args.workers)
-    results = []
-    try:
+    client_counts = list(map(int, args.clients.split(",")))
+    reference_seconds = args.reference_duration or args.duration
+    references = {clients: reference_run(args, clients, reference_seconds) for clients in client_counts}
+    print(f"{server_description(args)}; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs", flush=True)
+    rows = []
+    with replay_database() as replay_db, app_server(args) as base:
         for name, rewards in cases.items():
-            for clients in map(int, args.clients.split(",")):
+            for clients in client_counts:
                 vacuum(HOT_TABLES)
-                wrk(rewards, clients, 3, lua)  # warm-up: workers' first connections, prepared statements
-                app = wrk(rewards, clients, args.duration, lua)
+                warm_up(lambda seconds, r=rewards, c=clients: wrk(base, r, c, seconds, lua))
+                app = wrk(base, rewards, clients, args.duration, lua)
                 vacuum(HOT_TABLES)
-                db = pgbench(scripts[name], clients, args.duration)
-                results.append((name, clients, app, db))
+                db = pgbench(scripts[name], clients, args.duration, replay_db)
+                rows.append(Row(name, clients, app, db["rate"], "debit", references[clients]))
                 print(
                     f"{name:22} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
                     f"p99 {app['p99']:6.1f} ms  non-2xx {app['errors']} {app['socket_errors']}| pgbench "
                     f"{db['rate']:7.1f} tps ({db['latency']:.1f} ms, failed {db['failed']})  "
-                    f"ratio {app['rate'] / db['rate']:.0%}",
+                    f"ratio {app['rate'] / db['rate']:.0%} | {ratio(app['rate'], references[clients], 'debit')}",
                     flush=True,
                 )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    print()
-    print("| case | clients | app req/s | p50 ms | p99 ms | non-2xx | pgbench tps | app / pgbench |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, clients, app, db in results:
-        print(
-            f"| {name} | {clients} | {app['rate']:.0f} | {app['p50']:.1f} | {app['p99']:.1f} | {app['errors']} | "
-            f"{db['rate']:.0f} | {app['rate'] / db['rate']:.0%} |"
-        )
-    by_case = {(name, clients): app for name, clients, app, _ in results}
-    for name in cases:
-        if (name, 16) in by_case and (name, 64) in by_case:
-            print(f"{name}: 64 clients reach {by_case[(name, 64)]['rate'] / by_case[(name, 16)]['rate']:.0%} of 16")
+    summary(rows)
+    reconcile_report()
 
 
 if __name__ == "__main__":

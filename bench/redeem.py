@@ -4,9 +4,15 @@ For each mode (pool disbursal, amount redemption) and each client count (16,
 64) it prints req/s, p50 and p99 from wrk, and the rate at which pgbench
 replays the *same SQL statements* the endpoint runs (captured from one
 request, with the user drawn at random per transaction as wrk does), and the
-ratio of the two. Both run in the same session on the same data.
+ratio of the two. Both run in the same session on the same data. It also runs
+../shared/bench/reference.sh (the least work each call must do, as one
+prepared statement) at each client count and prints app req/s / reference tps:
+pool disbursal against ``redeem_pool``, amount redemption against ``credit``.
 
-    python bench/redeem.py [--duration 20] [--workers 4] [--users 2000]
+    python bench/redeem.py [--duration 20] [--workers 4] [--users 2000] [--topology]
+        [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 15] [--no-reference]
+
+``--topology`` loads HAProxy -> 2 gunicorns -> PgBouncer (tests/topology.py) instead of one gunicorn.
 
 Needs wrk (apt-get install wrk) and pgbench on PATH; DATABASE_URL defaults to
 postgres://postgres@127.0.0.1:5432/rewards_bench (created if missing, reset on every run).
@@ -17,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,10 +35,26 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reward
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 
-from common import postgres_ready, start_gunicorn  # noqa: E402
-from common import vacuum as common_vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    Row,
+    add_server_arguments,
+    app_server,
+    events_to_redis,
+    postgres_ready,
+    ratio,
+    reconcile_report,
+    reference_run,
+    replay_database,
+    server_description,
+    summary,
+    warm_up,
+    wrk_figures,
+)
+from common import vacuum as common_vacuum  # noqa: E402
 
-ORG, POOL, PORT = 9_200_001, 9_300_001, 8077
+events_to_redis()
+
+ORG, POOL = 9_200_001, 9_300_001
 APIKEY, PRIVATEKEY = "bench-apikey-0001", "bench-privatekey-0001"
 # Distinct id ranges per table, so that a literal id in a captured statement names one thing only.
 SEQUENCES = {
@@ -70,6 +91,8 @@ MODES = {
     "pool disbursal": {"poolId": POOL},
     "amount redemption": {"amount": "0.01"},
 }
+# The workload of ../shared/bench/reference.sh each mode is compared with.
+REFERENCE = {"pool disbursal": "redeem_pool", "amount redemption": "credit"}
 
 
 def seed(users: int, rewards_per_user: int, coupons: int) -> dict:
@@ -162,11 +185,14 @@ def seed(users: int, rewards_per_user: int, coupons: int) -> dict:
 
 
 def capture(mode: str, body: dict, n: int) -> list[str]:
-    """The SQL one request of this mode runs, for user ``n``, as executed."""
+    """The SQL one request of this mode runs, for user ``n``, as executed, in the steady state:
+    after a first request (of another user) has filled the per-process caches, as on the server."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    warm = {"apikey": APIKEY, "privatekey": PRIVATEKEY, "UserIdInstore": f"bench-{n + 1}", **body}
+    Client().post("/v2_0/redeemrewards", data=json.dumps(warm), content_type="application/json")
     with CaptureQueriesContext(connection) as queries:
         answer = (
             Client()
@@ -235,15 +261,15 @@ def vacuum() -> None:
     common_vacuum(HOT_TABLES)
 
 
-def run_wrk(mode: str, clients: int, duration: int, users: int, warmup: int = 3) -> dict:
+def run_wrk(base: str, mode: str, clients: int, duration: int, users: int, warmup: int = 3) -> dict:
     """A warm-up run (workers' first connections, prepared statements, caches), then the measured one."""
     vacuum()
     if warmup:
-        _wrk(mode, clients, warmup, users)
-    return _wrk(mode, clients, duration, users)
+        warm_up(lambda seconds: _wrk(base, mode, clients, seconds, users), seconds=warmup)
+    return _wrk(base, mode, clients, duration, users)
 
 
-def _wrk(mode: str, clients: int, duration: int, users: int) -> dict:
+def _wrk(base: str, mode: str, clients: int, duration: int, users: int) -> dict:
     body = json.dumps({"apikey": APIKEY, "privatekey": PRIVATEKEY, "UserIdInstore": "bench-%d", **MODES[mode]})
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(WRK_SCRIPT % {"users": users, "body": body, "seed": time.time_ns() % 1_000_000_007})
@@ -259,7 +285,7 @@ def _wrk(mode: str, clients: int, duration: int, users: int) -> dict:
             "--latency",
             "-s",
             handle.name,
-            f"http://127.0.0.1:{PORT}/v2_0/redeemrewards",
+            f"{base}/v2_0/redeemrewards",
         ],
         capture_output=True,
         text=True,
@@ -268,25 +294,10 @@ def _wrk(mode: str, clients: int, duration: int, users: int) -> dict:
     os.unlink(handle.name)
     out = done.stdout
     ok, other = map(int, re.search(r"STATUS ok=(\d+) other=(\d+)", out).groups())
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-        "ok": ok,
-        "other": other,
-        "errors": int(errors.group(1)) if errors else 0,
-        "socket_errors": socket_errors.group(1) if socket_errors else "",
-    }
+    return {**wrk_figures(out), "ok": ok, "other": other}
 
 
-def _ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
-
-
-def run_pgbench(script: str, clients: int, duration: int, ids: dict) -> float:
+def run_pgbench(script: str, clients: int, duration: int, ids: dict, dbname: str) -> float:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
@@ -296,7 +307,7 @@ def run_pgbench(script: str, clients: int, duration: int, ids: dict) -> float:
     command += ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres"]
     for name, value in ids.items():
         command += ["-D", f"{name}={value}"]
-    done = subprocess.run([*command, db["NAME"]], capture_output=True, text=True)
+    done = subprocess.run([*command, dbname], capture_output=True, text=True)
     os.unlink(handle.name)
     if done.returncode != 0 or "aborted" in done.stdout:
         raise SystemExit(f"pgbench failed:\n{done.stdout}\n{done.stderr}\nscript:\n{script}")
@@ -306,11 +317,11 @@ def run_pgbench(script: str, clients: int, duration: int, ids: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Redeem Rewards benchmark")
     parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--clients", default="16,64")
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--show-sql", action="store_true")
+    add_server_arguments(parser)
     args = parser.parse_args()
     for tool in ("wrk", "pgbench"):
         if not shutil.which(tool):
@@ -327,36 +338,34 @@ def main() -> None:
         scripts[mode] = pgbench_script(mode, statements, 1, ids)
         if args.show_sql:
             print(f"-- {mode}: {len(statements)} statements\n{scripts[mode]}")
-    server = start_gunicorn(port=PORT, workers=args.workers)
+    reference_seconds = args.reference_duration or args.duration
+    references = {clients: reference_run(args, clients, reference_seconds) for clients in client_counts}
     print(
-        f"gunicorn: {args.workers} sync workers; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs; "
+        f"{server_description(args)}; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs; "
         "VACUUM ANALYZE of the hot tables before each run (autovacuum is off here)\n"
     )
     print(
         f"{'mode':<18} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'pgbench tps':>12} {'ratio':>6}"
+        f"{'pgbench tps':>12} {'ratio':>6}  app / reference"
     )
-    results = {}
-    try:
+    rows = []
+    with replay_database() as replay_db, app_server(args) as base:
         for mode in modes:
             for clients in client_counts:
-                http = run_wrk(mode, clients, args.duration, args.users)
+                http = run_wrk(base, mode, clients, args.duration, args.users)
                 vacuum()
-                tps = run_pgbench(scripts[mode], clients, args.duration, ids)
-                results[(mode, clients)] = http
-                errors = http["errors"] + http["other"]
+                tps = run_pgbench(scripts[mode], clients, args.duration, ids, replay_db)
+                http["errors"] += http["other"]
+                rows.append(Row(mode, clients, http, tps, REFERENCE[mode], references[clients]))
                 print(
                     f"{mode:<18} {clients:>7} {http['rate']:>8.0f} {http['p50']:>8.1f} {http['p99']:>8.1f} "
-                    f"{errors:>7} {tps:>12.0f} {http['rate'] / tps:>6.0%}"
-                    + (f"  socket errors: {http['socket_errors']}" if http["socket_errors"] else "")
+                    f"{http['errors']:>7} {tps:>12.0f} {http['rate'] / tps:>6.0%}  "
+                    f"{ratio(http['rate'], references[clients], REFERENCE[mode])}"
+                    + (f"  socket errors: {http['socket_errors']}" if http["socket_errors"] else ""),
+                    flush=True,
                 )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    for mode in modes:
-        low, high = results.get((mode, 16)), results.get((mode, 64))
-        if low and high:
-            print(f"{mode}: 64 clients at {high['rate'] / low['rate']:.0%} of the 16-client rate")
+    summary(rows)
+    reconcile_report()
 
 
 if __name__ == "__main__":

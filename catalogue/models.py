@@ -150,7 +150,7 @@ class RewardIssue(models.Model):
 
     Written in the same database transaction as the ledger entry that paid for it, so a
     record exists exactly when points moved (``wallets.services.wallet_post``). Staff may
-    revoke it (``catalogue.services.reward_issue_revoke``): CANCELLED, points refunded.
+    revoke it (``catalogue.revocation.reward_issue_revoke``): CANCELLED, points refunded.
     """
 
     class Status(models.TextChoices):

@@ -116,9 +116,16 @@ else:
     if _db["ENGINE"] == "django.db.backends.postgresql":
         _db["ENGINE"] = "rewards_site.postgresql"
     _db["CONN_HEALTH_CHECKS"] = True
+    # Behind a pooler in transaction mode (PgBouncer, DATABASE_TRANSACTION_POOLING=1) the server
+    # session changes between transactions (docs/scaling.md "Running behind PgBouncer"): no
+    # server-side cursors (Django's .iterator() declares one WITH HOLD), and no prepared statements
+    # unless the pooler tracks them (PgBouncer >= 1.21 with max_prepared_statements > 0: then set
+    # DATABASE_SERVER_SIDE_BINDING=1 too).
+    _pooled = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+    _db["DISABLE_SERVER_SIDE_CURSORS"] = _pooled
     # Server-side parameters let psycopg prepare the statements a connection runs repeatedly:
     # PostgreSQL then parses and plans each hot-path statement once per connection.
-    _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not _pooled)
 if env.str("TEST_DATABASE_NAME", default=""):
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -129,6 +129,13 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture
+def server_url(live_server):
+    """Where the concurrency tests send their calls: the live server (one process, threads).
+    tests/test_topology.py runs the same tests through HAProxy, two gunicorns and PgBouncer."""
+    return live_server.url
+
+
+@pytest.fixture
 def demo_document():
     return json.loads(DEMO_SCENARIO.read_text())
 

@@ -23,6 +23,8 @@ CONFIG_VARIABLES = (
     "API_RATE_LIMIT_PER_MINUTE",
     "CELERY_TASK_ALWAYS_EAGER",
     "CONN_MAX_AGE",
+    "DATABASE_TRANSACTION_POOLING",
+    "DATABASE_SERVER_SIDE_BINDING",
     "DJANGO_SETTINGS_MODULE",
     "REQUIRE_POSTGRES",
     "PYTEST_ARGS",
@@ -93,6 +95,20 @@ def test_postgres_and_redis_come_from_the_environment_and_connections_are_kept_o
     assert seen["CELERY_TASK_ALWAYS_EAGER"] is False
     assert seen["CACHES"]["default"]["LOCATION"] == "redis://cache.example:6379/2"
     assert seen["API_RATE_LIMIT_PER_MINUTE"] == 0
+
+
+def test_behind_a_transaction_pooler_nothing_outlives_a_transaction():
+    """DATABASE_TRANSACTION_POOLING (PgBouncer, docs/scaling.md): no server-side cursors, and no
+    prepared statements unless server-side binding is asked for (PgBouncer >= 1.21)."""
+    url = "postgres://u:p@db.example:6432/rewards"
+    direct = read_settings("DATABASES", DATABASE_URL=url)["DATABASES"]["default"]
+    pooled = read_settings("DATABASES", DATABASE_URL=url, DATABASE_TRANSACTION_POOLING="1")["DATABASES"]["default"]
+    tracked = read_settings(
+        "DATABASES", DATABASE_URL=url, DATABASE_TRANSACTION_POOLING="1", DATABASE_SERVER_SIDE_BINDING="1"
+    )["DATABASES"]["default"]
+    assert (direct["DISABLE_SERVER_SIDE_CURSORS"], direct["OPTIONS"]["server_side_binding"]) == (False, True)
+    assert (pooled["DISABLE_SERVER_SIDE_CURSORS"], pooled["OPTIONS"]["server_side_binding"]) == (True, False)
+    assert (tracked["DISABLE_SERVER_SIDE_CURSORS"], tracked["OPTIONS"]["server_side_binding"]) == (True, True)
 
 
 def test_a_production_start_without_a_secret_key_refuses_with_a_clear_message():

@@ -270,6 +270,7 @@ POSTGRES_STEPS = f"{README}::test_the_postgresql_steps_serve_the_demo_with_a_wor
 DOCKER_STEPS = (
     "tests/test_compose_stack.py::test_the_web_service_serves_the_readme_docker_demo_with_capillarys_vendor_sample"
 )
+UNLOCK_COMMANDS = "tests/backoffice/test_admin_lockout.py::test_the_readme_unlock_commands_unlock_as_they_say"
 SCENARIO_COMMANDS = f"{README}::test_the_scenario_commands_refuse_ids_that_exist_and_replace_them"
 RUN_BY = {
     "make run PORT=8001": f"{README}::served",
@@ -298,6 +299,10 @@ RUN_BY = {
     "make beat": POSTGRES_STEPS,
     "docker compose exec web python manage.py load_scenario scenarios/demo.json": DOCKER_STEPS,
     "docker compose exec web python manage.py createsuperuser": DOCKER_STEPS,
+    "python manage.py axes_list_attempts": UNLOCK_COMMANDS,
+    "python manage.py axes_reset_username <username>": UNLOCK_COMMANDS,
+    "python manage.py axes_reset_ip <address>": UNLOCK_COMMANDS,
+    "python manage.py axes_reset": UNLOCK_COMMANDS,
 }
 KEY_CONSTANTS = {"POSTGRES_EXPORT": POSTGRES_EXPORT}
 

@@ -100,3 +100,40 @@ def test_the_demo_admin_still_logs_in_through_the_form(client, settings):
     call_command("ensure_demo_admin")
     assert User.objects.filter(username="admin", is_superuser=True).exists()
     assert log_in(client, "admin", "admin").status_code == 302 and logged_in(client)
+
+
+def test_the_readme_unlock_commands_unlock_as_they_say(client, settings):
+    """The README's support-staff commands, read from the README and run as written (through
+    ``call_command``, which is what ``python manage.py`` runs), placeholders filled in."""
+    from tests import readme
+
+    settings.AXES_FAILURE_LIMIT = 5
+    staff("manager", None)
+    fill = {"<username>": "manager", "<address>": "10.9.3.1"}
+
+    def run(key: str) -> str:
+        (command,) = readme.snippet(key)
+        words = [fill.get(word, word) for word in command.text.split()]
+        assert words[:3] == ["python", "manage.py", words[2]]
+        out = StringIO()
+        call_command(*words[2:], stdout=out)
+        return out.getvalue()
+
+    def lock(address: str = "10.9.3.1"):
+        for n in range(5):
+            log_in(client, "manager", f"wrong-{n}", address=address)
+        assert log_in(client, "manager", "manager-pw", address=address).status_code == 429
+
+    lock()
+    assert "manager" in run("python manage.py axes_list_attempts")
+    run("python manage.py axes_reset_username <username>")
+    assert log_in(client, "manager", "manager-pw").status_code == 302
+    client.logout()
+    settings.AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+    lock()
+    run("python manage.py axes_reset_ip <address>")
+    assert log_in(client, "manager", "manager-pw", address="10.9.3.1").status_code == 302
+    client.logout()
+    lock()
+    run("python manage.py axes_reset")
+    assert log_in(client, "manager", "manager-pw", address="10.9.3.1").status_code == 302

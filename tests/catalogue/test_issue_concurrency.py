@@ -57,11 +57,11 @@ def race(url: str, bodies: list[dict], headers: dict | None = None) -> list[_Ans
     return answers
 
 
-def test_thirty_issues_costing_more_than_the_balance_succeed_exactly_as_often_as_the_points_allow(demo, live_server):
+def test_thirty_issues_costing_more_than_the_balance_succeed_exactly_as_often_as_the_points_allow(demo, server_url):
     # given Asha's 500 points and 30 calls of a 70-point reward (2,100 points): 7 can be paid
     PaymentConfig.objects.filter(pk=62).update(points="70.00")
     # when
-    responses = race(live_server.url, [{"externalId": ASHA, "rewards": [{"rewardId": 353}]}] * 30)
+    responses = race(server_url, [{"externalId": ASHA, "rewards": [{"rewardId": 353}]}] * 30)
     # then
     codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
     assert codes == {(200, 200): 7, (400, 8004): 23}
@@ -70,9 +70,9 @@ def test_thirty_issues_costing_more_than_the_balance_succeed_exactly_as_often_as
     assert_ledgers_add_up()
 
 
-def test_ten_copies_of_one_request_id_issue_once_and_all_answer_the_first_result(demo, live_server):
+def test_ten_copies_of_one_request_id_issue_once_and_all_answer_the_first_result(demo, server_url):
     body = {"externalId": ASHA, "rewards": [{"rewardId": 351, "quantity": 2, "requestId": "same-request"}]}
-    responses = race(live_server.url, [body] * 10)
+    responses = race(server_url, [body] * 10)
     assert {r.status_code for r in responses} == {200}
     transaction_ids = {r.json()["rewards"][0]["transactionId"] for r in responses}
     coupon_codes = {tuple(r.json()["rewards"][0]["intouch"]["couponCodes"]) for r in responses}
@@ -83,14 +83,14 @@ def test_ten_copies_of_one_request_id_issue_once_and_all_answer_the_first_result
     assert_ledgers_add_up()
 
 
-def test_a_coupon_series_of_n_codes_is_never_handed_out_more_than_n_times(demo, live_server):
+def test_a_coupon_series_of_n_codes_is_never_handed_out_more_than_n_times(demo, server_url):
     # given a series of 6 codes behind a 1-point reward, and 20 racing calls for 1 unit
     pool = CouponPool.objects.create(id=9_001, org_id=O2, name="Six")
     coupons_bulk_add(pool=pool, codes=[f"SIX-{n}" for n in range(6)])
     reward = CatalogueReward.objects.create(id=9_002, org_id=O2, name="Six", type="COUPON", coupon_pool=pool)
     PaymentConfig.objects.create(id=9_003, org_id=O2, reward=reward, mode="POINTS", points="1.00")
     # when
-    responses = race(live_server.url, [{"externalId": ASHA, "rewards": [{"rewardId": 9_002}]}] * 20)
+    responses = race(server_url, [{"externalId": ASHA, "rewards": [{"rewardId": 9_002}]}] * 20)
     # then six calls got six different codes, the others were refused, and only six points moved
     won = [r.json()["rewards"][0]["intouch"]["couponCode"] for r in responses if r.status_code == 200]
     assert sorted(won) == [f"SIX-{n}" for n in range(6)]
@@ -99,7 +99,7 @@ def test_a_coupon_series_of_n_codes_is_never_handed_out_more_than_n_times(demo, 
     assert_ledgers_add_up()
 
 
-def test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_without_deadlock(demo, live_server):
+def test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_without_deadlock(demo, server_url):
     """Claims are taken in one sorted statement: two calls holding the same requestIds wait for
     each other instead of deadlocking (which PostgreSQL would end with an error, a 5xx)."""
     forward = {
@@ -107,7 +107,7 @@ def test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_
         "rewards": [{"rewardId": 351, "requestId": "pair-a"}, {"rewardId": 352, "requestId": "pair-b"}],
     }
     backward = {"externalId": ASHA, "rewards": list(reversed(forward["rewards"]))}
-    responses = race(live_server.url, [forward, backward] * 6)
+    responses = race(server_url, [forward, backward] * 6)
     assert {r.status_code for r in responses} == {200}
     # each requestId issued once; every call answers the same transaction for it
     for request_id in ("pair-a", "pair-b"):
@@ -120,14 +120,14 @@ def test_calls_claiming_the_same_request_ids_in_opposite_orders_issue_each_once_
     assert_ledgers_add_up()
 
 
-def test_a_reward_racing_a_spend_of_its_points_never_overdraws(demo, live_server):
+def test_a_reward_racing_a_spend_of_its_points_never_overdraws(demo, server_url):
     """Bulk calls checked against the balance before their transaction, then beaten to the points:
     the check of the whole call is made again under the wallet's lock, so a call that lost the race
     issues nothing (8004) rather than part of its rewards. (This test asserted 7 issued rewards,
     which only partial issuals after a failed points check could give; the seed forbids them.)"""
     PaymentConfig.objects.filter(pk=62).update(points="70.00")
     bulk = {"externalId": ASHA, "rewards": [{"rewardId": 353}, {"rewardId": 353}, {"rewardId": 353}]}
-    responses = race(live_server.url, [bulk] * 8)
+    responses = race(server_url, [bulk] * 8)
     issued = sum(1 for r in responses for item in r.json()["rewards"] if item["status"]["success"])
     assert {r.status_code for r in responses} <= {200, 400}
     assert Counter((r.status_code, r.json()["status"]["code"]) for r in responses) == {(200, 200): 2, (400, 8004): 6}
@@ -137,7 +137,7 @@ def test_a_reward_racing_a_spend_of_its_points_never_overdraws(demo, live_server
     assert_ledgers_add_up()
 
 
-def test_calls_paying_limited_promotions_in_two_orgs_in_opposite_orders_do_not_deadlock(demo, live_server):
+def test_calls_paying_limited_promotions_in_two_orgs_in_opposite_orders_do_not_deadlock(demo, server_url):
     """The customers whose promotion limits a call checks are locked in id order up front."""
     from catalogue.models import Promotion
 
@@ -149,7 +149,7 @@ def test_calls_paying_limited_promotions_in_two_orgs_in_opposite_orders_do_not_d
         PaymentConfig.objects.create(id=reward_id, org_id=org, reward=reward, mode="POINTS", points="1.00")
     forward = {"externalId": ASHA, "rewards": [{"rewardId": 9_021, "orgId": O2}, {"rewardId": 9_022, "orgId": TRAVEL}]}
     backward = {"externalId": ASHA, "rewards": list(reversed(forward["rewards"]))}
-    responses = race(live_server.url, [forward, backward] * 8, headers=OTHER_SCOPE)
+    responses = race(server_url, [forward, backward] * 8, headers=OTHER_SCOPE)
     assert [r.status_code for r in responses] == [200] * 16, [r.json()["status"] for r in responses]
     assert RewardIssue.objects.count() == 32
     assert points(ASHA) == Decimal("484.00") and points(ASHA, TRAVEL) == Decimal("64.00")
@@ -171,7 +171,7 @@ def _top_up_to(balance: Decimal) -> None:
 
 @pytest.mark.parametrize("with_request_ids", [False, True], ids=["no-request-ids", "request-ids"])
 def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_no_call_partly(
-    demo, live_server, with_request_ids
+    demo, server_url, with_request_ids
 ):
     """isRedeemable under concurrency: the call's total is checked and taken under the wallet's
     lock, so a call that would fail the check alone fails it in a race too, issuing nothing."""
@@ -184,7 +184,7 @@ def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_
                 rewards = [{**r, "requestId": f"{round_}-{i}-{n}"} for n, r in enumerate(rewards)]
             bodies.append({"externalId": ASHA, "rewards": rewards})
         # when
-        responses = race(live_server.url, bodies)
+        responses = race(server_url, bodies)
         # then exactly one call issued both rewards, every other one answered the points error
         codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
         assert codes == {(200, 200): 1, (400, 8004): 29}, (round_, codes)
@@ -195,7 +195,7 @@ def test_thirty_bulk_calls_of_61_points_for_100_points_issue_one_call_whole_and_
 
 
 def test_thirty_bulk_calls_with_a_vendor_reward_of_60_points_for_100_points_issue_one_call_whole(
-    demo, live_server, vendor
+    demo, server_url, vendor
 ):
     """The reward-by-reward path (a VENDOR reward): the points of the whole call are checked under
     the wallet's lock, the vendor's held for the partner call (an open ``VendorCall``), so only one
@@ -207,7 +207,7 @@ def test_thirty_bulk_calls_with_a_vendor_reward_of_60_points_for_100_points_issu
         "rewards": [{"rewardId": 350, "paymentConfig": {"redemptionValue": 30}}, {"rewardId": 9_031}],
     }
     for round_ in range(3):
-        responses = race(live_server.url, [body] * 30)
+        responses = race(server_url, [body] * 30)
         codes = Counter((r.status_code, r.json()["status"]["code"]) for r in responses)
         assert codes == {(200, 200): 1, (400, 8004): 29}, (round_, codes)
         assert len(vendor.requests) == round_ + 1

@@ -53,20 +53,18 @@ def assert_books_balance() -> None:
         assert wallet.balance == total >= 0, wallet
 
 
-def test_thirty_redemptions_of_one_reward_succeed_once(live_server, world):
+def test_thirty_redemptions_of_one_reward_succeed_once(server_url, world):
     body = {**KEYS, "UserIdInstore": "ext_id98543198", "rewarddtlids": ["rd-1001"]}
-    answers = race(live_server.url, [body] * 30)
+    answers = race(server_url, [body] * 30)
     assert Counter(a["statuscode"] for a in answers) == {1: 1, 57: 29}
     assert LedgerEntry.objects.filter(kind="REDEMPTION").count() == 1
     assert Wallet.objects.get(org_id=O2, kind="CREDITS", customer__external_id="ext_id98543198").balance == 10
     assert_books_balance()
 
 
-def test_thirty_amount_redemptions_never_credit_more_than_was_earned(live_server, world):
+def test_thirty_amount_redemptions_never_credit_more_than_was_earned(server_url, world):
     # Asha has 25.00 unredeemed (10.00 + 15.00); thirty calls ask 1.50 each
-    answers = race(
-        live_server.url, [{**KEYS, "userkey": "2d0f2c8e-7c7e-4a57-9c43-5f3f6b1f0a11", "amount": "1.50"}] * 30
-    )
+    answers = race(server_url, [{**KEYS, "userkey": "2d0f2c8e-7c7e-4a57-9c43-5f3f6b1f0a11", "amount": "1.50"}] * 30)
     codes = Counter(a["statuscode"] for a in answers)
     assert codes == {1: 16, 104: 14}  # 16 x 1.50 = 24.00; the last 1.00 cannot pay 1.50
     wallet = Wallet.objects.get(org_id=O2, kind="CREDITS", customer__external_id="ext_id98543198")
@@ -79,7 +77,7 @@ def test_thirty_amount_redemptions_never_credit_more_than_was_earned(live_server
     assert_books_balance()
 
 
-def test_forty_users_racing_for_twenty_coupons_get_twenty_distinct_coupons(live_server, world):
+def test_forty_users_racing_for_twenty_coupons_get_twenty_distinct_coupons(server_url, world):
     # given a "User will choose" pool of 20 and 40 users with one coupon reward each
     campaign = Campaign.objects.get(org_id=O2, code="loyalty-coffee")
     pool = CouponPool.objects.create(id=9001, org_id=O2, name="Race", campaign=campaign)
@@ -90,7 +88,7 @@ def test_forty_users_racing_for_twenty_coupons_get_twenty_distinct_coupons(live_
         for n, user in enumerate(users)
     )
     # when
-    answers = race(live_server.url, [{**KEYS, "UserIdInstore": u.external_id, "poolId": 9001} for u in users])
+    answers = race(server_url, [{**KEYS, "UserIdInstore": u.external_id, "poolId": 9001} for u in users])
     # then
     won = [a["coupon"]["code"] for a in answers if a["statuscode"] == 1]
     assert Counter(a["statuscode"] for a in answers) == {1: 20, 49: 20}
@@ -100,9 +98,9 @@ def test_forty_users_racing_for_twenty_coupons_get_twenty_distinct_coupons(live_
     assert EarnedReward.objects.filter(code__startswith="race-", status="REDEEMED").count() == 20
 
 
-def test_ten_copies_of_one_idempotency_key_redeem_once(live_server, world):
+def test_ten_copies_of_one_idempotency_key_redeem_once(server_url, world):
     body = {**KEYS, "UserIdInstore": "ext-ravi", "amount": "2.00"}
-    answers = race(live_server.url, [body] * 10, headers={"Idempotency-Key": "same-order"})
+    answers = race(server_url, [body] * 10, headers={"Idempotency-Key": "same-order"})
     assert all(answer == answers[0] for answer in answers) and answers[0]["statuscode"] == 1
     assert LedgerEntry.objects.filter(kind="REDEMPTION").count() == 1
     assert_books_balance()
