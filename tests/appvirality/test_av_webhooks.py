@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-import events.tasks  # noqa: F401  (registers the dispatch task eager Celery runs by name, as a worker's autodiscovery does)
 from orgs.models import Customer, OutboxEvent, WebhookDelivery, WebhookEndpoint
 from tests.processes import wait_for, webhook_receiver
 
