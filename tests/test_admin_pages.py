@@ -48,6 +48,8 @@ from orgs.models import (
     WebhookEndpoint,
 )
 from wallets.models import (
+    CampaignRule,
+    ConversionEvent,
     Discrepancy,
     EarnedReward,
     IdempotencyKey,
@@ -57,6 +59,7 @@ from wallets.models import (
     ReconciliationRun,
     RedemptionCall,
     RedemptionReversal,
+    RuleUsage,
     Wallet,
     WalletAdjustment,
 )
@@ -135,6 +138,7 @@ def build_everything(n: int) -> dict:
         reversed_points="0.25", points_currency_ratio="1", redeemed_value="0.50", balance_after="0.50",
         transaction_number=f"bill-{n}", till_username=till.username, ledger_entry=till_entry,
     )  # fmt: skip
+    rule = CampaignRule.objects.create(org=org, campaign=campaign, event=f"Signup-{n}", user_amount="1.00")
     return {
         PointsRedemption: till_redemption,
         PointsReversal: PointsReversal.objects.create(
@@ -143,6 +147,9 @@ def build_everything(n: int) -> dict:
         RewardIssueChange: RewardIssueChange.objects.create(
             org=org, issue=issue, till_username=till.username, fulfillment_status_after="SHIPPED"
         ),
+        CampaignRule: rule,
+        ConversionEvent: ConversionEvent.objects.create(org=org, customer=customer, event_name="Signup", tskey=f"t{n}"),
+        RuleUsage: RuleUsage.objects.create(org=org, rule=rule, customer=customer, count=1),
         WebhookEndpoint: endpoint,
         OutboxEvent: event,
         WebhookDelivery: WebhookDelivery.objects.create(org=org, event=event, endpoint=endpoint, next_attempt_at=now),

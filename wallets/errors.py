@@ -62,3 +62,11 @@ class ReversalTooLarge(TillPointsRefused):
 
 class ValidationCodeRefused(TillPointsRefused):
     """The validation code is missing, wrong, used or expired."""
+
+
+class UnknownReward(DomainError):
+    """A reward detail id is unknown in this app."""
+
+
+class TransactionValueRequired(DomainError):
+    """transactionValue is required: a rule matching the event pays a percentage of it."""

@@ -21,6 +21,9 @@ Checks:
 * ``ledger_issue_unrecorded``: an ISSUE ledger entry belongs to an issued reward;
 * ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue;
   coupons handed out before the call records' retention only need the holder);
+* ``earned_reward_coupon``: a coupon handed out for an earned reward (coupons by the event) is held
+  by the reward's customer and the reward is rewarded (such coupons satisfy ``coupon_record``);
+* ``rule_usage``: a rule's per-user count equals the conversion events of that user it paid;
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
 * ``vendor_voucher_maybe_twice``: a requestId retried after a vendor call that may have left a
   voucher at the partner (two vouchers if it does not de-duplicate), not yet resolved by staff;
@@ -166,12 +169,46 @@ CHECKS = [
          WHERE c.id >= %(lo)s AND c.id < %(hi)s AND (c.status = 'ISSUED' OR c.holder_id IS NOT NULL)
            AND (c.holder_id IS NULL OR (c.issued_at >= %(calls_kept_since)s AND
                 NOT EXISTS (SELECT 1 FROM wallets_redemptioncall r WHERE r.coupon_id = c.id)
+                AND NOT EXISTS (SELECT 1 FROM wallets_earnedreward er WHERE er.coupon_id = c.id)
                 AND NOT EXISTS (
                     SELECT 1 FROM catalogue_rewardissue ri
                       JOIN catalogue_cataloguereward cr ON cr.id = ri.reward_id
                      CROSS JOIN {issue_codes}
                      WHERE ri.org_id = c.org_id AND cr.coupon_pool_id = c.pool_id AND ri.customer_id = c.holder_id
                        AND {issue_code} = c.code)))
+        """,
+        money=False,
+    ),
+    Check(
+        "earned_reward_coupon",
+        "wallets_earnedreward",
+        """
+        SELECT er.org_id, er.id, 'coupon held by customer ' || er.customer_id || ', reward rewarded',
+               CASE WHEN c.id IS NULL THEN 'no coupon'
+                    ELSE 'coupon ' || c.code || ' ' || c.status || ' held by '
+                         || COALESCE(CAST(c.holder_id AS TEXT), 'nobody') || ', reward ' || er.status END,
+               'coupon handed out for reward ' || er.code
+          FROM wallets_earnedreward er
+          LEFT JOIN coupons_coupon c ON c.id = er.coupon_id
+         WHERE er.id >= %(lo)s AND er.id < %(hi)s AND er.coupon_id IS NOT NULL
+           AND (c.id IS NULL OR c.holder_id IS NULL OR c.holder_id <> er.customer_id OR er.status <> 'REDEEMED'
+                OR c.status NOT IN ('ISSUED', 'REDEEMED', 'EXPIRED'))
+        """,
+        money=False,
+    ),
+    Check(
+        "rule_usage",
+        "wallets_ruleusage",
+        """
+        SELECT u.org_id, u.id, u.count, COALESCE(x.paid, 0), 'rule ' || u.rule_id || ', customer ' || u.customer_id
+          FROM wallets_ruleusage u
+          LEFT JOIN (SELECT er.rule_id, ce.customer_id, COUNT(DISTINCT er.conversion_id) AS paid
+                       FROM wallets_earnedreward er
+                       JOIN wallets_conversionevent ce ON ce.id = er.conversion_id
+                      WHERE er.rule_id IN (SELECT rule_id FROM wallets_ruleusage WHERE id >= %(lo)s AND id < %(hi)s)
+                      GROUP BY er.rule_id, ce.customer_id) x
+                 ON x.rule_id = u.rule_id AND x.customer_id = u.customer_id
+         WHERE u.id >= %(lo)s AND u.id < %(hi)s AND u.count <> COALESCE(x.paid, 0)
         """,
         money=False,
     ),
