@@ -31,8 +31,10 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reward
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 
-from common import postgres_ready, start_gunicorn, vacuum  # noqa: E402  (bench/ is on sys.path as a script)
-from redeem import _ms, run_pgbench  # noqa: E402
+from common import events_to_redis, postgres_ready, start_gunicorn, vacuum, wrk_figures  # noqa: E402  (bench/ on sys.path)
+from redeem import run_pgbench  # noqa: E402
+
+events_to_redis()
 
 ORG, PORT, REFERRERS = 9_200_002, 8078, 100
 APIKEY, PRIVATEKEY = "bench-av-apikey-0001", "bench-av-privatekey-0001"
@@ -216,14 +218,8 @@ def _wrk(verb: str, clients: int, duration: int, users: int, run: int) -> dict:
     os.unlink(handle.name)
     out = done.stdout
     ok, other = map(int, re.search(r"STATUS ok=(\d+) other=(\d+)", out).groups())
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),
-        "errors": (int(errors.group(1)) if errors else 0) + other,
-        "ok": ok,
-    }
+    figures = wrk_figures(out)
+    return {**figures, "errors": figures["errors"] + other, "ok": ok}
 
 
 def main() -> None:
@@ -239,6 +235,8 @@ def main() -> None:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not on PATH")
     postgres_ready("bench/companion.py")
+    from django.conf import settings
+
     calls, client_counts = args.calls.split(","), [int(c) for c in args.clients.split(",")]
     ids = seed(args.users)
     scripts = {}
@@ -260,7 +258,7 @@ def main() -> None:
                 run += 1
                 http = run_wrk(verb, clients, args.duration, args.users, run)
                 vacuum(HOT_TABLES)
-                tps = run_pgbench(scripts[verb], clients, args.duration, ids)
+                tps = run_pgbench(scripts[verb], clients, args.duration, ids, settings.DATABASES["default"]["NAME"])
                 results[(verb, clients)] = http
                 print(
                     f"{verb:<24} {clients:>7} {http['rate']:>8.0f} {http['p50']:>8.1f} {http['p99']:>8.1f} "
