@@ -4,7 +4,13 @@ import logging
 
 from django.conf import settings
 from django_ratelimit.core import is_ratelimited
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -113,13 +119,13 @@ whatever its Content-Type (UTF-8, UTF-16 or UTF-32), so this operation never ans
 """
 
 
-def _throttled(request, org) -> bool:
+def _throttled(request, org, group: str = "appvirality-redeem") -> bool:
     limit = settings.API_RATE_LIMIT_PER_MINUTE
     if not limit:
         return False
     try:
         return is_ratelimited(
-            request, group="appvirality-redeem", key=lambda group, req: str(org.pk), rate=f"{limit}/m", increment=True
+            request, group=group, key=lambda group, req: str(org.pk), rate=f"{limit}/m", increment=True
         )
     except Exception as exc:  # the cache (Redis) is down: fail open (RATELIMIT_FAIL_OPEN), never a 5xx
         logger.warning("rate limit not checked: %s", exc)

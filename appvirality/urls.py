@@ -1,9 +1,27 @@
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
 
 from .apis import RedeemRewardsApi
+from .companion_apis import COMPANION_APIS
+
+_VIEWS = {"redeemrewards": RedeemRewardsApi.as_view(schema=None)} | {
+    verb: api.as_view(schema=None) for verb, api in COMPANION_APIS.items()
+}
+
+
+@csrf_exempt
+def any_case(request, verb: str):
+    """AppVirality verbs are matched case-insensitively, with or without a trailing slash."""
+    view = _VIEWS.get(verb.lower())
+    if view is None:
+        return JsonResponse({"success": False, "statuscode": 0, "message": f"unknown call {verb!r}"}, status=404)
+    return view(request)
+
 
 urlpatterns = [
     path("v2_0/redeemrewards", RedeemRewardsApi.as_view(), name="redeem-rewards"),
-    # AppVirality clients may add a trailing slash; the schema documents the route once.
-    path("v2_0/redeemrewards/", RedeemRewardsApi.as_view(schema=None)),
+    # The schema documents each route once, lower-case and without a trailing slash.
+    *(path(f"v2_0/{verb}", api.as_view(), name=f"appvirality-{verb}") for verb, api in COMPANION_APIS.items()),
+    re_path(r"^v2_0/(?P<verb>[A-Za-z0-9_]{1,64})/?$", any_case),
 ]

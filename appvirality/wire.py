@@ -21,7 +21,15 @@ from core.numbers import NumberInvalid, id_parse, money_parse
 from core.request_body import BodyTooLarge, too_large
 from coupons.errors import PoolExhausted, UnknownPool
 from orgs.credentials import app_authenticate
-from orgs.errors import NotEligible, UnknownCampaign, UnknownGrowthHack, UnknownUser, UnknownUserKey
+from orgs.errors import (
+    IdentifierTaken,
+    InvalidReferrer,
+    NotEligible,
+    UnknownCampaign,
+    UnknownGrowthHack,
+    UnknownUser,
+    UnknownUserKey,
+)
 from orgs.models import Org
 from wallets.errors import (
     AlreadyRedeemed,
@@ -30,6 +38,8 @@ from wallets.errors import (
     ModeMismatch,
     NothingToRedeem,
     RewardsNotFound,
+    TransactionValueRequired,
+    UnknownReward,
 )
 from wallets.models import RedemptionCall
 from wallets.redeem import Answer, IdempotencyIn, Redeemed, RedeemIn, Replayed, redemption_call
@@ -65,6 +75,7 @@ STATUS_CODES = {
         StatusCode(2, 200, "Invalid User Key"),
         StatusCode(3, 200, "Invalid GrowthHack"),
         StatusCode(5, 200, "Invalid StoreID or EmailID"),
+        StatusCode(11, 200, "Invalid RewardDetailID"),
         StatusCode(30, 200, "Invalid PoolID"),
         StatusCode(43, 200, "No rewards for the user"),
         StatusCode(49, 200, "There are no coupons in the coupon pool"),
@@ -76,6 +87,7 @@ STATUS_CODES = {
         StatusCode(104, 200, "Amount is larger than the user's unredeemed rewards"),
         StatusCode(105, 409, "Idempotency-Key reused with a different body"),
         StatusCode(106, 429, "Rate limit exceeded for this app"),
+        StatusCode(111, 200, "Invalid referrer code"),
     )
 }
 
@@ -95,6 +107,10 @@ ERROR_CODES: dict[type[DomainError], int] = {
     NothingToRedeem: 43,
     AmountTooLarge: 104,
     PoolExhausted: 49,
+    IdentifierTaken: 5,
+    UnknownReward: 11,
+    InvalidReferrer: 111,
+    TransactionValueRequired: 102,
 }
 
 
@@ -304,4 +320,4 @@ def _error_code(error: DomainError) -> tuple[int, str]:
     if isinstance(error, UnknownCampaign) and "campaign" in error.context:
         return 0, f"unknown campaignId {error.context['campaign']!r}"
     code = next(ERROR_CODES[cls] for cls in type(error).__mro__ if cls in ERROR_CODES)
-    return code, ""
+    return code, str(error) if code == 102 else ""  # a rule's refusal of a field says which

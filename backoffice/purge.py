@@ -38,12 +38,15 @@ from orgs.models import (
     WebhookEndpoint,
 )
 from wallets.models import (
+    CampaignRule,
+    ConversionEvent,
     Discrepancy,
     EarnedReward,
     IdempotencyKey,
     LedgerEntry,
     RedemptionCall,
     RedemptionReversal,
+    RuleUsage,
     Wallet,
     WalletAdjustment,
 )
@@ -69,6 +72,9 @@ def _org_owned_models():
         LedgerEntry,
         Wallet,
         EarnedReward,
+        RuleUsage,
+        ConversionEvent,
+        CampaignRule,
         PaymentConfig,
         RewardSegment,
         CatalogueReward,

@@ -9,6 +9,7 @@ campaign 'x'``; with any problem nothing is written.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from orgs.models import (
     Customer,
     CustomerGroup,
     CustomerSegment,
+    EventKind,
     GroupMember,
     Org,
     OrgConnection,
@@ -48,7 +50,11 @@ from wallets.models import EarnedReward, LedgerEntry, Wallet
 from wallets.services import wallet_post
 
 from .purge import org_purge
+from .scenario_earning import rules_problems, rules_write, webhooks_write
 from .scenario_schema import SCENARIO_SCHEMA
+
+RESERVED_REWARD_ID = re.compile(r"^av-\d+-\d+$")
+REVIEW_STATUSES = {status: status for status in EarnedReward.Review.values}
 
 ProgressFactory = Callable[[str, int], Callable[[int], None]]
 _VALIDATOR = Draft202012Validator(SCENARIO_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
@@ -202,7 +208,9 @@ class _Checker:
             seen: dict = {}
             for i, value in enumerate(org.get(name, [])):
                 self.unique(seen, value, [*parts, i], name.rstrip("s").replace("_", " "))
-        identifiers: dict[str, dict] = {k: {} for k in ("external_id", "user_key", "email", "mobile", "card")}
+        identifiers: dict[str, dict] = {
+            k: {} for k in ("external_id", "user_key", "email", "mobile", "card", "referral_code")
+        }
         for c, customer in enumerate(org.get("customers", [])):
             parts = [*base, "customers", c]
             for key in ("external_id", "user_key", "email", "mobile"):
@@ -214,7 +222,16 @@ class _Checker:
                     self.problem([*parts, "segments", s], f"unknown segment {segment!r}")
             for k, card in enumerate(customer.get("cards", [])):
                 self.unique(identifiers["card"], card["number"], [*parts, "cards", k, "number"], "card number")
+            if customer.get("referral_code") is not None:
+                code = customer["referral_code"].upper()
+                self.unique(identifiers["referral_code"], code, [*parts, "referral_code"], "referral code")
+            self.time([*parts, "registered_at"], customer.get("registered_at"))
         customers = identifiers["external_id"]
+        for c, customer in enumerate(org.get("customers", [])):
+            referrer = customer.get("referrer")
+            if referrer is not None and (referrer not in customers or referrer == customer["external_id"]):
+                what = "a customer cannot refer themself" if referrer == customer["external_id"] else "unknown"
+                self.problem([*base, "customers", c, "referrer"], f"{what} customer {referrer!r}")
         for g, group in enumerate(org.get("groups", [])):
             parts = [*base, "groups", g]
             self.unique(seen_global["group"], group["id"], [*parts, "id"], "group id")
@@ -244,6 +261,7 @@ class _Checker:
             if campaign.get("eligible_segment") is not None and campaign["eligible_segment"] not in segments:
                 self.problem([*parts, "eligible_segment"], f"unknown segment {campaign['eligible_segment']!r}")
             self.time([*parts, "ends_at"], campaign.get("ends_at"))
+            self.check_rules(parts, campaign)
         seen: dict = {}
         for r, reward in enumerate(org.get("earned_rewards", [])):
             parts = [*base, "earned_rewards", r]
@@ -257,7 +275,20 @@ class _Checker:
                 self.problem([*parts, "amount"], "a reward of a COUPONS campaign is one coupon: leave amount out")
             if reward["customer"] not in self.customers:
                 self.problem([*parts, "customer"], f"unknown customer {reward['customer']!r}")
+            if RESERVED_REWARD_ID.match(str(reward["id"])):
+                self.problem([*parts, "id"], "ids like 'av-12-1' are those of rewards earned through conversion events")
             self.time([*parts, "earned_at"], reward.get("earned_at"))
+            self.time([*parts, "review_until"], reward.get("review_until"))
+            if "review_until" in reward and reward.get("status") != "UNDER_REVIEW":
+                self.problem([*parts, "review_until"], "only a reward UNDER_REVIEW has a review period")
+        for w, webhook in enumerate(org.get("webhooks", [])):
+            unknown = set(webhook.get("kinds", [])) - set(EventKind.values)
+            if unknown:
+                self.problem([*base, "webhooks", w, "kinds"], f"unknown event kinds {sorted(unknown)}")
+
+    def check_rules(self, parts, campaign) -> None:
+        for at, message in rules_problems(campaign):
+            self.problem([*parts, *at], message)
 
     def check_coupons(self, base, org, seen_global) -> None:
         self.pools: set[int] = set()
@@ -328,7 +359,15 @@ class _Writer:
 
     def write(self) -> LoadReport:
         orgs = self.document["orgs"]
-        Org.objects.bulk_create(Org(id=org["id"], name=org["name"]) for org in orgs)
+        Org.objects.bulk_create(
+            Org(
+                id=org["id"],
+                name=org["name"],
+                revoke_enabled=org.get("revoke_enabled", False),
+                points_currency_ratio=Decimal(org.get("points_currency_ratio", "1")),
+            )
+            for org in orgs
+        )
         links = {(org["id"], other) for org in orgs for other in org.get("connected_orgs", [])}
         links |= {(b, a) for a, b in links}
         OrgConnection.objects.bulk_create(
@@ -364,13 +403,14 @@ class _Writer:
         FulfillmentStatusDefinition.objects.bulk_create(
             FulfillmentStatusDefinition(org_id=org_id, name=n) for n in org.get("fulfillment_statuses", [])
         )
-        customers = self.write_customers(org, segments)
+        customers = self.write_customers(base, org, segments)
         self.write_groups(org, customers)
         campaigns = self.write_campaigns(base, org, segments, customers)
         pools = self.write_pools(base, org, campaigns)
         self.write_catalogue(base, org, segments, pools)
+        webhooks_write(org=org)
 
-    def write_customers(self, org, segments) -> dict[str, Customer]:
+    def write_customers(self, base, org, segments) -> dict[str, Customer]:
         org_id, rows = org["id"], org.get("customers", [])
         customers = Customer.objects.bulk_create(
             Customer(
@@ -380,9 +420,19 @@ class _Writer:
                 email=data["email"].lower() if data.get("email") else None,
                 mobile=data.get("mobile"),
                 blocked=data.get("blocked", False),
+                name=data.get("name", ""),
+                registered_at=self.time([*base, "customers", c, "registered_at"]) or timezone.now(),
+                **({"referral_code": data["referral_code"].upper()} if data.get("referral_code") else {}),
             )
-            for data in rows
+            for c, data in enumerate(rows)
         )
+        by_external_id = {customer.external_id: customer for customer in customers}
+        referred = []
+        for customer, data in zip(customers, rows, strict=True):
+            if data.get("referrer"):
+                customer.referrer = by_external_id[data["referrer"]]
+                referred.append(customer)
+        Customer.objects.bulk_update(referred, ["referrer"])
         CustomerSegment.objects.bulk_create(
             CustomerSegment(org_id=org_id, customer=customer, segment=segments[name])
             for customer, data in zip(customers, rows, strict=True)
@@ -430,12 +480,15 @@ class _Writer:
                 active=data.get("active", True),
                 ends_at=self.time([*base, "campaigns", c, "ends_at"]),
                 eligible_segment=segments.get(data.get("eligible_segment")),
+                reward_unit=data.get("reward_unit", "credits"),
             )
+            rules_write(campaign=campaigns[data["id"]], rules=data.get("rules", []))
         rewards = []
         for r, data in enumerate(org.get("earned_rewards", [])):
             amount = to_money(data["amount"]) if "amount" in data else None
             redeemed = data.get("status") == EarnedReward.Status.REDEEMED
             earned_at = self.time([*base, "earned_rewards", r, "earned_at"]) or timezone.now()
+            review = REVIEW_STATUSES.get(data.get("status"), EarnedReward.Review.APPROVED)
             rewards.append(
                 EarnedReward(
                     org_id=org["id"],
@@ -444,9 +497,11 @@ class _Writer:
                     customer=customers[data["customer"]],
                     amount=amount,
                     redeemed_amount=amount if redeemed and amount else Decimal("0.00"),
-                    status=data.get("status", EarnedReward.Status.UNREDEEMED),
+                    status=EarnedReward.Status.REDEEMED if redeemed else EarnedReward.Status.UNREDEEMED,
                     earned_at=earned_at,
                     redeemed_at=earned_at if redeemed else None,
+                    review_status=review,
+                    review_until=self.time([*base, "earned_rewards", r, "review_until"]),
                 )
             )
         EarnedReward.objects.bulk_create(rewards, batch_size=5000)
@@ -463,6 +518,12 @@ class _Writer:
                 name=data["name"],
                 campaign=campaigns.get(data.get("campaign")),
                 **({"low_stock_threshold": data["low_stock_threshold"]} if "low_stock_threshold" in data else {}),
+                details=data.get("details", ""),
+                image=data.get("image", ""),
+                value=to_money(data["value"]) if "value" in data else None,
+                unit=data.get("unit", ""),
+                **{key: data[key] for key in ("description", "discount_type") if key in data},
+                **{key: Decimal(data[key]) for key in ("discount_value",) if key in data},
             )
             pools[pool.pk] = pool
             explicit = data.get("coupons", [])

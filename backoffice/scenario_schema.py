@@ -10,6 +10,7 @@ from core.numbers import BIGINT_MAX
 MONEY = {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,2})?$", "x-error": "not a decimal string like '12.50'"}
 POSITIVE_MONEY = {**MONEY, "not": {"pattern": r"^0+(\.0+)?$"}, "x-error": "not a positive decimal string like '12.50'"}
 RATIO = {"type": "string", "pattern": r"^\d{1,6}(\.\d{1,6})?$", "x-error": "not a decimal ratio like '0.5'"}
+POSITIVE_RATIO = {**RATIO, "not": {"pattern": r"^0+(\.0+)?$"}, "x-error": "not a positive ratio like '0.25'"}
 TIME = {"type": ["string", "null"], "minLength": 1}
 ID = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
 NAME = {"type": "string", "minLength": 1, "maxLength": 100}
@@ -42,8 +43,34 @@ CUSTOMER = _object(
         "points": MONEY,
         "credits": MONEY,
         "blocked": {"type": "boolean"},
+        "name": {"type": "string", "maxLength": 200},
+        "registered_at": {"type": "string", "minLength": 1},
+        "referral_code": {"type": "string", "pattern": r"^[A-Za-z0-9]{8}$", "x-error": "not 8 characters A-Z0-9"},
+        "referrer": {"type": "string", "minLength": 1},
     },
     ("external_id",),
+)
+
+PERCENT = {"type": "string", "pattern": r"^\d{1,3}(\.\d{1,2})?$", "x-error": "not a percentage like '10' or '2.5'"}
+RULE_SIDE = {
+    "oneOf": [
+        {"type": "null"},
+        _object({"amount": POSITIVE_MONEY}, ("amount",)),
+        _object({"percent": PERCENT, "max": POSITIVE_MONEY}, ("percent",)),
+        _object({"coupon": {"const": True}}, ("coupon",)),
+    ]
+}
+RULE = _object(
+    {
+        "event": {"type": "string", "minLength": 1, "maxLength": 100},
+        "referrer": RULE_SIDE,
+        "friend": RULE_SIDE,
+        "user": RULE_SIDE,
+        "per_user": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        "review_days": {"type": "integer", "minimum": 0, "maximum": 3650},
+        "active": {"type": "boolean"},
+    },
+    ("event",),
 )
 
 GROUP = _object(
@@ -67,6 +94,8 @@ CAMPAIGN = _object(
         "active": {"type": "boolean"},
         "ends_at": TIME,
         "eligible_segment": {"type": ["string", "null"]},
+        "reward_unit": {"type": "string", "minLength": 1, "maxLength": 32},
+        "rules": {"type": "array", "items": RULE},
     },
     ("id", "growth_hack", "reward_type"),
 )
@@ -77,8 +106,9 @@ EARNED_REWARD = _object(
         "campaign": {"type": "string"},
         "customer": {"type": "string"},
         "amount": POSITIVE_MONEY,
-        "status": {"enum": ["UNREDEEMED", "REDEEMED"]},
+        "status": {"enum": ["UNREDEEMED", "REDEEMED", "UNDER_REVIEW", "APPROVED", "REJECTED", "SUSPICIOUS"]},
         "earned_at": {"type": "string", "minLength": 1},
+        "review_until": {"type": "string", "minLength": 1},
     },
     ("id", "campaign", "customer"),
 )
@@ -89,6 +119,13 @@ COUPON_POOL = _object(
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "campaign": {"type": ["string", "null"]},
         "low_stock_threshold": {"type": "integer", "minimum": 0},
+        "details": {"type": "string", "maxLength": 2000},
+        "image": {"type": "string", "pattern": r"^https?://\S+$", "maxLength": 500, "x-error": "not an http(s) URL"},
+        "value": MONEY,
+        "unit": {"type": "string", "maxLength": 32},
+        "description": {"type": "string", "maxLength": 500},
+        "discount_type": {"enum": ["ABS", "PERC"]},
+        "discount_value": MONEY,
         "coupons": {
             "type": "array",
             "items": _object({"code": CODE, "expires_at": TIME}, ("code",)),
@@ -163,6 +200,8 @@ ORG = _object(
         "id": ID,
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "connected_orgs": {"type": "array", "items": ID},
+        "revoke_enabled": {"type": "boolean"},
+        "points_currency_ratio": POSITIVE_RATIO,
         "appvirality": _object(
             {
                 "apikey": {"type": "string", "minLength": 8, "maxLength": 128},
@@ -200,6 +239,24 @@ ORG = _object(
         "coupon_pools": {"type": "array", "items": COUPON_POOL},
         "promotions": {"type": "array", "items": PROMOTION},
         "catalogue": {"type": "array", "items": CATALOGUE_REWARD},
+        "webhooks": {
+            "type": "array",
+            "items": _object(
+                {
+                    "url": {
+                        "type": "string",
+                        "pattern": r"^https?://\S+$",
+                        "maxLength": 500,
+                        "x-error": "not an http(s) URL",
+                    },
+                    "secret": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "format": {"enum": ["native", "appvirality"]},
+                    "securekey": {"type": "string", "maxLength": 200},
+                    "kinds": {"type": "array", "items": {"type": "string"}},
+                },
+                ("url", "secret"),
+            ),
+        },
     },
     ("id", "name"),
 )

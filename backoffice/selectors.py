@@ -3,7 +3,7 @@ dashboard. They read across every app, so they sit above them all."""
 
 import contextlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,7 +17,7 @@ from core.money import ZERO, to_money
 from coupons.models import Coupon, CouponPool
 from coupons.selectors import available_by_pool
 from orgs.models import Customer, CustomerGroup
-from wallets.models import Discrepancy, EarnedReward, LedgerEntry, RedemptionCall, Wallet
+from wallets.models import Discrepancy, EarnedReward, LedgerEntry, PointsRedemption, RedemptionCall, Wallet
 
 # --- back office ------------------------------------------------------------------------
 
@@ -78,6 +78,10 @@ class Customer360:
     reward_issues: list[RewardIssue]
     coupons: list[Coupon]
     notes: list
+    referrer_chain: list[Customer]  # the referrer, its referrer, ... (at most REFERRER_DEPTH)
+    referees: list[Customer]  # each with ``referee_count``: how many they referred in turn
+    referee_count: int
+    points_redemptions: list = field(default_factory=list)  # at the till, with their reversals
 
 
 def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None = None) -> Customer360 | None:
@@ -115,7 +119,12 @@ def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None 
         ),
         reward_issues=list(
             RewardIssue.objects.filter(org_id=customer.org_id, customer=customer)
-            .select_related("reward")
+            .select_related("reward", "revocation")
+            .order_by("-id")[:LISTED]
+        ),
+        points_redemptions=list(
+            PointsRedemption.objects.filter(org_id=customer.org_id, customer=customer)
+            .prefetch_related("reversals")
             .order_by("-id")[:LISTED]
         ),
         coupons=list(
@@ -124,7 +133,30 @@ def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None 
             .order_by("-id")[:LISTED]
         ),
         notes=list(customer.notes.order_by("-id")[:LISTED]),
+        referrer_chain=_referrer_chain(customer),
+        referees=list(
+            Customer.objects.filter(org_id=customer.org_id, referrer_id=customer.pk)
+            .annotate(referee_count=Count("referees"))
+            .order_by("registered_at", "id")[:LISTED]
+        ),
+        referee_count=Customer.objects.filter(org_id=customer.org_id, referrer_id=customer.pk).count(),
     )
+
+
+REFERRER_DEPTH = 5
+
+
+def _referrer_chain(customer: Customer) -> list[Customer]:
+    """Up the referral tree from ``customer``, one query per level, at most ``REFERRER_DEPTH``."""
+    chain, seen, next_id = [], {customer.pk}, customer.referrer_id
+    while next_id is not None and next_id not in seen and len(chain) < REFERRER_DEPTH:
+        up = Customer.objects.filter(pk=next_id).only("external_id", "referrer_id").first()
+        if up is None:
+            break
+        chain.append(up)
+        seen.add(up.pk)
+        next_id = up.referrer_id
+    return chain
 
 
 # --- the dashboard on the admin index --------------------------------------------------------

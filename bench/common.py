@@ -291,3 +291,35 @@ def summary(rows: list[Row]) -> None:
     for case in dict.fromkeys(r.case for r in rows):
         if (case, 16) in rates and (case, 64) in rates:
             print(f"{case}: 64 clients at {rates[(case, 64)] / rates[(case, 16)]:.0%} of the 16-client rate")
+
+
+def sql_of(send):
+    """(statements, result) of ``send()``: each statement as sent, with BEGIN and COMMIT where
+    Django opens and commits a transaction (what a pgbench script replays)."""
+    from django.db import connection
+
+    events: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        events.append(connection.ops.last_executed_query(context["cursor"], sql, params))
+        return result
+
+    original_set_autocommit, original_commit = connection.set_autocommit, connection._commit
+
+    def set_autocommit(autocommit, *args, **kwargs):
+        if not autocommit:
+            events.append("BEGIN")
+        return original_set_autocommit(autocommit, *args, **kwargs)
+
+    def commit():
+        events.append("COMMIT")
+        return original_commit()
+
+    connection.set_autocommit, connection._commit = set_autocommit, commit
+    try:
+        with connection.execute_wrapper(record):
+            result = send()
+    finally:
+        connection.set_autocommit, connection._commit = original_set_autocommit, original_commit
+    return events, result

@@ -48,6 +48,7 @@ from .auth import (
     oauth_token_generate,
 )
 from .errors import capillary_exception_handler, oauth_exception_handler
+from .parsing import JsonOnly, query_of
 from .render import issue_answer
 
 MAX_REWARDS_PER_CALL = 50
@@ -103,7 +104,7 @@ def _scope(request, caller: Caller) -> frozenset[int]:
     )
 
 
-class _CapillaryApi(APIView):
+class _CapillaryApi(JsonOnly, APIView):
     authentication_classes = (TillBasicAuthentication, OAuthTokenAuthentication)
     permission_classes = ()
 
@@ -487,9 +488,26 @@ class ValidationCodeApi(_CapillaryApi):
         },
     )
     def post(self, request):
-        caller = _caller(request)
+        return self._issue(request, lambda: request.data)
+
+    @extend_schema(
+        operation_id="points_validation_code_get",
+        summary="Issue a points validation code, the customer named in the query",
+        description="As the POST, with `mobile`, `email`, `externalId` (or `external_id`) and `orgId` in the query.",
+        parameters=[OpenApiParameter("username", str, required=True)]
+        + [OpenApiParameter(name, str) for name in ("mobile", "email", "external_id")],
+        responses={200: OpenApiTypes.OBJECT, 400: IssueOutputSerializer, 401: IssueOutputSerializer},
+    )
+    def get(self, request):
+        query = {key: value for key, value in query_of(request).items() if key not in ("username", "format")}
+        if "external_id" in query:
+            query.setdefault("externalId", query.pop("external_id"))
+        return self._issue(request, lambda: query)
+
+    def _issue(self, request, body):
+        caller = _caller(request)  # authentication first, then the body
         scope = _scope(request, caller)
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer(data=body())
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         code, ttl = validation_code_for(
@@ -508,7 +526,7 @@ class OAuthTokenInputSerializer(serializers.Serializer):
     secret = serializers.CharField(max_length=512, trim_whitespace=False)
 
 
-class OAuthTokenApi(APIView):
+class OAuthTokenApi(JsonOnly, APIView):
     authentication_classes = ()
     permission_classes = ()
     InputSerializer = OAuthTokenInputSerializer

@@ -118,10 +118,11 @@ def oauth_token_caller(*, token: str) -> Caller:
 
 
 class OAuthTokenAuthentication(BaseAuthentication):
-    """``X-CAP-API-OAUTH-TOKEN: <JWT from /v3/oauth/token/generate>``."""
+    """``X-CAP-API-OAUTH-TOKEN: <JWT from /v3/oauth/token/generate>`` (or ``CAP-API-ACCESS-TOKEN``,
+    the name Capillary's reference uses)."""
 
     def authenticate(self, request):
-        token = request.META.get("HTTP_X_CAP_API_OAUTH_TOKEN")
+        token = request.META.get("HTTP_X_CAP_API_OAUTH_TOKEN") or request.META.get("HTTP_CAP_API_ACCESS_TOKEN")
         if not token:
             return None
         try:

@@ -23,6 +23,7 @@ from .models import (
     PaymentConfig,
     Promotion,
     RewardIssue,
+    RewardIssueChange,
     RewardIssueRevocation,
     RewardSegment,
     ValidationCode,
@@ -282,3 +283,16 @@ class VendorCallAdmin(ReadOnlyMixin, admin.ModelAdmin):
     raw_id_fields = ("customer", "group", "claim", "issue", "retry_of")
     ordering = ("-id",)
     show_full_result_count = False
+
+
+@admin.register(RewardIssueChange)
+class RewardIssueChangeAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Fulfilment changes made by tills (PUT /v1/management/transactions), before and after."""
+
+    list_display = (
+        "id", "changed_at", "org", "issue", "till_username", "fulfillment_status_before", "fulfillment_status_after",
+    )  # fmt: skip
+    list_filter = ("org", ("changed_at", DateRangeFilter))
+    list_select_related = ("org", "issue")
+    search_fields = ("issue__id__exact", "=till_username", "=issue__transaction_number")
+    ordering = ("-id",)

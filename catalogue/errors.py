@@ -2,7 +2,7 @@
 ``RewardNotIssued`` one reward. The Capillary codes and HTTP statuses they answer are the
 adapter's (``capillary/errors.py``)."""
 
-from core.errors import DomainError
+from core.errors import DomainError, OperationRefused
 
 
 class IssueError(DomainError):
@@ -87,3 +87,24 @@ class PointsGone(RewardNotIssued):
 
 class RequestIdTaken(RewardNotIssued):
     """A concurrent call issued this requestId with a different payload, or is still issuing it."""
+
+
+# Revocation of an issued reward (the back office and ``POST /v1/user/reward/revoke``).
+
+
+class IssueNotFound(OperationRefused):
+    """No such issued reward, or it belongs to an org outside the call's scope."""
+
+
+class RevokeDisabled(OperationRefused):
+    """The org that issued the reward does not let tills revoke (its ``revoke_enabled`` is off)."""
+
+
+class NotRevocable(OperationRefused):
+    """The issue cannot be revoked: a coupon of it was used at a till, it is a vendor reward
+    (revoked by staff only), or it is not ISSUED."""
+
+
+class FulfilmentInvalid(OperationRefused):
+    """A fulfilment change names an undefined status or custom field, or a customer or reward
+    that is not the transaction's: nothing of the call is applied."""

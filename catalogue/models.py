@@ -389,3 +389,24 @@ class RewardIssueRevocation(models.Model):
 
     def __str__(self) -> str:
         return f"revocation of issue {self.issue_id} by {self.staff_username}"
+
+
+class RewardIssueChange(models.Model):
+    """One change of an issued reward's fulfilment status or custom fields (``PUT
+    /v1/management/transactions``): the state before and after, and who changed it."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    issue = models.ForeignKey(RewardIssue, on_delete=models.CASCADE, related_name="changes")
+    till_username = models.CharField(max_length=150, blank=True)
+    fulfillment_status_before = models.CharField(max_length=100, blank=True)
+    fulfillment_status_after = models.CharField(max_length=100, blank=True)
+    custom_fields_before = models.JSONField(null=True, blank=True)
+    custom_fields_after = models.JSONField(null=True, blank=True)
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["issue", "-id"], name="rewardissuechange_issue")]
+
+    def __str__(self) -> str:
+        return f"change of issue {self.issue_id} at {self.changed_at:%Y-%m-%d %H:%M}"

@@ -20,18 +20,16 @@ from orgs.models import Customer
 
 from . import selectors
 from .calls import IssueCallIn, OrgDetailIn, RewardLineIn
+from .eligibility import customer_refusal
 from .errors import (
     CustomerNotFound,
     GroupNotFound,
     InvalidIssueRequest,
-    NoActiveCard,
     NotGroupMember,
-    OutsideSegment,
     PaymentConfigInvalid,
     PaymentConfigRequired,
     RequestIdConflict,
     RewardNotIssued,
-    RewardUnavailable,
 )
 from .models import CatalogueReward, PaymentConfig, RewardIssue
 
@@ -136,19 +134,7 @@ def payers_find(*, call: IssueCallIn, org_ids: list[int], details: dict[int, Org
 
 
 def reward_refusal(*, reward: CatalogueReward, payer: Payer, segments: set[int], now) -> RewardNotIssued | None:
-    if (
-        not reward.enabled
-        or (reward.starts_at and reward.starts_at > now)
-        or (reward.ends_at and reward.ends_at <= now)
-    ):
-        return RewardUnavailable(f"reward {reward.pk} is disabled or outside its dates")
-    if reward.segment_ids and not reward.segment_ids & segments:
-        return OutsideSegment(f"customer is not in a segment of reward {reward.pk}")
-    if payer.customer.has_cards and not payer.customer.has_active_card:
-        return NoActiveCard("customer has no ACTIVE card or label")
-    if reward.type == CatalogueReward.Type.CART_PROMOTION and not reward.promotion.active:
-        return RewardUnavailable(f"cart promotion {reward.promotion.code} is inactive")
-    return None
+    return customer_refusal(reward=reward, customer=payer.customer, segments=segments, now=now)
 
 
 def payload_hash(*, line_org: int, payer: Payer, item: RewardLineIn, config, points: Decimal) -> str:

@@ -1,63 +1,95 @@
-"""Revoking an issued reward (the back office's "Revoke this reward")."""
+"""Revoking an issued reward: one service for the back office (staff, any org) and for tills
+(Capillary ``POST /v1/user/reward/revoke``, only where the org enables it)."""
 
 from __future__ import annotations
 
 from django.db import transaction
 
 from core.errors import AlreadyReversed, OperationRefused, staff_reason
-from coupons.services import coupons_void_issued
+from coupons.errors import CouponAlreadyRedeemed
+from coupons.issued import coupons_void_for_revocation
 from events.outbox import event_emit
-from orgs.models import EventKind
+from orgs.models import EventKind, Org
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
 
-from .models import RewardIssue, RewardIssueRevocation
+from .errors import IssueNotFound, NotRevocable, RevokeDisabled
+from .models import CatalogueReward, RewardIssue, RewardIssueRevocation
 
 
-def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> RewardIssueRevocation:
-    """Revoke an issued reward (Capillary's revoke), in one transaction: status CANCELLED, its
-    points refunded to the wallet that paid (a REVERSAL ledger entry), its coupons voided.
+def reward_issue_revoke(
+    *,
+    reward_issue_id: int,
+    reason: str,
+    staff_user=None,
+    till_username: str | None = None,
+    org_ids: frozenset[int] | None = None,
+) -> RewardIssueRevocation:
+    """Revoke an issued reward in one transaction: status CANCELLED, its points refunded to the
+    wallet that paid (one REVERSAL ledger entry), its coupons voided; a cart promotion's units are
+    released with it (they count ISSUED issues only).
 
-    Revoking twice is impossible: the status moves ISSUED -> CANCELLED in one conditional
-    UPDATE (a concurrent second revocation finds no ISSUED row), and the revocation record is
-    unique per issue. A vendor voucher cannot be taken back from the vendor: it is recorded
-    as revoked, and staff settle with the vendor.
+    By staff (``staff_user``): any org; a vendor voucher is recorded as revoked (staff settle with
+    the vendor); revoking twice raises ``AlreadyReversed``. By a till (``till_username``, with the
+    call's ``org_ids``): only where the issuing org has ``revoke_enabled`` (``RevokeDisabled``),
+    not a vendor reward (``NotRevocable``); revoking again returns the first revocation with
+    ``replayed = True``. Either way a coupon of the issue used at a till makes it ``NotRevocable``.
+
+    The issue's row is locked first (then its coupons, then the wallet): concurrent revocations
+    run one after the other, and the second finds it CANCELLED: one refund, however many arrive.
     """
-    reason = staff_reason(reason)
+    by_till = till_username is not None
+    reason = ((reason or "").strip() or "revoked at till") if by_till else staff_reason(reason)
     with transaction.atomic():
-        issue = RewardIssue.objects.select_related("reward").filter(pk=reward_issue_id).first()
-        if issue is None:
-            raise OperationRefused(f"no issued reward {reward_issue_id}")
-        cancelled = RewardIssue.objects.filter(pk=issue.pk, status=RewardIssue.Status.ISSUED).update(
-            status=RewardIssue.Status.CANCELLED
+        issue = (
+            RewardIssue.objects.select_for_update(of=("self",))
+            .select_related("reward")
+            .filter(pk=reward_issue_id)
+            .first()
         )
-        if not cancelled:
-            raise AlreadyReversed(f"issued reward {issue.pk} has been revoked already")
+        if issue is None or (org_ids is not None and issue.org_id not in org_ids):
+            raise IssueNotFound(f"no issued reward {reward_issue_id}")
+        if by_till and not Org.objects.filter(pk=issue.org_id, revoke_enabled=True).exists():
+            raise RevokeDisabled(f"org {issue.org_id} does not allow revoking issued rewards")
+        if issue.status != RewardIssue.Status.ISSUED:
+            first = RewardIssueRevocation.objects.select_related("ledger_entry").filter(issue=issue).first()
+            if first is None:
+                raise NotRevocable(f"issued reward {issue.pk} is {issue.status}")
+            if not by_till:
+                raise AlreadyReversed(f"issued reward {issue.pk} has been revoked already")
+            first.replayed = True
+            return first
+        if by_till and issue.reward.type == CatalogueReward.Type.VENDOR:
+            raise NotRevocable("a vendor reward cannot be revoked at a till: ask staff")
+        codes = [item["code"] for item in issue.coupon_codes or [] if isinstance(item, dict) and "code" in item]
+        try:
+            voided = coupons_void_for_revocation(
+                org_id=issue.org_id, pool_id=issue.reward.coupon_pool_id, codes=codes, holder_id=issue.customer_id
+            )
+        except CouponAlreadyRedeemed as exc:
+            raise NotRevocable(f"a coupon of issued reward {issue.pk} was used at a till") from exc
+        RewardIssue.objects.filter(pk=issue.pk).update(status=RewardIssue.Status.CANCELLED)
         entry = None
         if issue.points > 0:
             owner = {"group_id": issue.group_id} if issue.group_id else {"customer_id": issue.customer_id}
             wallet = Wallet.objects.filter(org_id=issue.org_id, kind=Wallet.Kind.POINTS, **owner).first()
             if wallet is None:
                 raise OperationRefused("the wallet that paid for this reward no longer exists")
+            where = f" at till {till_username}" if by_till else ""
             entry = wallet_post(
                 wallet=wallet,
                 delta=issue.points,
                 kind=LedgerEntry.Kind.REVERSAL,
                 reference=f"revoke:{issue.points_reference_id}",
-                memo=f"reward {issue.reward_id} x{issue.quantity} revoked"[:255],
+                memo=f"reward {issue.reward_id} x{issue.quantity} revoked{where}"[:255],
             )
-        voided = 0
-        codes = [item["code"] for item in issue.coupon_codes or [] if isinstance(item, dict) and "code" in item]
-        if codes:
-            voided = coupons_void_issued(
-                org_id=issue.org_id, holder_id=issue.customer_id, pool_id=issue.reward.coupon_pool_id, codes=codes
-            )
+        actor = f"till:{till_username}" if by_till else staff_user.get_username()
         revocation = RewardIssueRevocation.objects.create(
             org_id=issue.org_id,
             issue=issue,
             reason=reason,
             staff_user=staff_user,
-            staff_username=staff_user.get_username(),
+            staff_username=actor[:150],
             points=issue.points,
             ledger_entry=entry,
             coupons_voided=voided,
@@ -74,7 +106,8 @@ def reward_issue_revoke(*, reward_issue_id: int, reason: str, staff_user) -> Rew
             "couponsVoided": voided,
             "ledgerEntry": entry.pk if entry is not None else None,
             "reason": reason,
-            "staff": staff_user.get_username(),
+            "staff": actor,
         }
         event_emit(org_id=issue.org_id, kind=EventKind.REVERSAL, payload=payload)
+        revocation.replayed = False
         return revocation

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from core.local_cache import LocalCache
-from core.numbers import NumberInvalid, id_parse
-from orgs.models import Customer, CustomerGroup, CustomerSegment, GroupMember
-from orgs.selectors import customer_key
-from wallets.models import Wallet
+from orgs.models import CustomerSegment
+from wallets.owners import customer_for_issue, group_for_issue  # noqa: F401 - one lookup for every API
 
 from . import sql
 from .models import (
@@ -107,67 +103,11 @@ def _moment(value):
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, UTC)
 
 
-def customer_for_issue(*, org_id: int, mobile: str | None, email: str | None, external_id: str | None):
-    """The customer of an org by the first identifier given (mobile, email, externalId), with
-    ``wallet_id`` / ``wallet_balance`` of its points wallet and ``has_cards`` / ``has_active_card``.
-    One statement: it runs on every issue call. The identifier matches as in Redeem Rewards
-    (``orgs.selectors.customer_key``: an email as stored, normalised)."""
-    if mobile is not None:
-        key = customer_key(kind="mobile", value=mobile)
-    elif email is not None:
-        key = customer_key(kind="email", value=email)
-    else:
-        key = customer_key(kind="external_id", value=external_id)
-    if key is None:
-        return None
-    column, value = key
-    with connection.cursor() as cursor:
-        cursor.execute(sql.CUSTOMER.format(column=column), [org_id, value])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    customer = Customer(id=row[0], org_id=row[1], external_id=row[2], email=row[3], mobile=row[4])
-    customer.wallet_id, customer.wallet_balance = row[5], _decimal(row[6], "0.01")
-    customer.has_cards, customer.has_active_card = bool(row[7]), bool(row[8])
-    return customer
-
-
-def _points_wallet(owner: str):
-    return Wallet.objects.filter(**{owner: OuterRef("pk")}, kind=Wallet.Kind.POINTS, org_id=OuterRef("org_id"))
-
-
 def customer_segment_ids(*, customer_id: int, segment_ids: Iterable[int]) -> set[int]:
     return set(
         CustomerSegment.objects.filter(customer_id=customer_id, segment_id__in=set(segment_ids)).values_list(
             "segment_id", flat=True
         )
-    )
-
-
-def group_for_issue(
-    *, org_id: int, customer_id: int, group_id: int | None, external_id: str | None, primary_user_id: str | None
-):
-    """The loyalty group of an org that every given reference names, with ``is_member`` and its
-    points wallet (``wallet_id``, ``wallet_balance``); ``None`` if there is none."""
-    lookup = Q(org_id=org_id)
-    if group_id is not None:
-        lookup &= Q(pk=group_id)
-    if external_id is not None:
-        lookup &= Q(external_id=external_id)
-    if primary_user_id is not None:
-        primary = Q(primary__external_id=primary_user_id)
-        with suppress(NumberInvalid):
-            primary |= Q(primary_id=id_parse(primary_user_id))
-        lookup &= primary
-    return (
-        CustomerGroup.objects.filter(lookup)
-        .annotate(
-            is_member=Exists(GroupMember.objects.filter(group=OuterRef("pk"), customer_id=customer_id)),
-            wallet_id=Subquery(_points_wallet("group").values("id")[:1]),
-            wallet_balance=Subquery(_points_wallet("group").values("balance")[:1]),
-        )
-        .only("id", "org_id")
-        .first()
     )
 
 

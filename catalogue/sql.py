@@ -14,18 +14,6 @@ REWARDS = """
      ORDER BY r.id, c.id
 """
 
-# {column}: one of orgs.selectors.CUSTOMER_IDENTIFIERS' columns, as customer_key names it.
-CUSTOMER = """
-    SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
-           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
-           EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id AND k.status = 'ACTIVE')
-      FROM orgs_customer c
-      LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
-     WHERE c.org_id = %s AND c.{column} = %s
-     ORDER BY c.id
-     LIMIT 1
-"""
-
 
 # An ANSWERED vendor call is paid once: the row lock of this UPDATE decides who pays it.
 VENDOR_CALL_SETTLE = (

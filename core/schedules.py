@@ -15,6 +15,7 @@ DEFAULT_SCHEDULES = [
         "task": "coupons.expire_and_check_stock",
         "interval": {"every": 300, "period": "seconds"},
     },
+    {"name": "Reward reviews and waiting coupons", "task": "wallets.rewards_review_release", "interval": EVERY_MINUTE},
     {"name": "Housekeeping", "task": "orgs.records_prune", "crontab": {"minute": "15", "hour": "3"}},
 ]
 

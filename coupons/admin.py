@@ -241,10 +241,13 @@ class CouponAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Coupons are read here: their status changes only through the ``coupons`` services (uploads
     and generation on the pool's page, the void action below, reversals and revocations)."""
 
-    list_display = ("code_shown", "pool", "org", "status", "holder", "expires_at", "issued_at")
+    list_display = (
+        "code_shown", "pool", "org", "status", "holder", "expires_at", "issued_at", "redeemed_transaction_number",
+    )  # fmt: skip
     list_filter = ("org", "status")
     list_select_related = ("org", "pool", "holder")
-    search_fields = ("=code", *customer_search_fields("holder"))
+    # The till's transaction number finds the coupon used in it (Capillary coupon/redeem).
+    search_fields = ("=code", "=redeemed_transaction_number", *customer_search_fields("holder"))
     raw_id_fields = ("pool", "holder")
     ordering = ("-id",)
     show_full_result_count = False

@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from core.money import MoneyField
 from orgs.models import Campaign, Customer, Org
 
 
@@ -25,6 +26,20 @@ class CouponPool(models.Model):
     low_stock_since = models.DateTimeField(
         null=True, blank=True, help_text="Set when the pool went below its stock level (one event per crossing)."
     )
+    # What the two APIs show of a pool (all optional): AppVirality's getcouponpools/getusercoupons
+    # (details, image, value, unit) and Capillary's coupon series_info (description, discount_*).
+    details = models.TextField(blank=True, max_length=2000, help_text="AppVirality pool details.")
+    image = models.URLField(blank=True, max_length=500, help_text="AppVirality pool image URL.")
+    value = MoneyField(null=True, blank=True, help_text="Face value of one coupon (two places).")
+    unit = models.CharField(blank=True, max_length=32, help_text="Unit of the value, e.g. INR.")
+    description = models.CharField(blank=True, max_length=500, help_text="Capillary coupon series description.")
+
+    class DiscountType(models.TextChoices):
+        ABS = "ABS", "absolute"
+        PERC = "PERC", "percentage"
+
+    discount_type = models.CharField(blank=True, max_length=4, choices=DiscountType.choices)
+    discount_value = MoneyField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 
@@ -46,6 +61,7 @@ class Coupon(models.Model):
         ISSUED = "ISSUED"
         EXPIRED = "EXPIRED"
         VOID = "VOID"
+        REDEEMED = "REDEEMED"  # used at a till (Capillary coupon/redeem); final
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
     pool = models.ForeignKey(CouponPool, on_delete=models.CASCADE, related_name="coupons")
@@ -54,6 +70,9 @@ class Coupon(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     holder = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="coupons")
     issued_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    redeemed_transaction_number = models.CharField(max_length=64, blank=True, default="", db_default="")
+    redeemed_amount = MoneyField(null=True, blank=True, help_text="The till transaction's amount.")
 
     class Meta:
         constraints = [
@@ -61,6 +80,11 @@ class Coupon(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="ISSUED") | Q(holder__isnull=False, issued_at__isnull=False),
                 name="coupon_issued_has_holder",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="REDEEMED")
+                | Q(holder__isnull=False, redeemed_at__isnull=False) & ~Q(redeemed_transaction_number=""),
+                name="coupon_redeemed_has_transaction",
             ),
         ]
         indexes = [
@@ -70,6 +94,8 @@ class Coupon(models.Model):
             # (it slows down with each one). Nothing but this index yields "id + 0" in order.
             models.Index(F("pool"), F("id") + 0, condition=Q(status="AVAILABLE"), name="coupon_available"),
             models.Index(fields=["org", "holder"], condition=Q(holder__isnull=False), name="coupon_holder"),
+            # Till lookups by code alone (coupon/isredeemable, coupon/redeem): codes are unique per pool only.
+            models.Index(fields=["org", "code"], name="coupon_org_code"),
         ]
 
     def __str__(self) -> str:

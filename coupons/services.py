@@ -81,10 +81,13 @@ def coupons_bulk_add(
 def _copy_coupons(*, pool: CouponPool, codes: list[str], expires_at: datetime | None, progress: Progress | None):
     status = Coupon.Status.AVAILABLE.value
     with connection.cursor() as cursor:
-        statement = "COPY coupons_coupon (org_id, pool_id, code, status, expires_at) FROM STDIN"
+        # Every NOT NULL column without a database default is named (redeemed_transaction_number: "").
+        statement = (
+            "COPY coupons_coupon (org_id, pool_id, code, status, expires_at, redeemed_transaction_number) FROM STDIN"
+        )
         with cursor.copy(statement) as copy:
             for done, code in enumerate(codes, 1):
-                copy.write_row((pool.org_id, pool.pk, code, status, expires_at))
+                copy.write_row((pool.org_id, pool.pk, code, status, expires_at, ""))
                 if progress and done % _BATCH == 0:
                     progress(_BATCH)
     if progress and len(codes) % _BATCH:
@@ -328,8 +331,9 @@ class _CopySink(_ImportSink):
             cursor.execute(f"SELECT line_no, code FROM coupon_upload u WHERE {in_pool} ORDER BY line_no", params)
             existing = cursor.fetchall()
             cursor.execute(
-                "INSERT INTO coupons_coupon (org_id, pool_id, code, status, expires_at) "
-                f"SELECT %(org)s, %(pool)s, code, 'AVAILABLE', %(expires)s FROM coupon_upload u WHERE NOT {in_pool} "
+                "INSERT INTO coupons_coupon (org_id, pool_id, code, status, expires_at, redeemed_transaction_number) "
+                f"SELECT %(org)s, %(pool)s, code, 'AVAILABLE', %(expires)s, '' "
+                f"FROM coupon_upload u WHERE NOT {in_pool} "
                 "ORDER BY line_no ON CONFLICT (org_id, pool_id, code) DO NOTHING",
                 params,
             )

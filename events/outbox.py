@@ -42,6 +42,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from core.http import http_client
 from core.tasks import task_send, tasks_eager
@@ -208,6 +209,10 @@ def event_dispatch(*, event_pk: int) -> list[int]:
 
 def event_body(*, event: OutboxEvent, endpoint: WebhookEndpoint) -> bytes:
     """The raw body sent to ``endpoint``: the same bytes on every attempt."""
+    renderer = settings.WEBHOOK_BODY_FORMATS.get(endpoint.format)
+    if renderer is not None:
+        document = import_string(renderer)(event=event, endpoint=endpoint)
+        return json.dumps(document, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":")).encode()
     document = {
         "id": str(event.event_id),
         "kind": event.kind,

@@ -110,7 +110,8 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ("org", "blocked")
     list_select_related = ("org",)
     search_fields = CUSTOMER_SEARCH_FIELDS
-    readonly_fields = ("created_at",)
+    # The referral link and code are set through AppVirality updateuserinfo (its rules), not by hand.
+    readonly_fields = ("created_at", "registered_at", "referral_code", "referrer")
     show_full_result_count = False
     inlines = (CustomerSegmentInline, CardInline)
 

@@ -42,3 +42,11 @@ class UnknownUserKey(UnknownUser):
 
 class UnknownGrowthHack(DomainError):
     """The growth hack named is none of the campaigns' (word of mouth, referral, loyalty program)."""
+
+
+class IdentifierTaken(DomainError):
+    """The store id or email is another user's in this app."""
+
+
+class InvalidReferrer(DomainError):
+    """The referral code is unknown in this app, the user's own, or of a user this user referred."""

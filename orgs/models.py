@@ -9,6 +9,7 @@ they become reference tables when the schema is distributed by org.
 
 import hashlib
 import hmac
+import secrets
 import uuid
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -38,10 +41,22 @@ class Org(models.Model):
     id = models.BigIntegerField(primary_key=True, help_text="Capillary orgId, chosen by the operator.")
     name = models.CharField(max_length=200)
     connected_orgs = models.ManyToManyField("self", through="OrgConnection", symmetrical=True, blank=True)
+    revoke_enabled = models.BooleanField(
+        default=False, help_text="Capillary REVOKE_ENABLE: tills may revoke issued rewards (/v1/user/reward/revoke)."
+    )
+    points_currency_ratio = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=1,
+        help_text="What one point is worth at the till (points/isredeemable: points_redeem_value = points x ratio).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_currency_ratio__gt=0), name="org_points_ratio_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id})"
@@ -167,6 +182,15 @@ class Segment(models.Model):
         return self.name
 
 
+REFERRAL_CODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+REFERRAL_CODE_LENGTH = 8
+
+
+def referral_code_new() -> str:
+    """A fresh referral code: 8 characters from A-Z0-9 (36**8 codes), from the OS's CSPRNG."""
+    return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
+
+
 def email_normalized(email: str | None) -> str | None:
     """The one form an email is stored and looked up in: stripped and lower-cased (None if blank)."""
     email = (email or "").strip().lower()
@@ -175,7 +199,11 @@ def email_normalized(email: str | None) -> str | None:
 
 class Customer(models.Model):
     """A loyalty member. Identified within its org by user key, external id, email or mobile
-    (``orgs.selectors.customer_key``: the one lookup both APIs use)."""
+    (``orgs.selectors.customer_key``: the one lookup both APIs use).
+
+    ``referral_code`` is what the user shares; ``referrer`` the user whose code they came with
+    (set once, never the user themself: AppVirality ``updateuserinfo``).
+    """
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="customers")
     external_id = models.CharField(max_length=150, help_text="AppVirality UserIdInstore, Capillary externalId.")
@@ -184,11 +212,37 @@ class Customer(models.Model):
     mobile = models.CharField(max_length=20, null=True, blank=True)
     blocked = models.BooleanField(default=False)
     segments = models.ManyToManyField(Segment, through="CustomerSegment", blank=True, related_name="customers")
+    name = models.CharField(max_length=200, blank=True, default="", db_default="")
+    referral_code = models.CharField(
+        max_length=REFERRAL_CODE_LENGTH,
+        null=True,  # rows written by raw SQL (bulk loaders) get theirs when first asked (updateuserinfo)
+        blank=True,
+        default=referral_code_new,
+        help_text="The code this user shares (A-Z0-9, matched case-insensitively; stored upper-case).",
+    )
+    referrer = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referees",
+        help_text="The user whose referral code this one came with (set once).",
+    )
+    registered_at = models.DateTimeField(default=timezone.now, db_default=Now(), help_text="AppVirality regDate.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["org_id", "external_id"]
+        indexes = [
+            models.Index(
+                fields=["org", "referrer", "registered_at", "id"],
+                condition=Q(referrer__isnull=False),
+                name="customer_referees",
+            )
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["org", "referral_code"], name="customer_org_referral_code"),
+            models.CheckConstraint(condition=~Q(referrer=models.F("id")), name="customer_not_own_referrer"),
             models.UniqueConstraint(fields=["org", "external_id"], name="customer_org_external_id"),
             models.UniqueConstraint(fields=["org", "user_key"], name="customer_org_user_key"),
             models.UniqueConstraint(
@@ -297,6 +351,13 @@ class Campaign(models.Model):
     active = models.BooleanField(default=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     eligible_segment = models.ForeignKey(Segment, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reward_unit = models.CharField(
+        max_length=32,
+        blank=True,
+        default="credits",
+        db_default="credits",
+        help_text="What the amounts are in (free text: INR, Points, credits).",
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -323,6 +384,16 @@ class EventKind(models.TextChoices):
     REVERSAL = "reversal", "Reversal of a redemption or issue"
     ADJUSTMENT = "adjustment", "Manual wallet adjustment"
     LOW_STOCK = "low_stock", "Coupon pool below its stock level"
+    CONVERSION = "conversion", "Rewards earned by a conversion event (AppVirality)"
+    REWARD_STATUS = "reward_status", "Earned reward status changed (review)"
+
+
+class WebhookFormat(models.TextChoices):
+    NATIVE = "native", "This service's event envelope"
+    APPVIRALITY = "appvirality", "AppVirality's webhook JSON (conversion, friend, referrer)"
+
+
+APPVIRALITY_WEBHOOK_KINDS = (EventKind.CONVERSION, EventKind.REWARD_STATUS)
 
 
 class WebhookEndpoint(models.Model):
@@ -339,6 +410,14 @@ class WebhookEndpoint(models.Model):
         help_text="AppVirality 'Secure Key': sent as \"securekey\" in every payload, for receivers that check it.",
     )
     kinds = models.JSONField(default=list, blank=True, help_text="Event kinds sent here; empty: every kind.")
+    format = models.CharField(
+        max_length=12,
+        choices=WebhookFormat.choices,
+        blank=True,
+        default=WebhookFormat.NATIVE,
+        db_default=WebhookFormat.NATIVE,
+        help_text="appvirality: the body is AppVirality's webhook JSON (for conversions and reward statuses).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["secret"])
@@ -356,6 +435,8 @@ class WebhookEndpoint(models.Model):
             raise ValidationError({"kinds": f"a list of event kinds among {', '.join(EventKind.values)}"})
 
     def wants(self, kind: str) -> bool:
+        if self.format == WebhookFormat.APPVIRALITY and kind not in APPVIRALITY_WEBHOOK_KINDS:
+            return False  # AppVirality's webhook JSON exists for rewards only
         return not self.kinds or kind in self.kinds
 
 

@@ -1,10 +1,11 @@
 """Reads of orgs, credentials, customers and campaigns."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.utils import timezone
 
-from .errors import UnknownGrowthHack
+from .errors import UnknownCampaign, UnknownGrowthHack, UnknownUser, UnknownUserKey
 from .models import Campaign, Customer, email_normalized
 
 # The identifiers a customer is found by, and the column each is looked up in: both APIs find
@@ -72,3 +73,44 @@ def campaign_is_eligible(*, campaign: Campaign, customer: Customer, segment_ids:
     if segment_ids is None:
         segment_ids = customer_segment_ids(customer=customer)
     return campaign.eligible_segment_id in segment_ids
+
+
+def customer_identify(*, org_id: int, kind: str, value: str) -> Customer:
+    """The app's user with this identifier (``CUSTOMER_IDENTIFIERS``); raises ``UnknownUserKey``
+    for a user key, ``UnknownUser`` for the others."""
+    customer = customer_find(org_id=org_id, kind=kind, value=value)
+    if customer is None:
+        raise (UnknownUserKey if kind == "user_key" else UnknownUser)(identifier=value)
+    return customer
+
+
+def customer_by_referral_code(*, org_id: int, code: str) -> Customer | None:
+    """Referral codes are stored upper-case and matched case-insensitively."""
+    return Customer.objects.filter(org_id=org_id, referral_code=code.strip().upper()).first()
+
+
+@dataclass(frozen=True)
+class FriendsPage:
+    friends: list[Customer]
+    total: int
+
+
+def friends_page(*, customer: Customer, page_index: int, page_size: int) -> FriendsPage:
+    """The users this user referred, oldest registration first, one page of them (index from 1)."""
+    referees = Customer.objects.filter(org_id=customer.org_id, referrer_id=customer.pk)
+    start = (page_index - 1) * page_size
+    friends = list(
+        referees.order_by("registered_at", "id").only("email", "external_id", "name", "registered_at")[
+            start : start + page_size
+        ]
+    )
+    total = len(friends) + start if 0 < len(friends) < page_size else referees.count()
+    return FriendsPage(friends=friends, total=total)
+
+
+def campaign_named(*, org_id: int, code: str) -> Campaign:
+    """The app's campaign with this AppVirality campaignId; ``UnknownCampaign`` if none."""
+    campaign = campaign_by_code(org_id=org_id, code=code)
+    if campaign is None:
+        raise UnknownCampaign(campaign=code)
+    return campaign

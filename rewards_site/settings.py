@@ -185,6 +185,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Minutes between webhook attempts after a failure; after the last one the delivery is dead-lettered.
 WEBHOOK_RETRY_MINUTES = env.list("WEBHOOK_RETRY_MINUTES", default=["5", "30", "120", "360"])
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Webhook body formats other than the native envelope, by the name an endpoint's ``format`` gives:
+# the outbox renders them by name, without importing the wire formats above it.
+WEBHOOK_BODY_FORMATS = {"appvirality": "appvirality.webhooks.webhook_document"}
 # Events not dispatched this long after their commit (Redis was down, a worker died) are queued again.
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
 # The publisher thread gathers the events committed within this many seconds into one task.

@@ -76,11 +76,13 @@ def _fresh_caches():
     from catalogue.selectors import rewards_cache_clear
     from coupons.selectors import pools_cache_clear
     from orgs.credentials import app_credentials_cache_clear, till_auth_cache_clear
+    from wallets.selectors import rules_cache_clear
 
     caches["default"].clear()
     app_credentials_cache_clear()
     rewards_cache_clear()
     pools_cache_clear()
+    rules_cache_clear()
     till_auth_cache_clear()
 
 

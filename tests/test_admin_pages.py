@@ -21,6 +21,7 @@ from catalogue.models import (
     PaymentConfig,
     Promotion,
     RewardIssue,
+    RewardIssueChange,
     RewardIssueRevocation,
     RewardSegment,
     ValidationCode,
@@ -47,13 +48,18 @@ from orgs.models import (
     WebhookEndpoint,
 )
 from wallets.models import (
+    CampaignRule,
+    ConversionEvent,
     Discrepancy,
     EarnedReward,
     IdempotencyKey,
     LedgerEntry,
+    PointsRedemption,
+    PointsReversal,
     ReconciliationRun,
     RedemptionCall,
     RedemptionReversal,
+    RuleUsage,
     Wallet,
     WalletAdjustment,
 )
@@ -125,7 +131,25 @@ def build_everything(n: int) -> dict:
     )  # fmt: skip
     group_wallet = Wallet.objects.create(org=org, kind=Wallet.Kind.POINTS, group=group)
     adjustment_entry = wallet_post(wallet=group_wallet, delta=Decimal("1.00"), kind=LedgerEntry.Kind.ADJUSTMENT)
+    till_entry = wallet_post(wallet=group_wallet, delta=Decimal("-0.50"), kind=LedgerEntry.Kind.POINTS_REDEEM)
+    back_entry = wallet_post(wallet=group_wallet, delta=Decimal("0.25"), kind=LedgerEntry.Kind.POINTS_REVERSE)
+    till_redemption = PointsRedemption.objects.create(
+        org=org, reference=f"R{n}", customer=customer, group=group, wallet=group_wallet, points="0.50",
+        reversed_points="0.25", points_currency_ratio="1", redeemed_value="0.50", balance_after="0.50",
+        transaction_number=f"bill-{n}", till_username=till.username, ledger_entry=till_entry,
+    )  # fmt: skip
+    rule = CampaignRule.objects.create(org=org, campaign=campaign, event=f"Signup-{n}", user_amount="1.00")
     return {
+        PointsRedemption: till_redemption,
+        PointsReversal: PointsReversal.objects.create(
+            org=org, redemption=till_redemption, points="0.25", till_username=till.username, ledger_entry=back_entry
+        ),
+        RewardIssueChange: RewardIssueChange.objects.create(
+            org=org, issue=issue, till_username=till.username, fulfillment_status_after="SHIPPED"
+        ),
+        CampaignRule: rule,
+        ConversionEvent: ConversionEvent.objects.create(org=org, customer=customer, event_name="Signup", tskey=f"t{n}"),
+        RuleUsage: RuleUsage.objects.create(org=org, rule=rule, customer=customer, count=1),
         WebhookEndpoint: endpoint,
         OutboxEvent: event,
         WebhookDelivery: WebhookDelivery.objects.create(org=org, event=event, endpoint=endpoint, next_attempt_at=now),

@@ -29,3 +29,25 @@ def test_the_reconciliation_benchmark_loads_books_that_reconcile_clean(bench_mod
     assert LedgerEntry.objects.filter(org_id=reconcile.BENCH_ORG).count() == 2_000
     result = reconciliation_run()
     assert result.open_findings == [] and not Discrepancy.objects.exists()
+
+
+def test_the_till_benchmark_issues_coupons_a_till_can_redeem(bench_module, client):
+    import json
+
+    from backoffice.scenario import scenario_load
+    from coupons.models import Coupon
+
+    till = bench_module("till")
+    document = till.scenario()
+    document["orgs"][0]["customers"] = document["orgs"][0]["customers"][:20]
+    scenario_load(document=document, replace=True)
+    till.load_coupons(50, customers=20)
+    assert Coupon.objects.filter(org_id=till.BENCH_ORG, status="ISSUED").count() == 50
+    headers = {"Authorization": till._auth()}
+    body = till.coupon_body(27, "t-1", customers=20)  # held by bench-8
+    response = client.post(till.COUPON_PATH, json.dumps(body), content_type="application/json", headers=headers)
+    assert response.status_code == 200, response.content
+    response = client.post(
+        till.POINTS_PATH, json.dumps(till.points_body(3, "t-2")), content_type="application/json", headers=headers
+    )
+    assert response.status_code == 200, response.content

@@ -125,6 +125,21 @@ def test_the_redeem_rewards_samples(served):
 
 
 @pytest.mark.slow
+def test_the_appvirality_companion_samples(served):
+    user = answer("a user registered with Asha's referral code", served)
+    assert (user["statuscode"], user["referrerSet"]) == (1, True), user
+    signup = answer("a Signup: Asha (the referrer) earns 5.00", served)
+    assert sorted(r["amount"] for r in signup["rewards"]) == ["2.50", "5.00"], signup
+    assert answer("a Signup: Asha (the referrer) earns 5.00", served)["rewards"] == signup["rewards"]  # tskey
+    sale = answer("a Transaction of 123.45", served)
+    assert sorted(r["amount"] for r in sale["rewards"]) == ["12.35", "2.47", "6.17"], sale
+    balance = answer("Asha's balance (getuserbalance)", served)["userBalance"]
+    assert balance["total"] == "42.35", balance
+    flagged = answer("the shop's fraud check", served)
+    assert flagged["rewardslist"] == [{"rewarddtlid": "rd-3001", "reward_status": "Suspicious"}], flagged
+
+
+@pytest.mark.slow
 def test_the_issue_reward_samples_with_the_vendor_reward_on_a_port_of_its_own(served):
     one = answer("one reward, Basic auth with md5_hex(password)", served)
     assert one["status"]["code"] == 200, one
@@ -268,6 +283,11 @@ RUN_BY = {
     "by amount: 12.50": f"{README}::test_the_redeem_rewards_samples",
     "with an Idempotency-Key": f"{README}::test_the_redeem_rewards_samples",
     "by coupon pool": f"{README}::test_the_redeem_rewards_samples",
+    "a user registered with Asha's referral code": f"{README}::test_the_appvirality_companion_samples",
+    "a Signup: Asha (the referrer) earns 5.00": f"{README}::test_the_appvirality_companion_samples",
+    "a Transaction of 123.45": f"{README}::test_the_appvirality_companion_samples",
+    "Asha's balance (getuserbalance)": f"{README}::test_the_appvirality_companion_samples",
+    "the shop's fraud check": f"{README}::test_the_appvirality_companion_samples",
     "one reward, Basic auth with md5_hex(password)": ISSUE_SAMPLES,
     "Capillary's own sample": ISSUE_SAMPLES,
     "bulk across connected orgs with an OAuth token": ISSUE_SAMPLES,

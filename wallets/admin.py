@@ -16,6 +16,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin_mixins import ReadOnlyMixin
 from core.admin_operations import OperationsMixin, ReasonForm, object_or_404, operation_view
@@ -25,15 +26,20 @@ from core.admin_tools import (
     InputFilter,
     ReferenceSearchMixin,
 )
+from core.errors import DomainError
 from orgs.admin import customer_search_fields
 
+from .earning import AUTOMATIC_COUPONS, ReviewChange, rewards_review
 from .models import (
+    CampaignRule,
+    ConversionEvent,
     Discrepancy,
     EarnedReward,
     IdempotencyKey,
     LedgerEntry,
     ReconciliationRun,
     RedemptionReversal,
+    RuleUsage,
     Wallet,
     WalletAdjustment,
 )
@@ -149,11 +155,77 @@ class LedgerEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
 
 
+class ReviewQueueFilter(admin.SimpleListFilter):
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("review", "to review (under review or suspicious)"),
+            ("coupon", "waiting for a coupon (no stock)"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "review":
+            return queryset.filter(review_status__in=[EarnedReward.Review.UNDER_REVIEW, EarnedReward.Review.SUSPICIOUS])
+        if self.value() == "coupon":
+            return queryset.filter(
+                status=EarnedReward.Status.UNREDEEMED,
+                review_status=EarnedReward.Review.APPROVED,
+                coupon__isnull=True,
+                rule__isnull=False,
+                amount__isnull=True,
+                campaign__coupon_distribution__in=AUTOMATIC_COUPONS,
+            )
+        return queryset
+
+
+def _review_action(status: str, label: str):
+    def action(modeladmin, request, queryset):
+        changes = [ReviewChange(code=code, review_status=status) for code in queryset.values_list("code", flat=True)]
+        by_org: dict[int, list[ReviewChange]] = {}
+        for org_id, code in queryset.values_list("org_id", "code"):
+            by_org.setdefault(org_id, []).append(ReviewChange(code=code, review_status=status))
+        try:
+            for org_id, org_changes in sorted(by_org.items()):
+                rewards_review(
+                    org_id=org_id,
+                    changes=org_changes,
+                    actor=f"staff {request.user.get_username()}",
+                    staff_user=request.user,
+                )
+        except DomainError as exc:
+            modeladmin.message_user(request, f"Nothing changed: {exc}", messages.ERROR)
+            return
+        modeladmin.message_user(request, f"{len(changes)} reward(s) {label}.", messages.SUCCESS)
+
+    action.__name__ = f"review_{status.lower()}"
+    action.short_description = f"Review: mark selected rewards {label}"
+    action.allowed_permissions = ("review",)
+    return action
+
+
 @admin.register(EarnedReward)
-class EarnedRewardAdmin(admin.ModelAdmin):
-    list_display = ("code", "customer", "campaign", "org", "amount", "redeemed_amount", "status", "earned_at")
-    list_filter = ("org", "status", "campaign__reward_type")
-    list_select_related = ("org", "customer", "campaign")
+class EarnedRewardAdmin(SimpleHistoryAdmin):
+    """Earned rewards and the review queue: the actions go through ``wallets.earning.rewards_review``
+    (who and when are kept in each reward's history); nothing else here changes a reward."""
+
+    list_display = (
+        "code",
+        "customer",
+        "campaign",
+        "org",
+        "beneficiary",
+        "amount",
+        "redeemed_amount",
+        "status",
+        "review_status",
+        "review_until",
+        "coupon",
+        "earned_at",
+    )
+    list_filter = ("org", ReviewQueueFilter, "review_status", "status", "campaign__reward_type", "beneficiary")
+    list_select_related = ("org", "customer", "campaign", "coupon")
     search_fields = ("=code", *customer_search_fields("customer"))
     raw_id_fields = ("customer",)
     autocomplete_fields = ("campaign",)
@@ -161,12 +233,89 @@ class EarnedRewardAdmin(admin.ModelAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    actions = [
+        _review_action(EarnedReward.Review.APPROVED, "approved"),
+        _review_action(EarnedReward.Review.REJECTED, "rejected"),
+        _review_action(EarnedReward.Review.SUSPICIOUS, "suspicious"),
+        _review_action(EarnedReward.Review.UNDER_REVIEW, "under review"),
+    ]
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("wallets.review_earnedreward")
 
     def has_change_permission(self, request, obj=None):
-        return False  # redemptions go through the wallet services
+        return False  # redemptions go through the wallet services, reviews through the actions
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(CampaignRule)
+class CampaignRuleAdmin(SimpleHistoryAdmin):
+    """What conversion events earn; every change is kept in the rule's history."""
+
+    list_display = ("campaign", "event", "org", "per_user", "review_days", "active", "pays")
+    list_filter = ("org", "active", "campaign__growth_hack")
+    list_select_related = ("org", "campaign")
+    search_fields = ("event", "campaign__code")
+    autocomplete_fields = ("campaign",)
+    fieldsets = [
+        (None, {"fields": ("org", "campaign", "event", "per_user", "review_days", "active")}),
+        *(
+            (
+                f"{side} earns",
+                {
+                    "fields": (f"{side}_amount", f"{side}_percent", f"{side}_max", f"{side}_coupon"),
+                    "description": "A fixed amount, or a percent of the transaction value (at most max), or a coupon.",
+                },
+            )
+            for side in CampaignRule.SIDES
+        ),
+    ]
+
+    @admin.display(description="pays")
+    def pays(self, rule: CampaignRule) -> str:
+        parts = []
+        for name in CampaignRule.SIDES:
+            side = rule.side(name)
+            if side is None:
+                continue
+            if side.coupon:
+                parts.append(f"{name}: a coupon")
+            elif side.amount is not None:
+                parts.append(f"{name}: {side.amount}")
+            else:
+                parts.append(f"{name}: {side.percent}%" + (f" up to {side.cap}" if side.cap is not None else ""))
+        return "; ".join(parts) or "-"
+
+
+class ConversionRewardInline(ReadOnlyMixin, admin.TabularInline):
+    model = EarnedReward
+    fields = ("code", "customer", "campaign", "beneficiary", "amount", "status", "review_status", "coupon")
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(ConversionEvent)
+class ConversionEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("id", "created_at", "org", "customer", "event_name", "transaction_value", "tskey")
+    list_filter = ("org",)
+    list_select_related = ("org", "customer")
+    search_fields = ("=tskey", "event_name", *customer_search_fields("customer"))
+    raw_id_fields = ("customer",)
+    inlines = [ConversionRewardInline]
+    ordering = ("-id",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+
+@admin.register(RuleUsage)
+class RuleUsageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("rule", "customer", "count", "org")
+    list_filter = ("org",)
+    list_select_related = ("org", "rule__campaign", "customer")
+    search_fields = customer_search_fields("customer")
+    raw_id_fields = ("customer", "rule")
 
 
 class EarnedRewardCodeFilter(InputFilter):
@@ -282,3 +431,6 @@ class DiscrepancyAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class ReconciliationRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "started_at", "finished_at", "wallets_checked", "findings", "new_findings", "resolved")
     ordering = ("-id",)
+
+
+from . import till_admin  # noqa: E402,F401 - points at the till

@@ -21,10 +21,20 @@ Checks:
 * ``ledger_issue_unrecorded``: an ISSUE ledger entry belongs to an issued reward;
 * ``coupon_record``: a handed-out coupon has a holder and a record (a redemption call or an issue;
   coupons handed out before the call records' retention only need the holder);
+* ``earned_reward_coupon``: a coupon handed out for an earned reward (coupons by the event) is held
+  by the reward's customer and the reward is rewarded (such coupons satisfy ``coupon_record``);
+* ``rule_usage``: a rule's per-user count equals the conversion events of that user it paid;
 * ``vendor_voucher_unpaid``: a vendor voucher without points, not yet resolved by staff;
 * ``vendor_voucher_maybe_twice``: a requestId retried after a vendor call that may have left a
   voucher at the partner (two vouchers if it does not de-duplicate), not yet resolved by staff;
-* ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale.
+* ``vendor_call_stuck``: a vendor call the recovery job has not settled long after it went stale;
+* ``till_redemption_ledger`` / ``till_reversal_ledger``: a till redemption (reversal) has its
+  POINTS_REDEEM (POINTS_REVERSE) ledger entry, of its points; ``ledger_till_unrecorded``: such an
+  entry belongs to a till redemption or reversal;
+* ``till_reversed_within_redemption``: a till redemption's reversals add up to its
+  ``reversed_points`` and never exceed what it took;
+* ``revocation_refunded_once``: a revoked issue with points was refunded exactly once (one REVERSAL
+  under ``revoke:<pointsReferenceId>``), an issue still ISSUED never.
 """
 
 from __future__ import annotations
@@ -159,12 +169,46 @@ CHECKS = [
          WHERE c.id >= %(lo)s AND c.id < %(hi)s AND (c.status = 'ISSUED' OR c.holder_id IS NOT NULL)
            AND (c.holder_id IS NULL OR (c.issued_at >= %(calls_kept_since)s AND
                 NOT EXISTS (SELECT 1 FROM wallets_redemptioncall r WHERE r.coupon_id = c.id)
+                AND NOT EXISTS (SELECT 1 FROM wallets_earnedreward er WHERE er.coupon_id = c.id)
                 AND NOT EXISTS (
                     SELECT 1 FROM catalogue_rewardissue ri
                       JOIN catalogue_cataloguereward cr ON cr.id = ri.reward_id
                      CROSS JOIN {issue_codes}
                      WHERE ri.org_id = c.org_id AND cr.coupon_pool_id = c.pool_id AND ri.customer_id = c.holder_id
                        AND {issue_code} = c.code)))
+        """,
+        money=False,
+    ),
+    Check(
+        "earned_reward_coupon",
+        "wallets_earnedreward",
+        """
+        SELECT er.org_id, er.id, 'coupon held by customer ' || er.customer_id || ', reward rewarded',
+               CASE WHEN c.id IS NULL THEN 'no coupon'
+                    ELSE 'coupon ' || c.code || ' ' || c.status || ' held by '
+                         || COALESCE(CAST(c.holder_id AS TEXT), 'nobody') || ', reward ' || er.status END,
+               'coupon handed out for reward ' || er.code
+          FROM wallets_earnedreward er
+          LEFT JOIN coupons_coupon c ON c.id = er.coupon_id
+         WHERE er.id >= %(lo)s AND er.id < %(hi)s AND er.coupon_id IS NOT NULL
+           AND (c.id IS NULL OR c.holder_id IS NULL OR c.holder_id <> er.customer_id OR er.status <> 'REDEEMED'
+                OR c.status NOT IN ('ISSUED', 'REDEEMED', 'EXPIRED'))
+        """,
+        money=False,
+    ),
+    Check(
+        "rule_usage",
+        "wallets_ruleusage",
+        """
+        SELECT u.org_id, u.id, u.count, COALESCE(x.paid, 0), 'rule ' || u.rule_id || ', customer ' || u.customer_id
+          FROM wallets_ruleusage u
+          LEFT JOIN (SELECT er.rule_id, ce.customer_id, COUNT(DISTINCT er.conversion_id) AS paid
+                       FROM wallets_earnedreward er
+                       JOIN wallets_conversionevent ce ON ce.id = er.conversion_id
+                      WHERE er.rule_id IN (SELECT rule_id FROM wallets_ruleusage WHERE id >= %(lo)s AND id < %(hi)s)
+                      GROUP BY er.rule_id, ce.customer_id) x
+                 ON x.rule_id = u.rule_id AND x.customer_id = u.customer_id
+         WHERE u.id >= %(lo)s AND u.id < %(hi)s AND u.count <> COALESCE(x.paid, 0)
         """,
         money=False,
     ),
@@ -196,6 +240,59 @@ CHECKS = [
         SELECT v.org_id, v.id, 'settled by vendor recovery', v.state, 'stale since ' || v.stale_after
           FROM catalogue_vendorcall v
          WHERE v.id >= %(lo)s AND v.id < %(hi)s AND v.state IN ('PENDING', 'ANSWERED') AND v.stale_after < %(stuck)s
+        """,
+        money=False,
+    ),
+]
+
+# Points at the till and revocations (Capillary points/redeem, points/reverse, reward/revoke).
+CHECKS += [
+    _entry_check(
+        "till_redemption_ledger", "wallets_pointsredemption", kind="POINTS_REDEEM", amount="-r.points", where="1 = 1"
+    ),
+    _entry_check(
+        "till_reversal_ledger", "wallets_pointsreversal", kind="POINTS_REVERSE", amount="r.points", where="1 = 1"
+    ),
+    Check(
+        "till_reversed_within_redemption",
+        "wallets_pointsredemption",
+        """
+        SELECT r.org_id, r.id, r.reversed_points, COALESCE(v.total, 0),
+               'reversals of ' || r.points || ' points redeemed (redemption ' || r.reference || ')'
+          FROM wallets_pointsredemption r
+          LEFT JOIN (SELECT redemption_id, SUM(points) AS total FROM wallets_pointsreversal
+                      WHERE redemption_id >= %(lo)s AND redemption_id < %(hi)s GROUP BY redemption_id) v
+                 ON v.redemption_id = r.id
+         WHERE r.id >= %(lo)s AND r.id < %(hi)s
+           AND (ROUND(CAST(COALESCE(v.total, 0) AS NUMERIC), 2) <> ROUND(CAST(r.reversed_points AS NUMERIC), 2)
+                OR COALESCE(v.total, 0) > r.points)
+        """,
+    ),
+    Check(
+        "revocation_refunded_once",
+        "catalogue_rewardissue",
+        """
+        SELECT ri.org_id, ri.id, CASE WHEN ri.status = 'CANCELLED' AND ri.points > 0 THEN 1 ELSE 0 END,
+               COALESCE(e.n, 0), ri.status || ' issue, refunds under revoke:' || ri.points_reference_id
+          FROM catalogue_rewardissue ri
+          LEFT JOIN (SELECT org_id, reference, COUNT(*) AS n FROM wallets_ledgerentry
+                      WHERE kind = 'REVERSAL' AND reference LIKE 'revoke:%%' GROUP BY org_id, reference) e
+                 ON e.org_id = ri.org_id AND e.reference = 'revoke:' || ri.points_reference_id
+         WHERE ri.id >= %(lo)s AND ri.id < %(hi)s
+           AND COALESCE(e.n, 0) <> CASE WHEN ri.status = 'CANCELLED' AND ri.points > 0 THEN 1 ELSE 0 END
+        """,
+        money=False,
+    ),
+    Check(
+        "ledger_till_unrecorded",
+        "wallets_ledgerentry",
+        """
+        SELECT e.org_id, e.id, 'a till redemption or reversal ' || e.reference, 'none', e.kind || ' of wallet '
+               || e.wallet_id
+          FROM wallets_ledgerentry e
+         WHERE e.id >= %(lo)s AND e.id < %(hi)s AND e.kind IN ('POINTS_REDEEM', 'POINTS_REVERSE')
+           AND NOT EXISTS (SELECT 1 FROM wallets_pointsredemption r WHERE r.ledger_entry_id = e.id)
+           AND NOT EXISTS (SELECT 1 FROM wallets_pointsreversal v WHERE v.ledger_entry_id = e.id)
         """,
         money=False,
     ),

@@ -41,8 +41,9 @@ class Redemption:
 
 
 def _campaign_filter(*, customer: Customer, campaign: Campaign | None, growth_hack: str | None) -> Q:
-    """The rewards a call may touch: this user's, narrowed by campaign and growth hack."""
-    condition = Q(org_id=customer.org_id, customer_id=customer.pk)
+    """The rewards a call may touch: this user's approved ones (under review, rejected or
+    suspicious rewards are not there for a redemption), narrowed by campaign and growth hack."""
+    condition = Q(org_id=customer.org_id, customer_id=customer.pk, review_status=EarnedReward.Review.APPROVED)
     if campaign is not None:
         condition &= Q(campaign_id=campaign.pk)
     if growth_hack is not None:
@@ -285,6 +286,7 @@ def _redeem_from_pool_stepwise(*, customer: Customer, pool: CouponPool, now) -> 
             customer_id=customer.pk,
             campaign_id=pool.campaign_id,
             status=EarnedReward.Status.UNREDEEMED,
+            review_status=EarnedReward.Review.APPROVED,
         )
         .order_by("earned_at", "id")
         .first()

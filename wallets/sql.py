@@ -44,7 +44,7 @@ REDEEM_FROM_POOL = {
         WITH reward AS (
             SELECT id, code FROM wallets_earnedreward
              WHERE org_id = %(org)s AND customer_id = %(customer)s AND campaign_id = %(campaign)s
-               AND status = 'UNREDEEMED'
+               AND status = 'UNREDEEMED' AND review_status = 'APPROVED'
              ORDER BY earned_at, id LIMIT 1
              FOR UPDATE
         ), picked AS (
@@ -66,6 +66,24 @@ REDEEM_FROM_POOL = {
           FROM (SELECT 1) AS one LEFT JOIN reward ON true LEFT JOIN coupon ON true
     """,
 }
+
+
+# A user's WALLET rewards added up per campaign, with what eligibility needs of the campaign: one
+# round trip for getuserbalance (``{filters}``: the campaign and growth hack the call names).
+USER_BALANCE = """
+SELECT c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id,
+       SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.amount ELSE 0 END),
+       SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.redeemed_amount ELSE 0 END),
+       SUM(CASE WHEN r.review_status = 'APPROVED' AND r.status = 'UNREDEEMED'
+                THEN r.amount - r.redeemed_amount ELSE 0 END),
+       SUM(CASE WHEN r.review_status = 'UNDER_REVIEW' THEN r.amount ELSE 0 END)
+  FROM wallets_earnedreward r
+  JOIN orgs_campaign c ON c.id = r.campaign_id
+ WHERE r.org_id = %(org)s AND r.customer_id = %(customer)s AND c.reward_type = 'WALLET'
+   AND r.review_status IN ('APPROVED', 'UNDER_REVIEW'){filters}
+ GROUP BY c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id
+ ORDER BY c.code
+"""
 
 
 # The reconciliation's checks (wallets/reconciliation.py) read JSON arrays of the call and issue

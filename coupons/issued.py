@@ -1,0 +1,126 @@
+"""Issued coupons after their issue: used at a till (Capillary ``coupon/isredeemable`` and
+``coupon/redeem``), or voided when the issue that handed them out is revoked.
+
+A coupon is used at most once under any concurrency: ``coupon_redeem_at_till`` is one
+conditional ``UPDATE ... WHERE status = 'ISSUED'`` (a concurrent second one waits on the row,
+re-reads it, no longer matches). The same code with the same transaction number again is a
+replay of the first answer. A revocation voids the coupons in one conditional UPDATE as well,
+so a revocation and a till redemption of the same coupon cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.utils import timezone
+
+from .errors import CouponAlreadyRedeemed, CouponExpired, CouponNotHeld, CouponUnknown, CouponVoided
+from .models import Coupon
+from .services import coupons_void_issued
+
+
+@dataclass(frozen=True)
+class CouponTillRedeemed:
+    coupon: Coupon
+    transaction_number: str
+    replayed: bool
+
+
+def _candidates(*, org_id: int, code: str, customer_id: int) -> list[Coupon]:
+    """The org's coupons with this code (index ``coupon_org_code``), the customer's first."""
+    coupons = list(Coupon.objects.filter(org_id=org_id, code=code).select_related("pool").order_by("id")[:20])
+    return sorted(coupons, key=lambda c: (c.holder_id != customer_id, c.status != Coupon.Status.ISSUED, c.pk))
+
+
+def _refusal(coupon: Coupon | None, *, customer_id: int, now: datetime) -> Exception | None:
+    if coupon is None:
+        return CouponUnknown("no coupon with this code")
+    if coupon.holder_id != customer_id:
+        return CouponNotHeld("the coupon was not issued to this customer")
+    if coupon.status == Coupon.Status.REDEEMED:
+        return CouponAlreadyRedeemed(f"the coupon was redeemed in transaction {coupon.redeemed_transaction_number}")
+    if coupon.status == Coupon.Status.VOID:
+        return CouponVoided("coupon voided")
+    if coupon.status == Coupon.Status.EXPIRED or (coupon.expires_at is not None and coupon.expires_at <= now):
+        return CouponExpired("the coupon expired")
+    if coupon.status != Coupon.Status.ISSUED:
+        return CouponNotHeld("the coupon was not issued to this customer")
+    return None
+
+
+def coupon_for_till(*, org_id: int, code: str, customer_id: int) -> Coupon:
+    """The customer's coupon ``code``, with its pool, if it can be redeemed now; else the
+    ``CouponNotUsable`` that says why (raised). Writes nothing."""
+    found = _candidates(org_id=org_id, code=code, customer_id=customer_id)
+    coupon = found[0] if found else None
+    refusal = _refusal(coupon, customer_id=customer_id, now=timezone.now())
+    if refusal is not None:
+        raise refusal
+    return coupon
+
+
+_REDEEM = """
+    UPDATE coupons_coupon
+       SET status = 'REDEEMED', redeemed_at = %(now)s, redeemed_transaction_number = %(number)s,
+           redeemed_amount = %(amount)s
+     WHERE id = (SELECT id FROM coupons_coupon
+                  WHERE org_id = %(org)s AND code = %(code)s AND holder_id = %(holder)s AND status = 'ISSUED'
+                    AND (expires_at IS NULL OR expires_at > %(now)s)
+                  ORDER BY id LIMIT 1)
+       AND status = 'ISSUED'
+    RETURNING id, pool_id
+"""
+
+
+def coupon_redeem_at_till(
+    *, org_id: int, code: str, customer_id: int, transaction_number: str, amount: Decimal | None
+) -> CouponTillRedeemed:
+    """Mark the customer's coupon REDEEMED with the till's transaction (one statement). The same
+    code and transaction number again answers the first redemption (``replayed``); otherwise a
+    ``CouponNotUsable`` says why not, having changed nothing."""
+    now = timezone.now()
+    params = {
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "number": transaction_number,
+        "amount": amount,
+        "org": org_id,
+        "code": code,
+        "holder": customer_id,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_REDEEM, params)
+        row = cursor.fetchone()
+    if row is not None:
+        coupon = Coupon(
+            id=row[0], org_id=org_id, pool_id=row[1], code=code, holder_id=customer_id, status=Coupon.Status.REDEEMED,
+            redeemed_at=now, redeemed_transaction_number=transaction_number, redeemed_amount=amount,
+        )  # fmt: skip
+        return CouponTillRedeemed(coupon=coupon, transaction_number=transaction_number, replayed=False)
+    found = _candidates(org_id=org_id, code=code, customer_id=customer_id)
+    coupon = found[0] if found else None
+    if (
+        coupon is not None
+        and coupon.holder_id == customer_id
+        and coupon.status == Coupon.Status.REDEEMED
+        and coupon.redeemed_transaction_number == transaction_number
+    ):
+        return CouponTillRedeemed(coupon=coupon, transaction_number=transaction_number, replayed=True)
+    raise _refusal(coupon, customer_id=customer_id, now=now) or CouponAlreadyRedeemed("the coupon was just redeemed")
+
+
+def coupons_void_for_revocation(*, org_id: int, pool_id: int | None, codes: list[str], holder_id: int) -> int:
+    """Void the coupons an issue handed out (``coupons_void_issued``: one conditional UPDATE); how
+    many were voided. Raises ``CouponAlreadyRedeemed`` when one of them was used at a till: the
+    caller's transaction must then roll back (nothing is revoked)."""
+    if not codes:
+        return 0
+    voided = coupons_void_issued(org_id=org_id, holder_id=holder_id, pool_id=pool_id, codes=codes)
+    redeemed = Coupon.objects.filter(
+        org_id=org_id, pool_id=pool_id, code__in=codes, holder_id=holder_id, status=Coupon.Status.REDEEMED
+    )
+    if voided < len(codes) and redeemed.exists():
+        raise CouponAlreadyRedeemed("a coupon of this issue was redeemed at a till")
+    return voided
