@@ -37,7 +37,7 @@ from .errors import (
     TransactionNumberReused,
 )
 from .models import LedgerEntry, PointsRedemption, PointsReversal, Wallet
-from .owners import customer_for_issue, group_for_issue
+from .owners import GroupRef, customer_for_issue, group_for_issue
 from .services import wallet_post
 
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -52,18 +52,6 @@ class CustomerRef:
     email: str | None = None
     external_id: str | None = None
     customer_id: int | None = None
-
-
-@dataclass(frozen=True)
-class GroupRef:
-    """user_group2 of a group redemption; ``None`` fields are not given."""
-
-    group_id: int | None = None
-    external_id: str | None = None
-
-    @property
-    def given(self) -> bool:
-        return self.group_id is not None or self.external_id is not None
 
 
 @dataclass(frozen=True)
@@ -137,7 +125,7 @@ def points_payer_find(*, org_id: int, customer: CustomerRef, group: GroupRef | N
         customer_id=found.pk,
         group_id=group.group_id,
         external_id=group.external_id,
-        primary_user_id=None,
+        primary_user_id=group.primary_user_id,
     )
     if loyalty is None or not loyalty.is_member:
         raise CustomerUnknown(f"the customer is not a member of that loyalty group in org {org_id}")
