@@ -22,7 +22,14 @@ from .apis import _caller, _CapillaryApi, _scope
 from .errors import oauth_exception_handler
 from .parsing import query_of
 from .render import issue_result
-from .till_apis import TillInputError, _money_text, _table, _text, customer_ref
+from .till_apis import (
+    _CUSTOMER_PARAMETERS,
+    TillInputError,
+    _money_text,
+    _table,
+    _text,
+    customer_ref,
+)
 
 OWN_CODES = {
     9001: "revoke is disabled for the org that issued the reward (its revoke_enabled is off) (HTTP 400)",
@@ -109,9 +116,7 @@ def _reward_out(reward) -> dict:
 
 _READ_PARAMETERS = [
     OpenApiParameter("username", str, required=True),
-    OpenApiParameter("mobile", str),
-    OpenApiParameter("email", str),
-    OpenApiParameter("external_id", str),
+    *_CUSTOMER_PARAMETERS,
     OpenApiParameter("format", str, enum=["json"]),
     OpenApiParameter("DATA-SCOPE", str, OpenApiParameter.HEADER, enum=["SELF", "OTHER"]),
     OpenApiParameter("DATA-SCOPE-ORG", str, OpenApiParameter.HEADER),

@@ -26,9 +26,9 @@ from coupons import errors as coupon_errors
 from coupons.issued import coupon_for_till, coupon_redeem_at_till
 from orgs.errors import InvalidScope
 from wallets import errors as points_errors
+from wallets.owners import GroupRef
 from wallets.till import (
     CustomerRef,
-    GroupRef,
     PointsRedeemIn,
     points_parse,
     points_payer_find,
@@ -258,6 +258,8 @@ _COMMON_PARAMETERS = [
     OpenApiParameter("DATA-SCOPE-ORG", str, OpenApiParameter.HEADER, description="With OTHER: exactly one org id."),
     OpenApiParameter("CAP-API-ACCESS-TOKEN", str, OpenApiParameter.HEADER, description="As X-CAP-API-OAUTH-TOKEN."),
 ]
+# How a till names the customer in a query (``customer_ref``).
+_CUSTOMER_PARAMETERS = [OpenApiParameter(name, str) for name in ("mobile", "email", "external_id")]
 _V11 = OpenApiResponse(OpenApiTypes.OBJECT, description="The v1.1 envelope.\n\n" + _table(ENVELOPE_CODES))
 
 
@@ -273,9 +275,7 @@ class PointsIsRedeemableApi(_TillApi):
         + _table({k: v for k, v in POINTS_ITEM_CODES.items() if k != 811}),
         parameters=[
             *_COMMON_PARAMETERS,
-            OpenApiParameter("mobile", str),
-            OpenApiParameter("email", str),
-            OpenApiParameter("external_id", str),
+            *_CUSTOMER_PARAMETERS,
             OpenApiParameter("points", str, required=True, description='Decimal string, e.g. "30" or "30.50".'),
             OpenApiParameter("validation_code", str),
             OpenApiParameter("skip_validation", bool, description="Default false: validation_code is checked."),
@@ -489,9 +489,7 @@ class CouponIsRedeemableApi(_TillApi):
         parameters=[
             *_COMMON_PARAMETERS,
             OpenApiParameter("code", str, required=True),
-            OpenApiParameter("mobile", str),
-            OpenApiParameter("email", str),
-            OpenApiParameter("external_id", str),
+            *_CUSTOMER_PARAMETERS,
             OpenApiParameter("details", str, enum=["extended"]),
         ],
         responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},

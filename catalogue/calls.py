@@ -8,21 +8,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from wallets.owners import GroupRef
+
 from .errors import RewardNotIssued
 from .models import PaymentConfig, RewardIssue
-
-
-@dataclass(frozen=True)
-class GroupRef:
-    """user_group2: any non-null field makes the call a group loyalty redemption."""
-
-    group_id: int | None = None
-    external_id: str | None = None
-    primary_user_id: str | None = None
-
-    @property
-    def given(self) -> bool:
-        return self.group_id is not None or self.external_id is not None or self.primary_user_id is not None
 
 
 @dataclass(frozen=True)

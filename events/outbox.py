@@ -32,6 +32,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -84,6 +85,25 @@ def events_emit(*, events: list[tuple[int, str, dict]]) -> list[OutboxEvent]:
     if rows:
         transaction.on_commit(partial(_dispatch_soon, [row.pk for row in rows]))
     return rows
+
+
+def event_row(*, org_id: int, kind: str, payload: dict) -> dict:
+    """The columns of an ``OutboxEvent`` for a caller that INSERTs it in its own statement (a hot
+    path that writes its change in one statement); then call ``events_written`` with its pk."""
+    if kind not in EventKind.values:
+        raise ValueError(f"unknown event kind {kind!r}")
+    return {
+        "org_id": org_id,
+        "event_id": uuid.uuid4(),
+        "kind": kind,
+        "payload": json.dumps(payload, cls=DjangoJSONEncoder),
+    }
+
+
+def events_written(*, event_pks: list[int]) -> None:
+    """Queue the delivery, on commit, of events the caller INSERTed itself (``event_row``)."""
+    if event_pks:
+        transaction.on_commit(partial(_dispatch_soon, list(event_pks)))
 
 
 def _dispatch_soon(event_pks: list[int]) -> None:

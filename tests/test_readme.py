@@ -156,6 +156,61 @@ def test_the_issue_reward_samples_with_the_vendor_reward_on_a_port_of_its_own(se
     assert code["status"]["code"] == 200 and len(code["validationCode"]["code"]) == 6, code
 
 
+def _documents(text: str) -> list[dict]:
+    """The JSON documents a run of curl calls printed one after another (curl adds no newline)."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        while text[at].isspace():
+            at += 1
+        document, at = decoder.raw_decode(text, at)
+        found.append(document)
+    return found
+
+
+@pytest.mark.slow
+def test_the_capillary_till_samples_run_in_one_shell_as_printed(served):
+    # the README's till block is what `example_calls` prints (the default address, not indented)
+    from capillary.examples import TILL_EXAMPLES
+
+    printed = TILL_EXAMPLES.format(base=readme.DEFAULT_BASE).splitlines()
+    printed = [line.removeprefix("  ") for line in printed[next(i for i, s in enumerate(printed) if "CAP=" in s) :]]
+    assert "\n".join(printed) in readme.README.read_text()
+    # pasted into one shell in order: each call uses what the one before answered ($RID, $CODE, $TXN)
+    keys = (
+        'CAP="curl -s -u o2.till:o2-till-password -H Content-Type:application/json"',
+        "points: can Asha redeem 30?",
+        "a group redemption: Ravi spends",
+        "with a validation code (Capillary's documented path",
+        "coupons: issue one (reward 351)",
+        "catalogue: what Asha can be issued now",
+        "revoke an issue (its points back",
+        "fulfilment: status and custom fields",
+    )
+    script = "\n".join(readme.script(key, base=served.base) for key in keys)
+    done = subprocess.run(["bash", "-c", "set -e\n" + script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    redeemable, reversed_, group, validation, coupon, used, rewards, reward, records, revoked, fulfilled = _documents(
+        done.stdout
+    )
+    points = redeemable["response"]["points"]["redeemable"]
+    assert points["is_redeemable"] and points["points_redeem_value"] == "7.50", redeemable  # 30 x 0.25
+    assert reversed_["pointsReversed"] == "10.00" and reversed_["warnings"] == [], reversed_
+    assert group["response"]["responses"]["points"]["item_status"]["code"] == 800, group
+    assert len(validation["validationCode"]["code"]) == 6, validation
+    assert coupon["response"]["coupons"]["redemption_status"]["is_redeemable"], coupon
+    assert coupon["response"]["coupons"]["series_info"]["id"], coupon  # details=extended
+    assert used["response"]["coupons"]["coupon"]["item_status"]["code"] == 700, used
+    assert used["response"]["coupons"]["coupon"]["transaction_number"] == "bill-2001", used
+    assert rewards["errors"] is None and 352 in [r["id"] for r in rewards["data"]], rewards
+    assert reward["errors"] is None and reward["data"]["id"] == 352, reward
+    assert records["errors"] is None and records["data"][0]["rewardId"] == 351, records  # newest first
+    assert revoked["status"] == {"success": True, "code": 200, "message": "Reward revoked"}, revoked
+    [shipped] = fulfilled["data"]
+    assert shipped["transactionId"] == revoked["transactionId"], fulfilled
+    assert shipped["fulfillmentStatus"] == {"name": "SHIPPED"}, fulfilled
+    assert shipped["transactionCustomFields"] == {"giftMessage": "happy birthday"}, fulfilled
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
@@ -266,6 +321,7 @@ def sweep_due_now(url: str) -> None:
 # machine's (the default port 8000, the database "rewards", Redis db 0), as each test says.
 README = "tests/test_readme.py"
 ISSUE_SAMPLES = f"{README}::test_the_issue_reward_samples_with_the_vendor_reward_on_a_port_of_its_own"
+TILL_SAMPLES = f"{README}::test_the_capillary_till_samples_run_in_one_shell_as_printed"
 POSTGRES_STEPS = f"{README}::test_the_postgresql_steps_serve_the_demo_with_a_worker_and_the_scheduler"
 DOCKER_STEPS = (
     "tests/test_compose_stack.py::test_the_web_service_serves_the_readme_docker_demo_with_capillarys_vendor_sample"
@@ -293,6 +349,14 @@ RUN_BY = {
     "bulk across connected orgs with an OAuth token": ISSUE_SAMPLES,
     "group loyalty: Ravi pays": ISSUE_SAMPLES,
     "skip_validation=false: a single-use code first": ISSUE_SAMPLES,
+    'CAP="curl -s -u o2.till:o2-till-password -H Content-Type:application/json"': TILL_SAMPLES,
+    "points: can Asha redeem 30?": TILL_SAMPLES,
+    "a group redemption: Ravi spends": TILL_SAMPLES,
+    "with a validation code (Capillary's documented path": TILL_SAMPLES,
+    "coupons: issue one (reward 351)": TILL_SAMPLES,
+    "catalogue: what Asha can be issued now": TILL_SAMPLES,
+    "revoke an issue (its points back": TILL_SAMPLES,
+    "fulfilment: status and custom fields": TILL_SAMPLES,
     "createdb -h 127.0.0.1 -U postgres rewards": POSTGRES_STEPS,
     "POSTGRES_EXPORT": POSTGRES_STEPS,
     "make worker": POSTGRES_STEPS,

@@ -4,6 +4,7 @@ group, each with its points wallet. One lookup for Issue Reward and the till cal
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
@@ -14,6 +15,20 @@ from orgs.models import Customer, CustomerGroup, GroupMember
 from orgs.selectors import customer_key
 
 from .models import Wallet
+
+
+@dataclass(frozen=True)
+class GroupRef:
+    """user_group2 (``group_for_issue``): any non-null field makes the call a group loyalty redemption."""
+
+    group_id: int | None = None
+    external_id: str | None = None
+    primary_user_id: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.group_id is not None or self.external_id is not None or self.primary_user_id is not None
+
 
 # {column}: one of orgs.selectors.CUSTOMER_IDENTIFIERS' columns as customer_key names it, or id.
 _CUSTOMER_SQL = """

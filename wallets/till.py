@@ -6,10 +6,11 @@
   ``PointsRedemption`` row ``INSERT ... ON CONFLICT DO NOTHING`` on (org, customer,
   transaction_number). A conflict means the number was used: the transaction is rolled back
   (nothing debited) and the first redemption answers (or ``TransactionNumberReused``). A copy
-  arriving while the first is uncommitted waits on the unique index, then sees it.
+  arriving while the first is uncommitted waits on the unique index, then sees it. Its outbox
+  event (``redemption``, ``"of": "points"``) is written in the same statement on PostgreSQL.
 * **reverse**: one conditional ``UPDATE`` of the redemption row (``reversed_points + p <=
-  points``) locks, checks and applies; then the credit and its POINTS_REVERSE entry. Lock
-  order: redemption, then wallet.
+  points``) locks, checks and applies; then the credit, its POINTS_REVERSE entry and its outbox
+  event (``reversal``, ``"of": "points_redemption"``). Lock order: redemption, then wallet.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from django.utils import timezone
 
 from core.money import MONEY_PLACES
 from core.numbers import NumberInvalid, money_parse
-from orgs.models import Customer
+from events.outbox import customer_ref, event_emit, event_row, events_written
+from orgs.models import Customer, EventKind
 
 from .errors import (
     CustomerUnknown,
@@ -35,7 +37,7 @@ from .errors import (
     TransactionNumberReused,
 )
 from .models import LedgerEntry, PointsRedemption, PointsReversal, Wallet
-from .owners import customer_for_issue, group_for_issue
+from .owners import GroupRef, customer_for_issue, group_for_issue
 from .services import wallet_post
 
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -50,18 +52,6 @@ class CustomerRef:
     email: str | None = None
     external_id: str | None = None
     customer_id: int | None = None
-
-
-@dataclass(frozen=True)
-class GroupRef:
-    """user_group2 of a group redemption; ``None`` fields are not given."""
-
-    group_id: int | None = None
-    external_id: str | None = None
-
-    @property
-    def given(self) -> bool:
-        return self.group_id is not None or self.external_id is not None
 
 
 @dataclass(frozen=True)
@@ -135,7 +125,7 @@ def points_payer_find(*, org_id: int, customer: CustomerRef, group: GroupRef | N
         customer_id=found.pk,
         group_id=group.group_id,
         external_id=group.external_id,
-        primary_user_id=None,
+        primary_user_id=group.primary_user_id,
     )
     if loyalty is None or not loyalty.is_member:
         raise CustomerUnknown(f"the customer is not a member of that loyalty group in org {org_id}")
@@ -197,9 +187,9 @@ def _redemption_by_number(*, payer: PointsPayer, number: str | None) -> PointsRe
     ).first()
 
 
-# PostgreSQL: the debit (it locks, checks and applies), its ledger entry and the redemption in one
-# statement. No row from ``moved``: too few points, nothing written. A row from ``moved`` but none
-# from ``ins``: the transaction number is taken, and the caller rolls the debit back.
+# PostgreSQL: the debit (it locks, checks and applies), its ledger entry, the redemption and its
+# outbox event in one statement. No row from ``moved``: too few points, nothing written. A row from
+# ``moved`` but none from ``ins``: the transaction number is taken, and the caller rolls the debit back.
 _REDEEM_SQL = """
 WITH moved AS (
     UPDATE wallets_wallet SET balance = balance - %(points)s
@@ -219,9 +209,17 @@ WITH moved AS (
       FROM entry
     ON CONFLICT (org_id, customer_id, transaction_number) DO NOTHING
     RETURNING id, balance_after, ledger_entry_id
+), event AS (
+    INSERT INTO orgs_outboxevent (org_id, event_id, kind, payload, created_at)
+    SELECT %(org)s, %(event_id)s, %(event_kind)s,
+           %(event_payload)s::jsonb || jsonb_build_object('ledgerEntry', ins.ledger_entry_id, 'wallet',
+               jsonb_build_object('id', %(wallet)s, 'kind', 'POINTS', 'balance', ins.balance_after::text)),
+           %(now)s
+      FROM ins
+    RETURNING id
 )
-SELECT (SELECT balance FROM moved), ins.id, ins.balance_after, ins.ledger_entry_id FROM (SELECT 1) AS one
-  LEFT JOIN ins ON TRUE
+SELECT (SELECT balance FROM moved), ins.id, ins.balance_after, ins.ledger_entry_id, (SELECT id FROM event)
+  FROM (SELECT 1) AS one LEFT JOIN ins ON TRUE
 """
 
 
@@ -248,21 +246,45 @@ def _redeem(call: PointsRedeemIn) -> PointsRedemption:
     )  # fmt: skip
 
 
+def _redemption_event(call: PointsRedeemIn, *, reference: str, value: Decimal) -> dict:
+    """The outbox event of a till redemption (kind ``redemption``, ``"of": "points"``), but for its
+    ledger entry and wallet, which each way of writing it adds."""
+    payer = call.payer
+    return {
+        "of": "points",
+        "customer": customer_ref(payer.customer),
+        "groupId": payer.group_id,
+        "points": call.points,
+        "redeemedValue": value,
+        "redemptionId": reference,
+        "reference": f"points-redeem:{reference}",
+        "transactionNumber": call.transaction_number,
+        "till": call.till_username,
+    }
+
+
 def _redeem_in_one_statement(call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now) -> tuple:
     payer = call.payer
+    event = event_row(
+        org_id=payer.org_id,
+        kind=EventKind.REDEMPTION,
+        payload=_redemption_event(call, reference=reference, value=value),
+    )
     params = {
         "points": call.points, "wallet": payer.wallet_id, "org": payer.org_id, "customer": payer.customer.pk,
         "group": payer.group_id, "ratio": payer.points_currency_ratio, "value": value, "reference": reference,
         "ledger_reference": f"points-redeem:{reference}", "memo": memo, "now": now, "number": call.transaction_number,
         "till": call.till_username, "notes": call.notes, "when": call.redemption_time,
+        "event_id": event["event_id"], "event_kind": event["kind"], "event_payload": event["payload"],
     }  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(_REDEEM_SQL, params)
-        moved, redemption_id, balance_after, entry_id = cursor.fetchone()
+        moved, redemption_id, balance_after, entry_id, event_pk = cursor.fetchone()
     if moved is None:
         raise PointsNotAvailable(f"{call.points} points asked, fewer available")
     if redemption_id is None:
         raise _NumberUsed
+    events_written(event_pks=[event_pk])
     return redemption_id, balance_after, entry_id
 
 
@@ -289,6 +311,11 @@ def _redeem_stepwise(call: PointsRedeemIn, *, reference: str, value: Decimal, me
         row = cursor.fetchone()
     if row is None:
         raise _NumberUsed
+    payload = _redemption_event(call, reference=reference, value=value)
+    payload.update(
+        ledgerEntry=entry.pk, wallet={"id": payer.wallet_id, "kind": Wallet.Kind.POINTS, "balance": entry.balance_after}
+    )
+    event_emit(org_id=payer.org_id, kind=EventKind.REDEMPTION, payload=payload)
     return row[0], entry.balance_after, entry.pk
 
 
@@ -331,4 +358,15 @@ def points_reverse(
         org_id=org_id, redemption_id=redemption_id, points=points, till_username=till_username, ledger_entry=entry
     )
     redemption = PointsRedemption.objects.get(pk=redemption_id)
+    payload = {
+        "of": "points_redemption",
+        "customerId": customer_id,
+        "redemptionId": reference,
+        "points": points,
+        "reference": entry.reference,
+        "ledgerEntry": entry.pk,
+        "wallet": {"id": wallet_id, "kind": Wallet.Kind.POINTS, "balance": entry.balance_after},
+        "till": till_username,
+    }
+    event_emit(org_id=org_id, kind=EventKind.REVERSAL, payload=payload)
     return PointsReversed(redemption=redemption, points=points, balance=entry.balance_after)
