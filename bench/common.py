@@ -88,13 +88,28 @@ def replay_database():
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def reconcile_report() -> None:
-    """Reconciliation of the bench database after the load: the app's books must show nothing."""
+def reconcile_findings() -> Counter:
+    """Run the reconciliation; its open findings counted by check."""
     from wallets.reconciliation import reconciliation_run
 
-    result = reconciliation_run()
-    found = Counter(f.check_name for f in result.open_findings)
-    print(f"reconciliation after the run: {len(result.open_findings)} open findings {dict(found) or ''}")
+    return Counter(f.check_name for f in reconciliation_run().open_findings)
+
+
+def reconcile_report(*, setup: Counter | None = None, why: str = "") -> None:
+    """Reconciliation of the bench database after the load: the app's books must show nothing new.
+
+    ``setup``: the findings the bench's own data had before the load (``reconcile_findings()``
+    right after loading it, ``why`` says what they are); only findings beyond them are the run's.
+    """
+    found = reconcile_findings()
+    if setup is None:
+        print(f"reconciliation after the run: {sum(found.values())} open findings {dict(found) or ''}")
+        return
+    new = found - setup
+    print(
+        f"reconciliation after the run: {sum(new.values())} new open findings {dict(new) or ''} "
+        f"(besides {sum(setup.values())} from the bench's own data before the load: {why})"
+    )
 
 
 def start_gunicorn(*, port: int, workers: int) -> subprocess.Popen:
