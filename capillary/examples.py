@@ -34,7 +34,7 @@ revoke enabled):
   $CAP '{base}/v1.1/reward-transactions?username=o2.till&mobile=919900000001&size=5'
   # revoke an issue (its points back, its coupons voided; again: the same answer, no second refund)
   TXN=$($CAP '{base}/v1.1/user/rewards/issue/?username=o2.till&skip_validation=true' \\
-    -d '{{"mobile": "919900000001", "rewards": [{{"rewardId": 352}}]}}' \\
+    -d '{{"mobile": "919900000001", "rewards": [{{"rewardId": 351}}]}}' \\
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["rewards"][0]["transactionId"])')
   $CAP '{base}/v1/user/reward/revoke?username=o2.till' -d '{{"txnId": '$TXN', "notes": "order cancelled"}}'
   # fulfilment: status and custom fields of issued rewards, all or nothing, with history
