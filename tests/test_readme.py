@@ -407,3 +407,12 @@ def test_the_readme_stays_inside_the_repository():
         path = next(part for part in link if part)
         if "<" not in path and not path.startswith("http"):
             assert (ROOT / path.rstrip("/")).exists(), f"the README names {path}, which is not in the repository"
+
+
+def test_every_environment_variable_the_settings_read_is_in_the_readme():
+    settings = (ROOT / "rewards_site" / "settings.py").read_text()
+    read = set(re.findall(r"\benv(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]*)\"", settings))
+    assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} <= read  # the pattern finds what the settings read
+    text = readme.README.read_text()
+    missing = sorted(name for name in read if f"`{name}`" not in text)
+    assert not missing, f"settings read these variables, the README does not say what they do: {missing}"
