@@ -504,7 +504,7 @@ class CouponIsRedeemableApi(_TillApi):
             customer = _coupon_customer(org_id=org_id, ref=customer_ref(query))
             if not code_text:
                 raise coupon_errors.CouponUnknown("code is required")
-            coupon = coupon_for_till(org_id=org_id, code=code_text, customer_id=customer)
+            coupon = coupon_for_till(org_id=org_id, code=code_text, customer_id=customer.pk)
             item_code, message = 700, "Coupon can be redeemed"
         except coupon_errors.CouponNotUsable as exc:
             item_code, message = _code_of(exc, _COUPON_CODE), str(exc)
@@ -515,9 +515,9 @@ class CouponIsRedeemableApi(_TillApi):
         return Response(_envelope(item_code, message, coupons=coupons))
 
 
-def _coupon_customer(*, org_id: int, ref: CustomerRef) -> int:
+def _coupon_customer(*, org_id: int, ref: CustomerRef):
     try:
-        return points_payer_find(org_id=org_id, customer=ref).customer.pk
+        return points_payer_find(org_id=org_id, customer=ref).customer
     except points_errors.CustomerUnknown as exc:
         raise coupon_errors.CouponNotHeld("customer not found") from exc
 
@@ -550,7 +550,7 @@ class CouponRedeemApi(_TillApi):
         examples=[OpenApiExample("a till's coupon", value=COUPON_REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
-        _, org_id, item, source = _till_item(request, "coupon")
+        caller, org_id, item, source = _till_item(request, "coupon")
         txn = item.get("transaction")
         if not isinstance(txn, dict):
             raise TillInputError("transaction: an object {number, amount} is required")
@@ -569,7 +569,12 @@ class CouponRedeemApi(_TillApi):
             if not code_text:
                 raise coupon_errors.CouponUnknown("code is required")
             coupon_redeem_at_till(
-                org_id=org_id, code=code_text, customer_id=holder, transaction_number=number, amount=amount
+                org_id=org_id,
+                code=code_text,
+                customer=holder,
+                transaction_number=number,
+                amount=amount,
+                till_username=caller.till_username or "",
             )
             item_code, message, http = 700, "Coupon redeemed", 200
         except coupon_errors.CouponNotUsable as exc:

@@ -4,7 +4,8 @@
 A coupon is used at most once under any concurrency: ``coupon_redeem_at_till`` is one
 conditional ``UPDATE ... WHERE status = 'ISSUED'`` (a concurrent second one waits on the row,
 re-reads it, no longer matches). The same code with the same transaction number again is a
-replay of the first answer. A revocation voids the coupons in one conditional UPDATE as well,
+replay of the first answer. The redemption writes its outbox event (``redemption``, ``"of":
+"coupon"``) in the same transaction. A revocation voids the coupons in one conditional UPDATE as well,
 so a revocation and a till redemption of the same coupon cannot both succeed.
 """
 
@@ -14,9 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
+from events.outbox import customer_ref, event_emit, event_row, events_written
+from orgs.models import EventKind
+
+from . import sql
 from .errors import CouponAlreadyRedeemed, CouponExpired, CouponNotHeld, CouponUnknown, CouponVoided
 from .models import Coupon
 from .services import coupons_void_issued
@@ -62,26 +67,49 @@ def coupon_for_till(*, org_id: int, code: str, customer_id: int) -> Coupon:
     return coupon
 
 
-_REDEEM = """
-    UPDATE coupons_coupon
-       SET status = 'REDEEMED', redeemed_at = %(now)s, redeemed_transaction_number = %(number)s,
-           redeemed_amount = %(amount)s
-     WHERE id = (SELECT id FROM coupons_coupon
-                  WHERE org_id = %(org)s AND code = %(code)s AND holder_id = %(holder)s AND status = 'ISSUED'
-                    AND (expires_at IS NULL OR expires_at > %(now)s)
-                  ORDER BY id LIMIT 1)
-       AND status = 'ISSUED'
-    RETURNING id, pool_id
-"""
+def _redemption_event(*, customer, transaction_number: str, amount: Decimal | None, till_username: str) -> dict:
+    """The outbox event of a coupon used at a till (kind ``redemption``, ``"of": "coupon"``), but
+    for its ``coupon`` (id, code, poolId), which each way of writing it adds."""
+    return {
+        "of": "coupon",
+        "customer": customer_ref(customer),
+        "transactionNumber": transaction_number,
+        "amount": amount,
+        "till": till_username,
+    }
+
+
+def _redeem(*, org_id: int, code: str, customer, params: dict, event: dict) -> tuple | None:
+    """(coupon id, pool id) of the coupon redeemed with its event written, or None (nothing written)."""
+    statement = sql.TILL_REDEEM_WITH_EVENT.get(connection.vendor)
+    if statement is not None:
+        row = event_row(org_id=org_id, kind=EventKind.REDEMPTION, payload=event)
+        params = {**params, "event_id": row["event_id"], "event_kind": row["kind"], "event_payload": row["payload"]}
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            found = cursor.fetchone()
+        if found is None:
+            return None
+        events_written(event_pks=[found[2]])
+        return found[:2]
+    with transaction.atomic(), connection.cursor() as cursor:  # the same in two statements (SQLite)
+        cursor.execute(sql.TILL_REDEEM, params)
+        found = cursor.fetchone()
+        if found is not None:
+            event["coupon"] = {"id": found[0], "code": code, "poolId": found[1]}
+            event_emit(org_id=org_id, kind=EventKind.REDEMPTION, payload=event)
+    return found
 
 
 def coupon_redeem_at_till(
-    *, org_id: int, code: str, customer_id: int, transaction_number: str, amount: Decimal | None
+    *, org_id: int, code: str, customer, transaction_number: str, amount: Decimal | None, till_username: str = ""
 ) -> CouponTillRedeemed:
-    """Mark the customer's coupon REDEEMED with the till's transaction (one statement). The same
-    code and transaction number again answers the first redemption (``replayed``); otherwise a
-    ``CouponNotUsable`` says why not, having changed nothing."""
+    """Mark the customer's coupon REDEEMED with the till's transaction, and write its outbox event
+    (``redemption``, ``"of": "coupon"``) in the same transaction (one statement on PostgreSQL). The
+    same code and transaction number again answers the first redemption (``replayed``, no event);
+    otherwise a ``CouponNotUsable`` says why not, having changed nothing."""
     now = timezone.now()
+    customer_id = customer.pk
     params = {
         "now": connection.ops.adapt_datetimefield_value(now),
         "number": transaction_number,
@@ -90,9 +118,10 @@ def coupon_redeem_at_till(
         "code": code,
         "holder": customer_id,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_REDEEM, params)
-        row = cursor.fetchone()
+    event = _redemption_event(
+        customer=customer, transaction_number=transaction_number, amount=amount, till_username=till_username
+    )
+    row = _redeem(org_id=org_id, code=code, customer=customer, params=params, event=event)
     if row is not None:
         coupon = Coupon(
             id=row[0], org_id=org_id, pool_id=row[1], code=code, holder_id=customer_id, status=Coupon.Status.REDEEMED,

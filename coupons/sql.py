@@ -53,3 +53,35 @@ STOCK = """
                   WHERE status = 'AVAILABLE' AND (expires_at IS NULL OR expires_at > %(now)s)
                   GROUP BY pool_id) a ON a.pool_id = p.id
 """
+
+
+# A coupon used at a till (``issued.coupon_redeem_at_till``): one conditional UPDATE (a concurrent
+# second one waits on the row, re-reads it, no longer matches). Portable.
+TILL_REDEEM = """
+    UPDATE coupons_coupon
+       SET status = 'REDEEMED', redeemed_at = %(now)s, redeemed_transaction_number = %(number)s,
+           redeemed_amount = %(amount)s
+     WHERE id = (SELECT id FROM coupons_coupon
+                  WHERE org_id = %(org)s AND code = %(code)s AND holder_id = %(holder)s AND status = 'ISSUED'
+                    AND (expires_at IS NULL OR expires_at > %(now)s)
+                  ORDER BY id LIMIT 1)
+       AND status = 'ISSUED'
+    RETURNING id, pool_id
+"""
+
+# The same with its outbox event in one statement (no row: nothing written). Elsewhere (SQLite, no
+# data-modifying CTEs) the event is a second statement in the same transaction.
+TILL_REDEEM_WITH_EVENT = {
+    "postgresql": f"""
+        WITH redeemed AS ({TILL_REDEEM}), event AS (
+            INSERT INTO orgs_outboxevent (org_id, event_id, kind, payload, created_at)
+            SELECT %(org)s, %(event_id)s, %(event_kind)s,
+                   %(event_payload)s::jsonb || jsonb_build_object('coupon',
+                       jsonb_build_object('id', redeemed.id, 'code', %(code)s, 'poolId', redeemed.pool_id)),
+                   %(now)s
+              FROM redeemed
+            RETURNING id
+        )
+        SELECT redeemed.id, redeemed.pool_id, (SELECT id FROM event) FROM redeemed
+    """,
+}

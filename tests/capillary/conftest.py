@@ -6,12 +6,22 @@ from decimal import Decimal
 import pytest
 
 from catalogue.models import RewardIssue
+from coupons import sql as coupon_sql
 from tests.catalogue.conftest import ASHA, TILL, basic, issue, vendor  # noqa: F401 - fixtures
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
 
 RAVI, MEENA = "ext-ravi", "ext-meena"
 ASHA_MOBILE = "919900000001"
+
+
+@pytest.fixture(params=["one statement", "stepwise"])
+def coupon_redeem_path(request, monkeypatch):
+    """Each way a till's coupon redemption is written: one statement with its event (PostgreSQL),
+    or the portable two in one transaction (what SQLite runs)."""
+    if request.param == "stepwise":
+        monkeypatch.setattr(coupon_sql, "TILL_REDEEM_WITH_EVENT", {})
+    return request.param
 
 
 @pytest.fixture
