@@ -19,7 +19,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from catalogue.till_points import till_points_redeem, till_points_redeemable
+from catalogue.till_points import till_points_redeem_for, till_points_redeemable
 from core.errors import DomainError
 from core.numbers import NumberInvalid, id_parse
 from coupons import errors as coupon_errors
@@ -29,7 +29,6 @@ from wallets import errors as points_errors
 from wallets.owners import GroupRef
 from wallets.till import (
     CustomerRef,
-    PointsRedeemIn,
     points_parse,
     points_payer_find,
     points_reverse,
@@ -360,17 +359,21 @@ class PointsRedeemApi(_TillApi):
         payer, points = None, None
         try:
             points = points_parse(item.get("points_redeemed", item.get("points")))
-            payer = points_payer_find(org_id=org_id, customer=ref, group=_group(source))
-            call = PointsRedeemIn(
-                payer=payer,
+            redeemed = till_points_redeem_for(
+                org_id=org_id,
+                customer=ref,
+                group=_group(source),
                 points=points,
                 transaction_number=number,
                 till_username=caller.till_username,
                 notes=notes,
                 redemption_time=when,
+                validation_code=code_given,
+                skip_validation=skip,
             )
-            redeemed = till_points_redeem(call=call, validation_code=code_given, skip_validation=skip)
+            payer = redeemed.payer
         except points_errors.TillPointsRefused as exc:
+            payer = exc.context.get("payer")
             code = _code_of(exc, _POINTS_CODE)
             answer = {
                 **_identity(ref, payer),

@@ -52,6 +52,22 @@ def _decimal(value, places: str) -> Decimal | None:
     return Decimal(str(value)).quantize(Decimal(places))
 
 
+def customer_lookup_key(
+    *, mobile: str | None, email: str | None, external_id: str | None, customer_id: int | None = None
+) -> tuple[str, object] | None:
+    """(column, value) of the first identifier given (mobile, email, externalId, then this
+    service's customer id), or None when none is given or none can match."""
+    if mobile is not None:
+        return customer_key(kind="mobile", value=mobile)
+    if email is not None:
+        return customer_key(kind="email", value=email)
+    if external_id is not None:
+        return customer_key(kind="external_id", value=external_id)
+    if customer_id is not None:
+        return ("id", customer_id)
+    return None
+
+
 def customer_for_issue(
     *,
     org_id: int,
@@ -65,16 +81,7 @@ def customer_for_issue(
     ``has_cards`` / ``has_active_card`` and ``points_currency_ratio`` (its org's). One statement:
     it runs on every issue and till call. The identifier matches as in Redeem Rewards
     (``orgs.selectors.customer_key``: an email as stored, normalised)."""
-    if mobile is not None:
-        key = customer_key(kind="mobile", value=mobile)
-    elif email is not None:
-        key = customer_key(kind="email", value=email)
-    elif external_id is not None:
-        key = customer_key(kind="external_id", value=external_id)
-    elif customer_id is not None:
-        key = ("id", customer_id)
-    else:
-        return None
+    key = customer_lookup_key(mobile=mobile, email=email, external_id=external_id, customer_id=customer_id)
     if key is None:
         return None
     column, value = key

@@ -52,7 +52,7 @@ def _item(document):
     return document["response"]["responses"]["points"]["item_status"]["code"]
 
 
-def test_twenty_redeems_of_30_on_100_points_three_succeed_and_10_remain(demo, live_server):
+def test_twenty_redeems_of_30_on_100_points_three_succeed_and_10_remain(demo, live_server, points_redeem_path):
     set_points(ASHA, "100")
     calls = [("POST", "/v1.1/points/redeem", redeem_body(points="30", number=f"bill-{n}")) for n in range(20)]
     answers = race(live_server.url, calls)
@@ -62,7 +62,9 @@ def test_twenty_redeems_of_30_on_100_points_three_succeed_and_10_remain(demo, li
     assert_ledgers_add_up()
 
 
-def test_ten_copies_of_one_transaction_number_debit_once_and_answer_the_same_redemption(demo, live_server):
+def test_ten_copies_of_one_transaction_number_debit_once_and_answer_the_same_redemption(
+    demo, live_server, points_redeem_path
+):
     calls = [("POST", "/v1.1/points/redeem", redeem_body(points="30", number="bill-same"))] * 10
     answers = race(live_server.url, calls)
     assert {status for status, _ in answers} == {200}

@@ -22,7 +22,7 @@ def _events(kind: str) -> list[dict]:
     return [event.payload for event in OutboxEvent.objects.filter(kind=kind).order_by("pk")]
 
 
-def test_a_till_redemption_writes_one_event_with_its_entry_and_a_replay_or_refusal_none(demo, till):
+def test_a_till_redemption_writes_one_event_with_its_entry_and_a_replay_or_refusal_none(demo, till, points_redeem_path):
     response = till.post(REDEEM, redeem_body(points="30", number="bill-e1"), skip_validation="true")
     assert response.status_code == 200, response.json()
     redemption = PointsRedemption.objects.get()
