@@ -23,7 +23,7 @@ from catalogue.till_points import till_points_redeem_for, till_points_redeemable
 from core.errors import DomainError
 from core.numbers import NumberInvalid, id_parse
 from coupons import errors as coupon_errors
-from coupons.issued import coupon_for_till, coupon_redeem_at_till
+from coupons.issued import coupon_for_till, coupon_redeem_by_identifier
 from orgs.errors import InvalidScope
 from wallets import errors as points_errors
 from wallets.owners import GroupRef
@@ -567,14 +567,14 @@ class CouponRedeemApi(_TillApi):
             except points_errors.PointsInvalid as exc:
                 raise TillInputError("transaction.amount: a positive amount with two decimals at most") from exc
         code_text = _text(item, "code", max_length=64) or ""
+        ref = customer_ref(source)
         try:
-            holder = _coupon_customer(org_id=org_id, ref=customer_ref(source))
-            if not code_text:
-                raise coupon_errors.CouponUnknown("code is required")
-            coupon_redeem_at_till(
+            coupon_redeem_by_identifier(
                 org_id=org_id,
+                mobile=ref.mobile,
+                email=ref.email,
+                external_id=ref.external_id,
                 code=code_text,
-                customer=holder,
                 transaction_number=number,
                 amount=amount,
                 till_username=caller.till_username or "",

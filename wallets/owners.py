@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from core.numbers import NumberInvalid, id_parse
 from orgs.models import Customer, CustomerGroup, GroupMember
-from orgs.selectors import customer_key
+from orgs.selectors import customer_lookup_key
 
 from .models import Wallet
 
@@ -50,22 +50,6 @@ def _decimal(value, places: str) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(Decimal(places))
-
-
-def customer_lookup_key(
-    *, mobile: str | None, email: str | None, external_id: str | None, customer_id: int | None = None
-) -> tuple[str, object] | None:
-    """(column, value) of the first identifier given (mobile, email, externalId, then this
-    service's customer id), or None when none is given or none can match."""
-    if mobile is not None:
-        return customer_key(kind="mobile", value=mobile)
-    if email is not None:
-        return customer_key(kind="email", value=email)
-    if external_id is not None:
-        return customer_key(kind="external_id", value=external_id)
-    if customer_id is not None:
-        return ("id", customer_id)
-    return None
 
 
 def customer_for_issue(

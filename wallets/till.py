@@ -29,6 +29,7 @@ from core.money import MONEY_PLACES
 from core.numbers import NumberInvalid, money_parse
 from events.outbox import customer_ref, event_emit, event_row, events_written
 from orgs.models import Customer, EventKind
+from orgs.selectors import customer_lookup_key
 
 from . import sql
 from .errors import (
@@ -41,7 +42,7 @@ from .errors import (
     TransactionNumberReused,
 )
 from .models import LedgerEntry, PointsRedemption, PointsReversal, Wallet
-from .owners import GroupRef, customer_for_issue, customer_lookup_key, group_for_issue
+from .owners import GroupRef, customer_for_issue, group_for_issue
 from .services import wallet_post
 
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -17,10 +17,13 @@ RAVI, MEENA = "ext-ravi", "ext-meena"
 ASHA_MOBILE = "919900000001"
 
 
-@pytest.fixture(params=["one statement", "stepwise"])
+@pytest.fixture(params=["one round trip", "lookup then one statement", "stepwise"])
 def coupon_redeem_path(request, monkeypatch):
-    """Each way a till's coupon redemption is written: one statement with its event (PostgreSQL),
-    or the portable two in one transaction (what SQLite runs)."""
+    """Each way a till's coupon redemption is written: the customer's lookup, the redemption and its
+    event in one statement (PostgreSQL), the lookup then the other two in one statement (PostgreSQL,
+    a replay or a refusal), or the portable statements in one transaction (what SQLite runs)."""
+    if request.param != "one round trip":
+        monkeypatch.setattr(coupon_sql, "TILL_REDEEM_BY_CUSTOMER", {})
     if request.param == "stepwise":
         monkeypatch.setattr(coupon_sql, "TILL_REDEEM_WITH_EVENT", {})
     return request.param
