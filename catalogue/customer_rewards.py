@@ -76,7 +76,9 @@ def issue_records(*, customers: list, issued: bool | None, reward_id: int | None
         return Page(items=items, total=records.count())
     # both: one page of (created_at, kind, id) across the two tables, then its rows
     keys = [
-        model.objects.filter(owners).values_list("created_at", Value(kind, output_field=CharField()), "id")
+        model.objects.filter(owners)
+        .order_by()  # no ordering inside a compound statement (SQLite refuses one)
+        .values_list("created_at", Value(kind, output_field=CharField()), "id")
         for kind, (model, _) in kinds.items()
     ]
     ordered = keys[0].union(keys[1], all=True).order_by("-created_at", "-id")
