@@ -12,7 +12,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from catalogue.models import RewardIssue
+from catalogue.models import IssueRefusal, RewardIssue
 from core.money import ZERO, to_money
 from coupons.models import Coupon, CouponPool
 from coupons.selectors import available_by_pool
@@ -82,6 +82,7 @@ class Customer360:
     referees: list[Customer]  # each with ``referee_count``: how many they referred in turn
     referee_count: int
     points_redemptions: list = field(default_factory=list)  # at the till, with their reversals
+    issue_refusals: list = field(default_factory=list)  # Issue Reward lines refused
 
 
 def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None = None) -> Customer360 | None:
@@ -120,6 +121,11 @@ def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None 
         reward_issues=list(
             RewardIssue.objects.filter(org_id=customer.org_id, customer=customer)
             .select_related("reward", "revocation")
+            .order_by("-id")[:LISTED]
+        ),
+        issue_refusals=list(
+            IssueRefusal.objects.filter(org_id=customer.org_id, customer=customer)
+            .select_related("reward")
             .order_by("-id")[:LISTED]
         ),
         points_redemptions=list(

@@ -140,10 +140,13 @@ def capture(path: str, body: dict, warm: dict) -> list[str]:
     return events
 
 
+UUID = r"'[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}'(::uuid)?"
+
+
 def pgbench_script(events: list[str], replacements: dict[str, str], prelude: list[str]) -> str:
     lines = list(prelude)
     for sql in events:
-        sql = " ".join(sql.split())
+        sql = re.sub(UUID, "gen_random_uuid()", " ".join(sql.split()))  # the outbox event's id
         for pattern, value in replacements.items():
             sql = re.sub(pattern, value, sql)
         lines.append(sql + ";")

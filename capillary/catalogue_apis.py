@@ -14,14 +14,15 @@ from catalogue import selectors
 from catalogue.customer_rewards import issue_records, reward_issuable, rewards_issuable
 from catalogue.errors import FulfilmentInvalid, IssueNotFound, NotRevocable, RevokeDisabled
 from catalogue.fulfilment import FulfilmentChange, issues_fulfilment_update
-from catalogue.models import PaymentConfig
+from catalogue.models import IssueRefusal, PaymentConfig
+from catalogue.refusals import refusal_failed
 from catalogue.revocation import reward_issue_revoke
 from core.numbers import BIGINT_MAX, NumberInvalid, id_parse, integer_parse
 
 from .apis import _caller, _CapillaryApi, _scope
 from .errors import oauth_exception_handler
 from .parsing import query_of
-from .render import issue_result
+from .render import failure_result, issue_result
 from .till_apis import (
     _CUSTOMER_PARAMETERS,
     TillInputError,
@@ -176,6 +177,9 @@ class UserRewardApi(_DataApi):
 
 
 def _record(issue) -> dict:
+    if isinstance(issue, IssueRefusal):  # a refused line, as the call answered it
+        record = failure_result(refusal_failed(issue), event_log_id=issue.event_log_id)
+        return {**record, "customerId": issue.customer_id, "createdAt": issue.created_at.isoformat(), "revoked": False}
     record = issue_result(issue)
     revoked = issue.status == issue.Status.CANCELLED
     if revoked:
@@ -188,8 +192,8 @@ class RewardTransactionsApi(_DataApi):
         operation_id="reward_transactions",
         summary="The customer's issue records, newest first (Capillary v1.1)",
         description="Each in Issue Reward's per-reward shape, as it stands now (fulfilment, custom fields), plus "
-        "`customerId`, `createdAt`, `revoked`. `status=true`: issued; `status=false`: refused lines (not "
-        "recorded by this service: always empty).\n\n" + _table(READ_CODES),
+        "`customerId`, `createdAt`, `revoked`. `status=true`: issued; `status=false`: the lines "
+        "refused (`status.success` false, as the call answered them); no `status`: both.\n\n" + _table(READ_CODES),
         parameters=[
             *_READ_PARAMETERS,
             OpenApiParameter("customerId", int),

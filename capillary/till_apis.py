@@ -19,17 +19,16 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from catalogue.till_points import till_points_redeem, till_points_redeemable
+from catalogue.till_points import till_points_redeem_for, till_points_redeemable
 from core.errors import DomainError
 from core.numbers import NumberInvalid, id_parse
 from coupons import errors as coupon_errors
-from coupons.issued import coupon_for_till, coupon_redeem_at_till
+from coupons.issued import coupon_for_till, coupon_redeem_by_identifier
 from orgs.errors import InvalidScope
 from wallets import errors as points_errors
 from wallets.owners import GroupRef
 from wallets.till import (
     CustomerRef,
-    PointsRedeemIn,
     points_parse,
     points_payer_find,
     points_reverse,
@@ -360,17 +359,21 @@ class PointsRedeemApi(_TillApi):
         payer, points = None, None
         try:
             points = points_parse(item.get("points_redeemed", item.get("points")))
-            payer = points_payer_find(org_id=org_id, customer=ref, group=_group(source))
-            call = PointsRedeemIn(
-                payer=payer,
+            redeemed = till_points_redeem_for(
+                org_id=org_id,
+                customer=ref,
+                group=_group(source),
                 points=points,
                 transaction_number=number,
                 till_username=caller.till_username,
                 notes=notes,
                 redemption_time=when,
+                validation_code=code_given,
+                skip_validation=skip,
             )
-            redeemed = till_points_redeem(call=call, validation_code=code_given, skip_validation=skip)
+            payer = redeemed.payer
         except points_errors.TillPointsRefused as exc:
+            payer = exc.context.get("payer")
             code = _code_of(exc, _POINTS_CODE)
             answer = {
                 **_identity(ref, payer),
@@ -504,7 +507,7 @@ class CouponIsRedeemableApi(_TillApi):
             customer = _coupon_customer(org_id=org_id, ref=customer_ref(query))
             if not code_text:
                 raise coupon_errors.CouponUnknown("code is required")
-            coupon = coupon_for_till(org_id=org_id, code=code_text, customer_id=customer)
+            coupon = coupon_for_till(org_id=org_id, code=code_text, customer_id=customer.pk)
             item_code, message = 700, "Coupon can be redeemed"
         except coupon_errors.CouponNotUsable as exc:
             item_code, message = _code_of(exc, _COUPON_CODE), str(exc)
@@ -515,9 +518,9 @@ class CouponIsRedeemableApi(_TillApi):
         return Response(_envelope(item_code, message, coupons=coupons))
 
 
-def _coupon_customer(*, org_id: int, ref: CustomerRef) -> int:
+def _coupon_customer(*, org_id: int, ref: CustomerRef):
     try:
-        return points_payer_find(org_id=org_id, customer=ref).customer.pk
+        return points_payer_find(org_id=org_id, customer=ref).customer
     except points_errors.CustomerUnknown as exc:
         raise coupon_errors.CouponNotHeld("customer not found") from exc
 
@@ -550,7 +553,7 @@ class CouponRedeemApi(_TillApi):
         examples=[OpenApiExample("a till's coupon", value=COUPON_REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
-        _, org_id, item, source = _till_item(request, "coupon")
+        caller, org_id, item, source = _till_item(request, "coupon")
         txn = item.get("transaction")
         if not isinstance(txn, dict):
             raise TillInputError("transaction: an object {number, amount} is required")
@@ -564,12 +567,17 @@ class CouponRedeemApi(_TillApi):
             except points_errors.PointsInvalid as exc:
                 raise TillInputError("transaction.amount: a positive amount with two decimals at most") from exc
         code_text = _text(item, "code", max_length=64) or ""
+        ref = customer_ref(source)
         try:
-            holder = _coupon_customer(org_id=org_id, ref=customer_ref(source))
-            if not code_text:
-                raise coupon_errors.CouponUnknown("code is required")
-            coupon_redeem_at_till(
-                org_id=org_id, code=code_text, customer_id=holder, transaction_number=number, amount=amount
+            coupon_redeem_by_identifier(
+                org_id=org_id,
+                mobile=ref.mobile,
+                email=ref.email,
+                external_id=ref.external_id,
+                code=code_text,
+                transaction_number=number,
+                amount=amount,
+                till_username=caller.till_username or "",
             )
             item_code, message, http = 700, "Coupon redeemed", 200
         except coupon_errors.CouponNotUsable as exc:

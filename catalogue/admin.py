@@ -19,6 +19,7 @@ from .models import (
     CatalogueReward,
     CustomFieldDefinition,
     FulfillmentStatusDefinition,
+    IssueRefusal,
     IssueRequest,
     PaymentConfig,
     Promotion,
@@ -217,6 +218,23 @@ class RewardIssueAdmin(ReferenceSearchMixin, OperationsMixin, ReadOnlyMixin, adm
             intro="Its points go back to the wallet that paid, its coupons are voided, its status becomes CANCELLED.",
             details=[("customer", issue.customer), ("reward", issue.reward), ("points", issue.points)],
         )
+
+
+@admin.register(IssueRefusal)
+class IssueRefusalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Issue Reward lines refused, as the call answered them (nothing moved, no requestId held)."""
+
+    list_display = ("id", "at", "org", "reward", "customer", "requested_quantity", "reason", "message", "request_id")
+    list_filter = ("org", "reason", RewardIdFilter, ("created_at", DateRangeFilter))
+    list_select_related = ("org", "reward", "customer")
+    search_fields = ("=request_id", "=event_log_id", "=till_username", *customer_search_fields("customer"))
+    ordering = ("-id",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    @admin.display(description="at", ordering="created_at")
+    def at(self, obj):
+        return short_time(obj.created_at)
 
 
 @admin.register(RewardIssueRevocation)

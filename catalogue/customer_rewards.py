@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import CharField, Q, Value
 from django.utils import timezone
 
 from .eligibility import customer_refusal
-from .models import CatalogueReward, RewardIssue
+from .models import CatalogueReward, IssueRefusal, RewardIssue
 from .selectors import customer_segment_ids, rewards_for_issue
 
 
@@ -53,19 +54,38 @@ def reward_issuable(*, customers: list, reward_id: int) -> CatalogueReward | Non
 
 
 def issue_records(*, customers: list, issued: bool | None, reward_id: int | None, page: int, size: int) -> Page:
-    """The customers' issue records, newest first. Refused lines are not recorded here, so
-    ``issued=False`` finds none."""
-    if issued is False or not customers:
+    """The customers' issue records, newest first: the rewards issued (``RewardIssue``, ``issued``
+    true) and the lines refused (``IssueRefusal``, ``issued`` false), or both (``issued`` None)."""
+    if not customers:
         return Page(items=[], total=0)
-    records = RewardIssue.objects.none()
+    owners = Q()
     for customer in customers:
-        records |= RewardIssue.objects.filter(org_id=customer.org_id, customer_id=customer.pk)
+        owners |= Q(org_id=customer.org_id, customer_id=customer.pk)
     if reward_id is not None:
-        records = records.filter(reward_id=reward_id)
-    total = records.count()
-    items = list(
-        records.select_related("reward", "payment_config", "promotion", "revocation").order_by("-id")[
-            page * size : (page + 1) * size
-        ]
-    )
-    return Page(items=items, total=total)
+        owners &= Q(reward_id=reward_id)
+    kinds = {
+        "issued": (RewardIssue, ("reward", "payment_config", "promotion", "revocation")),
+        "refused": (IssueRefusal, ("payment_config",)),
+    }
+    if issued is not None:
+        del kinds["refused" if issued else "issued"]
+    if len(kinds) == 1:
+        ((model, related),) = kinds.values()
+        records = model.objects.filter(owners)
+        items = list(records.select_related(*related).order_by("-id")[page * size : (page + 1) * size])
+        return Page(items=items, total=records.count())
+    # both: one page of (created_at, kind, id) across the two tables, then its rows
+    keys = [
+        model.objects.filter(owners)
+        .order_by()  # no ordering inside a compound statement (SQLite refuses one)
+        .values_list("created_at", Value(kind, output_field=CharField()), "id")
+        for kind, (model, _) in kinds.items()
+    ]
+    ordered = keys[0].union(keys[1], all=True).order_by("-created_at", "-id")
+    found = list(ordered[page * size : (page + 1) * size])
+    rows = {
+        kind: model.objects.select_related(*related).in_bulk([pk for _, k, pk in found if k == kind])
+        for kind, (model, related) in kinds.items()
+    }
+    total = sum(model.objects.filter(owners).count() for model, _ in kinds.values())
+    return Page(items=[rows[kind][pk] for _, kind, pk in found], total=total)

@@ -203,6 +203,35 @@ class RewardIssue(models.Model):
         return f"issue {self.pk}: reward {self.reward_id} x{self.quantity}"
 
 
+class IssueRefusal(models.Model):
+    """One reward of an Issue Reward call that was refused: a record of the answer only, listed by
+    ``GET /v1.1/reward-transactions?status=false``, the admin and Customer 360. Written after the
+    call (``catalogue.refusals``), it moves nothing and holds no requestId: the line can be sent
+    again. ``reason`` names the refusal (a ``RewardNotIssued`` class), so the answer it gave is
+    rendered again from it."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey("orgs.Customer", on_delete=models.CASCADE, related_name="issue_refusals")
+    reward = models.ForeignKey(CatalogueReward, on_delete=models.CASCADE, related_name="refusals")
+    payment_config = models.ForeignKey(
+        PaymentConfig, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    till_username = models.CharField(max_length=150, blank=True, help_text="The till the call came through.")
+    requested_quantity = models.PositiveIntegerField()
+    request_id = models.TextField(null=True, blank=True)
+    event_log_id = models.TextField(null=True, blank=True)
+    reason = models.CharField(max_length=40, help_text="The refusal (catalogue.errors).")
+    message = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["org", "customer", "-id"], name="issuerefusal_customer")]
+
+    def __str__(self) -> str:
+        return f"refusal {self.pk}: reward {self.reward_id}: {self.message}"
+
+
 class IssueRequest(models.Model):
     """A ``requestId`` seen for an org: the idempotency record of one reward of an issue call.
 

@@ -57,6 +57,7 @@ from .points import (
     postings_pay,
     wallet_holds,
 )
+from .refusals import refusals_record
 from .requests import request_free, request_holder, requests_all_claimed, requests_claim, requests_match_seen
 from .resolve import Line, call_resolve, is_vendor
 from .validation_codes import validation_code_consume
@@ -81,12 +82,18 @@ def rewards_issue(
     if skip_validation and not any(is_vendor(line) for line in lines):
         results = _issue_together(lines, ctx)
         if results is not None:
-            return IssueOutcome(rewards=results, event_log_id=call.event_log_id)
+            return _answered(lines, ctx, results)
     requests_match_seen(lines)
     points_check(lines)  # refuses early; checked again under the wallets' locks
     if not skip_validation:
         validation_code_consume(code=call.validation_code, lines=lines)
-    return IssueOutcome(rewards=_issue_each(lines, ctx), event_log_id=call.event_log_id)
+    return _answered(lines, ctx, _issue_each(lines, ctx))
+
+
+def _answered(lines: list[Line], ctx: CallContext, results: list[Result]) -> IssueOutcome:
+    """The call's outcome, its refused rewards recorded as answered (``refusals.py``)."""
+    refusals_record(lines=lines, results=results, till_username=ctx.till_username, event_log_id=ctx.call.event_log_id)
+    return IssueOutcome(rewards=results, event_log_id=ctx.call.event_log_id)
 
 
 def _refuse_unless_replays(short: InsufficientPoints, lines: list[Line]) -> None:

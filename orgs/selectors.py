@@ -30,6 +30,28 @@ def customer_key(*, kind: str, value: str) -> tuple[str, object] | None:
     raise ValueError(f"not a customer identifier: {kind!r}")
 
 
+def customer_lookup_key(
+    *, mobile: str | None, email: str | None, external_id: str | None, customer_id: int | None = None
+) -> tuple[str, object] | None:
+    """(column, value) of the first identifier given (mobile, email, externalId, then this
+    service's customer id), or None when none is given or none can match."""
+    if mobile is not None:
+        return customer_key(kind="mobile", value=mobile)
+    if email is not None:
+        return customer_key(kind="email", value=email)
+    if external_id is not None:
+        return customer_key(kind="external_id", value=external_id)
+    if customer_id is not None:
+        return ("id", customer_id)
+    return None
+
+
+def customer_by_key(*, org_id: int, key: tuple[str, object]) -> Customer | None:
+    """The org's customer found by ``customer_key`` / ``customer_lookup_key``'s (column, value)."""
+    column, value = key
+    return Customer.objects.filter(org_id=org_id, **{column: value}).order_by("id").first()
+
+
 def customer_find(*, org_id: int, kind: str, value: str) -> Customer | None:
     """The org's customer with this identifier (``CUSTOMER_IDENTIFIERS``), or None."""
     key = customer_key(kind=kind, value=value)

@@ -17,6 +17,7 @@ from catalogue.models import (
     CatalogueReward,
     CustomFieldDefinition,
     FulfillmentStatusDefinition,
+    IssueRefusal,
     IssueRequest,
     PaymentConfig,
     Promotion,
@@ -192,6 +193,9 @@ def build_everything(n: int) -> dict:
         RewardIssue: issue,
         ValidationCode: ValidationCode.objects.create(
             org=org, customer=customer, code_digest="0" * 64, expires_at=timezone.now()
+        ),
+        IssueRefusal: IssueRefusal.objects.create(
+            org=org, customer=customer, reward=reward, requested_quantity=1, reason="OutsideSegment", message="no"
         ),
         VendorException: VendorException.objects.create(
             org=org, customer=customer, reward=reward, quantity=1, points="50.00", voucher=f"V-{n}", reason="test"

@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from core.numbers import NumberInvalid, id_parse
 from orgs.models import Customer, CustomerGroup, GroupMember
-from orgs.selectors import customer_key
+from orgs.selectors import customer_lookup_key
 
 from .models import Wallet
 
@@ -65,16 +65,7 @@ def customer_for_issue(
     ``has_cards`` / ``has_active_card`` and ``points_currency_ratio`` (its org's). One statement:
     it runs on every issue and till call. The identifier matches as in Redeem Rewards
     (``orgs.selectors.customer_key``: an email as stored, normalised)."""
-    if mobile is not None:
-        key = customer_key(kind="mobile", value=mobile)
-    elif email is not None:
-        key = customer_key(kind="email", value=email)
-    elif external_id is not None:
-        key = customer_key(kind="external_id", value=external_id)
-    elif customer_id is not None:
-        key = ("id", customer_id)
-    else:
-        return None
+    key = customer_lookup_key(mobile=mobile, email=email, external_id=external_id, customer_id=customer_id)
     if key is None:
         return None
     column, value = key

@@ -102,3 +102,63 @@ RECONCILE_FRAGMENTS = {
         "issue_code": "json_extract(x.value, '$.code')",
     },
 }
+
+
+# The columns of a till's points redemption, as its statements insert it (``till.py``).
+INSERT_POINTS_REDEMPTION = """INSERT INTO wallets_pointsredemption
+           (org_id, reference, customer_id, group_id, wallet_id, points, reversed_points, points_currency_ratio,
+            redeemed_value, balance_after, transaction_number, till_username, notes, redemption_time,
+            ledger_entry_id, created_at)"""
+
+# A till's points redemption named by the customer's identifier (``till.points_redeem_by_ref``),
+# PostgreSQL, one statement and so its own transaction: the customer and its points wallet, the
+# debit (it locks, checks and applies), its ledger entry, the redemption and its outbox event. No
+# redemption row when the customer, its wallet or the points are not there, or the number was
+# used before (nothing written: the caller then takes the general path, which says why). A copy
+# racing with the same number fails on the unique index and the whole statement with it.
+TILL_REDEEM_BY_CUSTOMER = {
+    "postgresql": f"""
+WITH payer AS (
+    SELECT c.id AS customer_id, c.external_id, c.email, c.mobile, w.id AS wallet_id, o.points_currency_ratio AS ratio
+      FROM orgs_customer c
+      JOIN orgs_org o ON o.id = c.org_id
+      JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
+     WHERE c.org_id = %(org)s AND c.{{column}} = %(key)s
+     ORDER BY c.id
+     LIMIT 1
+), moved AS (
+    UPDATE wallets_wallet AS w SET balance = w.balance - %(points)s
+      FROM payer
+     WHERE w.id = payer.wallet_id AND w.balance - %(points)s >= 0
+       AND NOT EXISTS (SELECT 1 FROM wallets_pointsredemption r
+                        WHERE r.org_id = %(org)s AND r.customer_id = payer.customer_id
+                          AND r.transaction_number = %(number)s)
+    RETURNING w.id, w.balance, payer.customer_id, payer.ratio, round(%(points)s * payer.ratio, 2) AS value
+), entry AS (
+    INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo, created_at)
+    SELECT %(org)s, id, -%(points)s, balance, 'POINTS_REDEEM', %(ledger_reference)s, %(memo)s, %(now)s FROM moved
+    RETURNING id, balance_after
+), ins AS (
+    {INSERT_POINTS_REDEMPTION}
+    SELECT %(org)s, %(reference)s, moved.customer_id, NULL, moved.id, %(points)s, 0, moved.ratio, moved.value,
+           entry.balance_after, %(number)s, %(till)s, %(notes)s, %(when)s, entry.id, %(now)s
+      FROM moved, entry
+    RETURNING id, balance_after, ledger_entry_id, redeemed_value, wallet_id
+), event AS (
+    INSERT INTO orgs_outboxevent (org_id, event_id, kind, payload, created_at)
+    SELECT %(org)s, %(event_id)s, %(event_kind)s,
+           %(event_payload)s::jsonb || jsonb_build_object(
+               'customer', jsonb_build_object('id', payer.customer_id, 'externalId', payer.external_id,
+                                              'email', payer.email, 'mobile', payer.mobile),
+               'redeemedValue', ins.redeemed_value::text,
+               'ledgerEntry', ins.ledger_entry_id,
+               'wallet', jsonb_build_object('id', ins.wallet_id, 'kind', 'POINTS', 'balance', ins.balance_after::text)),
+           %(now)s
+      FROM ins, payer
+    RETURNING id
+)
+SELECT payer.customer_id, payer.external_id, payer.email, payer.mobile, payer.wallet_id, payer.ratio,
+       ins.id, ins.balance_after, ins.ledger_entry_id, ins.redeemed_value, (SELECT id FROM event)
+  FROM payer LEFT JOIN ins ON TRUE
+""",
+}

@@ -8,6 +8,8 @@
   (nothing debited) and the first redemption answers (or ``TransactionNumberReused``). A copy
   arriving while the first is uncommitted waits on the unique index, then sees it. Its outbox
   event (``redemption``, ``"of": "points"``) is written in the same statement on PostgreSQL.
+  ``points_redeem_by_ref`` does the common case (the customer's own wallet, named by an
+  identifier) in one statement with the customer's lookup; anything else takes the general path.
 * **reverse**: one conditional ``UPDATE`` of the redemption row (``reversed_points + p <=
   points``) locks, checks and applies; then the credit, its POINTS_REVERSE entry and its outbox
   event (``reversal``, ``"of": "points_redemption"``). Lock order: redemption, then wallet.
@@ -15,18 +17,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.money import MONEY_PLACES
 from core.numbers import NumberInvalid, money_parse
 from events.outbox import customer_ref, event_emit, event_row, events_written
 from orgs.models import Customer, EventKind
+from orgs.selectors import customer_lookup_key
 
+from . import sql
 from .errors import (
     CustomerUnknown,
     InsufficientBalance,
@@ -80,6 +85,7 @@ class PointsRedeemIn:
 class PointsRedeemed:
     redemption: PointsRedemption
     replayed: bool
+    payer: PointsPayer | None = None  # who paid, when the service looked the payer up itself
 
 
 @dataclass(frozen=True)
@@ -144,11 +150,8 @@ def _reference() -> str:
     return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(12))
 
 
-_INSERT_REDEMPTION = """
-    INSERT INTO wallets_pointsredemption
-           (org_id, reference, customer_id, group_id, wallet_id, points, reversed_points, points_currency_ratio,
-            redeemed_value, balance_after, transaction_number, till_username, notes, redemption_time,
-            ledger_entry_id, created_at)
+_INSERT_REDEMPTION = f"""
+    {sql.INSERT_POINTS_REDEMPTION}
     VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (org_id, customer_id, transaction_number) DO NOTHING
     RETURNING id
@@ -190,7 +193,8 @@ def _redemption_by_number(*, payer: PointsPayer, number: str | None) -> PointsRe
 # PostgreSQL: the debit (it locks, checks and applies), its ledger entry, the redemption and its
 # outbox event in one statement. No row from ``moved``: too few points, nothing written. A row from
 # ``moved`` but none from ``ins``: the transaction number is taken, and the caller rolls the debit back.
-_REDEEM_SQL = """
+_REDEEM_SQL = {
+    "postgresql": f"""
 WITH moved AS (
     UPDATE wallets_wallet SET balance = balance - %(points)s
      WHERE id = %(wallet)s AND org_id = %(org)s AND balance - %(points)s >= 0
@@ -200,10 +204,7 @@ WITH moved AS (
     SELECT org_id, id, -%(points)s, balance, 'POINTS_REDEEM', %(ledger_reference)s, %(memo)s, %(now)s FROM moved
     RETURNING id, balance_after
 ), ins AS (
-    INSERT INTO wallets_pointsredemption
-           (org_id, reference, customer_id, group_id, wallet_id, points, reversed_points, points_currency_ratio,
-            redeemed_value, balance_after, transaction_number, till_username, notes, redemption_time,
-            ledger_entry_id, created_at)
+    {sql.INSERT_POINTS_REDEMPTION}
     SELECT %(org)s, %(reference)s, %(customer)s, %(group)s, %(wallet)s, %(points)s, 0, %(ratio)s, %(value)s,
            entry.balance_after, %(number)s, %(till)s, %(notes)s, %(when)s, entry.id, %(now)s
       FROM entry
@@ -220,7 +221,8 @@ WITH moved AS (
 )
 SELECT (SELECT balance FROM moved), ins.id, ins.balance_after, ins.ledger_entry_id, (SELECT id FROM event)
   FROM (SELECT 1) AS one LEFT JOIN ins ON TRUE
-"""
+""",
+}
 
 
 def _redeem(call: PointsRedeemIn) -> PointsRedemption:
@@ -231,8 +233,9 @@ def _redeem(call: PointsRedeemIn) -> PointsRedemption:
     value = redeem_value(points=call.points, ratio=payer.points_currency_ratio)
     memo = f"till {call.till_username}, transaction {call.transaction_number or '-'}"[:255]
     now = timezone.now()
-    if connection.vendor == "postgresql":
-        row = _redeem_in_one_statement(call, reference=reference, value=value, memo=memo, now=now)
+    statement = _REDEEM_SQL.get(connection.vendor)
+    if statement is not None:
+        row = _redeem_in_one_statement(statement, call, reference=reference, value=value, memo=memo, now=now)
     else:
         row = _redeem_stepwise(call, reference=reference, value=value, memo=memo, now=now)
     redemption_id, balance_after, entry_id = row
@@ -263,7 +266,9 @@ def _redemption_event(call: PointsRedeemIn, *, reference: str, value: Decimal) -
     }
 
 
-def _redeem_in_one_statement(call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now) -> tuple:
+def _redeem_in_one_statement(
+    statement: str, call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now
+) -> tuple:
     payer = call.payer
     event = event_row(
         org_id=payer.org_id,
@@ -278,7 +283,7 @@ def _redeem_in_one_statement(call: PointsRedeemIn, *, reference: str, value: Dec
         "event_id": event["event_id"], "event_kind": event["kind"], "event_payload": event["payload"],
     }  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(_REDEEM_SQL, params)
+        cursor.execute(statement, params)
         moved, redemption_id, balance_after, entry_id, event_pk = cursor.fetchone()
     if moved is None:
         raise PointsNotAvailable(f"{call.points} points asked, fewer available")
@@ -317,6 +322,82 @@ def _redeem_stepwise(call: PointsRedeemIn, *, reference: str, value: Decimal, me
     )
     event_emit(org_id=payer.org_id, kind=EventKind.REDEMPTION, payload=payload)
     return row[0], entry.balance_after, entry.pk
+
+
+def points_redeem_by_ref(
+    *,
+    org_id: int,
+    customer: CustomerRef,
+    points: Decimal,
+    transaction_number: str | None,
+    till_username: str,
+    notes: str = "",
+    redemption_time: str = "",
+) -> PointsRedeemed | None:
+    """The common till redemption, from the customer's own wallet, in one round trip
+    (``sql.TILL_REDEEM_BY_CUSTOMER``: the lookup of ``points_payer_find`` and the writes of
+    ``points_redeem`` in one statement, its own transaction). None, having written nothing, when
+    the general path must answer (``points_payer_find`` then ``points_redeem``, which say why):
+    no such customer or wallet, too few points, the number used before (a replay, or 811), a
+    concurrent copy of the call, or a database without the statement."""
+    statement = sql.TILL_REDEEM_BY_CUSTOMER.get(connection.vendor)
+    key = customer_lookup_key(
+        mobile=customer.mobile, email=customer.email, external_id=customer.external_id, customer_id=customer.customer_id
+    )
+    if statement is None or key is None:
+        return None
+    column, value = key
+    reference = _reference()
+    ledger_reference = f"points-redeem:{reference}"
+    now = timezone.now()
+    event = event_row(
+        org_id=org_id,
+        kind=EventKind.REDEMPTION,
+        payload={
+            "of": "points", "groupId": None, "points": points, "redemptionId": reference,
+            "reference": ledger_reference, "transactionNumber": transaction_number, "till": till_username,
+        },
+    )  # fmt: skip
+    params = {
+        "org": org_id, "key": value, "points": points, "number": transaction_number, "reference": reference,
+        "ledger_reference": ledger_reference, "now": now,
+        "memo": f"till {till_username}, transaction {transaction_number or '-'}"[:255],
+        "till": till_username, "notes": notes, "when": redemption_time,
+        "event_id": event["event_id"], "event_kind": event["kind"], "event_payload": event["payload"],
+    }  # fmt: skip
+    # One statement is its own transaction; inside a caller's, a savepoint keeps a failed one apart.
+    try:
+        own = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        with own, connection.cursor() as cursor:
+            cursor.execute(statement.format(column=column), params)
+            row = cursor.fetchone()
+    except IntegrityError:
+        return None  # a copy with the same number committed first: the general path answers as it did
+    if row is None or row[6] is None:
+        return None
+    (
+        customer_id,
+        external_id,
+        email,
+        mobile,
+        wallet_id,
+        ratio,
+        redemption_id,
+        balance_after,
+        entry_id,
+        value,
+        event_pk,
+    ) = row
+    events_written(event_pks=[event_pk])
+    found = Customer(id=customer_id, org_id=org_id, external_id=external_id, email=email, mobile=mobile)
+    payer = PointsPayer(org_id, found, None, wallet_id, balance_after + points, ratio)
+    redemption = PointsRedemption(
+        id=redemption_id, org_id=org_id, reference=reference, customer_id=customer_id, group_id=None,
+        wallet_id=wallet_id, points=points, points_currency_ratio=ratio, redeemed_value=value,
+        balance_after=balance_after, transaction_number=transaction_number, till_username=till_username,
+        notes=notes, redemption_time=redemption_time, ledger_entry_id=entry_id, created_at=now,
+    )  # fmt: skip
+    return PointsRedeemed(redemption=redemption, replayed=False, payer=payer)
 
 
 _TAKE_BACK = """

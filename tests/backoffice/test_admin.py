@@ -394,6 +394,16 @@ def test_customer_360_shows_everything_in_a_fixed_number_of_queries(as_agent, re
     assert 'id="balance-' in content
 
 
+def test_customer_360_and_the_admin_show_the_rewards_refused(as_agent, issue_reward):
+    issue_reward(352)
+    refused = issue_reward(352)["rewards"][0]  # the cart promotion's limit is once
+    content = as_agent.get(reverse("admin:orgs_customer_360", args=[asha().pk])).content.decode()
+    section = content[content.index('id="issue-refusals"') :]
+    assert refused["status"]["message"] in section[: section.index("</table>")]
+    listed = as_agent.get(reverse("admin:catalogue_issuerefusal_changelist")).content.decode()
+    assert "PromotionLimitReached" in listed
+
+
 def test_customer_360_pages_the_ledger(as_agent, demo):
     wallet = Wallet.objects.get(org_id=O2, kind="POINTS", customer__external_id=ASHA)
     for n in range(25):

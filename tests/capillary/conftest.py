@@ -6,12 +6,39 @@ from decimal import Decimal
 import pytest
 
 from catalogue.models import RewardIssue
+from coupons import sql as coupon_sql
 from tests.catalogue.conftest import ASHA, TILL, basic, issue, vendor  # noqa: F401 - fixtures
+from wallets import sql as wallet_sql
+from wallets import till as wallet_till
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
 
 RAVI, MEENA = "ext-ravi", "ext-meena"
 ASHA_MOBILE = "919900000001"
+
+
+@pytest.fixture(params=["one round trip", "lookup then one statement", "stepwise"])
+def coupon_redeem_path(request, monkeypatch):
+    """Each way a till's coupon redemption is written: the customer's lookup, the redemption and its
+    event in one statement (PostgreSQL), the lookup then the other two in one statement (PostgreSQL,
+    a replay or a refusal), or the portable statements in one transaction (what SQLite runs)."""
+    if request.param != "one round trip":
+        monkeypatch.setattr(coupon_sql, "TILL_REDEEM_BY_CUSTOMER", {})
+    if request.param == "stepwise":
+        monkeypatch.setattr(coupon_sql, "TILL_REDEEM_WITH_EVENT", {})
+    return request.param
+
+
+@pytest.fixture(params=["one round trip", "lookup then one statement", "stepwise"])
+def points_redeem_path(request, monkeypatch):
+    """Each way a till's points redemption is written: the lookup and the writes in one statement
+    (PostgreSQL, the customer's own wallet), the lookup then the writes in one statement (PostgreSQL,
+    a group, a validation code, a replay), or step by step (what SQLite runs)."""
+    if request.param != "one round trip":
+        monkeypatch.setattr(wallet_sql, "TILL_REDEEM_BY_CUSTOMER", {})
+    if request.param == "stepwise":
+        monkeypatch.setattr(wallet_till, "_REDEEM_SQL", {})
+    return request.param
 
 
 @pytest.fixture

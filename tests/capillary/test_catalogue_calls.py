@@ -4,11 +4,11 @@ from decimal import Decimal
 
 import pytest
 
-from catalogue.models import RewardIssue, RewardIssueChange, RewardIssueRevocation
+from catalogue.models import IssueRequest, RewardIssue, RewardIssueChange, RewardIssueRevocation
 from coupons.models import Coupon
 from orgs.models import Customer, Org
-from tests.capillary.conftest import ASHA_MOBILE, MEENA, RAVI, issue_coupon, issue_state
-from tests.catalogue.conftest import ASHA, O2, OTHER_SCOPE, assert_ledgers_add_up, points
+from tests.capillary.conftest import ASHA_MOBILE, MEENA, RAVI, issue_coupon, issue_state, ledger_count
+from tests.catalogue.conftest import ASHA, O2, OTHER_SCOPE, assert_ledgers_add_up, basic, points
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -101,6 +101,37 @@ def test_reward_transactions_are_the_customers_issue_records_newest_first(demo, 
     assert till.get("/v1.1/reward-transactions", external_id=ASHA, status="true").json()["pagination"]["total"] == 2
     assert till.get("/v1.1/reward-transactions", external_id=ASHA, size="51").status_code == 400
     assert till.get("/v1.1/reward-transactions", external_id=ASHA, status="maybe").status_code == 400
+
+
+def test_refused_lines_are_records_too_as_the_call_answered_them(demo, till, issue):
+    # given Asha holds the cart promotion as often as it allows (once)
+    issued = issue({"externalId": ASHA, "rewards": [{"rewardId": 352}]}).json()["rewards"][0]
+    ledger = ledger_count()
+    # when a second call for it is refused
+    answer = issue({"externalId": ASHA, "eventLogId": "ev-9", "rewards": [{"rewardId": 352, "requestId": "rq-no"}]})
+    refused = answer.json()["rewards"][0]
+    assert (answer.status_code, refused["status"]["code"]) == (400, 12005)
+    # then it is a record, as answered, and wrote nothing else: no points moved, its requestId free
+    assert ledger_count() == ledger and not IssueRequest.objects.filter(request_id="rq-no").exists()
+    body = till.get(f"{GATEWAY}/v1.1/reward-transactions", external_id=ASHA, status="false").json()
+    assert body["pagination"] == {"page": 0, "size": 10, "total": 1}
+    record = body["data"][0]
+    assert {key: record[key] for key in refused} == refused
+    assert record["customerId"] == issued_customer(issued) and record["createdAt"] and record["revoked"] is False
+    both = till.get("/v1.1/reward-transactions", external_id=ASHA).json()
+    assert [(r["status"]["success"], r["transactionId"]) for r in both["data"]] == [
+        (False, None),
+        (True, issued["transactionId"]),
+    ]
+    assert both["pagination"]["total"] == 2
+    second_page = till.get("/v1.1/reward-transactions", external_id=ASHA, page=1, size=1).json()
+    assert [r["transactionId"] for r in second_page["data"]] == [issued["transactionId"]]
+    assert till.get("/v1.1/reward-transactions", external_id=ASHA, status="true").json()["pagination"]["total"] == 1
+    assert till.get("/v1.1/reward-transactions", external_id=ASHA, rewardId=351).json()["data"] == []
+
+
+def issued_customer(issued: dict) -> int:
+    return RewardIssue.objects.get(pk=issued["transactionId"]).customer_id
 
 
 # --- revoke -------------------------------------------------------------------------------------
@@ -290,6 +321,14 @@ def test_format_xml_answers_400_in_json_on_every_route(demo, till, method, path,
 def test_every_route_wants_credentials(demo, till, method, path, body):
     response = till.get(path, auth="") if body is None else till.send(method, path, body, auth="")
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+def test_every_route_takes_basic_with_the_plain_password(demo, till, method, path, body):
+    plain = basic(md5=False)
+    response = till.get(path, auth=plain) if body is None else till.send(method, path, body, auth=plain)
+    assert response.status_code not in (401, 403, 429), response.json()
+    assert response.status_code < 500
 
 
 @pytest.mark.parametrize("header", ["X-CAP-API-OAUTH-TOKEN", "CAP-API-ACCESS-TOKEN"])

@@ -13,6 +13,7 @@ import pytest
 
 from catalogue.models import RewardIssue, RewardIssueRevocation
 from coupons.models import Coupon
+from orgs.models import OutboxEvent
 from tests.capillary.conftest import ASHA_MOBILE, redeem_body, set_points
 from tests.catalogue.conftest import ASHA, assert_ledgers_add_up, basic, points
 from wallets.models import LedgerEntry, PointsRedemption, PointsReversal
@@ -51,7 +52,7 @@ def _item(document):
     return document["response"]["responses"]["points"]["item_status"]["code"]
 
 
-def test_twenty_redeems_of_30_on_100_points_three_succeed_and_10_remain(demo, live_server):
+def test_twenty_redeems_of_30_on_100_points_three_succeed_and_10_remain(demo, live_server, points_redeem_path):
     set_points(ASHA, "100")
     calls = [("POST", "/v1.1/points/redeem", redeem_body(points="30", number=f"bill-{n}")) for n in range(20)]
     answers = race(live_server.url, calls)
@@ -61,7 +62,9 @@ def test_twenty_redeems_of_30_on_100_points_three_succeed_and_10_remain(demo, li
     assert_ledgers_add_up()
 
 
-def test_ten_copies_of_one_transaction_number_debit_once_and_answer_the_same_redemption(demo, live_server):
+def test_ten_copies_of_one_transaction_number_debit_once_and_answer_the_same_redemption(
+    demo, live_server, points_redeem_path
+):
     calls = [("POST", "/v1.1/points/redeem", redeem_body(points="30", number="bill-same"))] * 10
     answers = race(live_server.url, calls)
     assert {status for status, _ in answers} == {200}
@@ -105,7 +108,7 @@ def _coupon_body(code, number):
     return {"root": {"coupon": [{"code": code, "customer": {"external_id": ASHA}, "transaction": {"number": number}}]}}
 
 
-def test_ten_redeems_of_one_coupon_succeed_once(demo, live_server, client):
+def test_ten_redeems_of_one_coupon_succeed_once_with_one_event(demo, live_server, client, coupon_redeem_path):
     _, code = _issue_coupon(client)
     answers = race(live_server.url, [("POST", "/v1.1/coupon/redeem", _coupon_body(code, f"b-{n}")) for n in range(10)])
     codes = Counter((s, d["response"]["coupons"]["coupon"]["item_status"]["code"]) for s, d in answers)
@@ -114,6 +117,8 @@ def test_ten_redeems_of_one_coupon_succeed_once(demo, live_server, client):
     assert coupon.status == "REDEEMED"
     winner = next(d for s, d in answers if s == 200)["response"]["coupons"]["coupon"]["transaction_number"]
     assert coupon.redeemed_transaction_number == winner
+    [event] = OutboxEvent.objects.filter(kind="redemption")
+    assert (event.payload["of"], event.payload["transactionNumber"]) == ("coupon", winner)
 
 
 def test_ten_revokes_of_one_issue_refund_once(demo, live_server, client):
@@ -127,7 +132,9 @@ def test_ten_revokes_of_one_issue_refund_once(demo, live_server, client):
     assert_ledgers_add_up()
 
 
-def test_a_revoke_racing_a_coupon_redeem_of_the_same_issue_exactly_one_wins(demo, live_server, client):
+def test_a_revoke_racing_a_coupon_redeem_of_the_same_issue_exactly_one_wins(
+    demo, live_server, client, coupon_redeem_path
+):
     for round_ in range(6):
         transaction_id, code = _issue_coupon(client)
         calls = [

@@ -48,7 +48,7 @@ def test_an_issued_coupon_is_redeemable_with_its_series_info(demo, till, issue):
     assert "series_info" not in plain
 
 
-def test_redeem_marks_the_coupon_redeemed_with_the_transaction_once(demo, till, issue):
+def test_redeem_marks_the_coupon_redeemed_with_the_transaction_once(demo, till, issue, coupon_redeem_path):
     _, code = issue_coupon(issue)
     response = till.post(REDEEM, redeem_body(code))
     assert response.status_code == 200
@@ -69,7 +69,7 @@ def test_redeem_marks_the_coupon_redeemed_with_the_transaction_once(demo, till, 
     assert Coupon.objects.get(code=code).redeemed_transaction_number == "bill-1"
 
 
-def test_the_object_form_of_the_coupon_wrapper_is_accepted(demo, till, issue):
+def test_the_object_form_of_the_coupon_wrapper_is_accepted(demo, till, issue, coupon_redeem_path):
     _, code = issue_coupon(issue)
     body = {"root": {"coupon": redeem_body(code)["root"]["coupon"][0]}}
     assert till.post(REDEEM, body, format="json").status_code == 200
@@ -85,7 +85,7 @@ def test_the_object_form_of_the_coupon_wrapper_is_accepted(demo, till, issue):
         ("unknown-customer", 704),
     ],
 )
-def test_coupons_that_cannot_be_used_answer_their_item_code(demo, till, issue, setup, code):
+def test_coupons_that_cannot_be_used_answer_their_item_code(demo, till, issue, setup, code, coupon_redeem_path):
     _, coupon_code = issue_coupon(issue)
     customer = {"mobile": ASHA_MOBILE}
     if setup == "other-customer":
@@ -126,7 +126,7 @@ def test_malformed_coupon_redeem_bodies_answer_400(demo, till, body):
     assert response.status_code == 400 and response.json()["response"]["status"]["code"] == 400
 
 
-def test_a_coupon_redemption_is_the_customer_lookup_and_one_update(demo, till, issue):
+def test_a_coupon_redemption_is_one_statement_with_the_customer_lookup_and_its_event(demo, till, issue):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -135,4 +135,7 @@ def test_a_coupon_redemption_is_the_customer_lookup_and_one_update(demo, till, i
     with CaptureQueriesContext(connection) as queries:
         assert till.post(REDEEM, redeem_body(code)).status_code == 200
     statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) == 2 and statements[1].lstrip().startswith("UPDATE coupons_coupon"), statements
+    assert len(statements) == 1, statements
+    redeem = statements[0]
+    assert redeem.lstrip().startswith("WITH holder AS") and "FROM orgs_customer" in redeem
+    assert "UPDATE coupons_coupon" in redeem and "INSERT INTO orgs_outboxevent" in redeem

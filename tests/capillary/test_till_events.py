@@ -1,13 +1,15 @@
 """Every points movement at a till writes its outbox event in the transaction that moves the points:
 a redemption (``redemption``, ``"of": "points"``) and each reversal (``reversal``, ``"of":
-"points_redemption"``); a replay or a refusal moves nothing and writes none."""
+"points_redemption"``); so does a coupon used at a till (``redemption``, ``"of": "coupon"``). A
+replay or a refusal moves nothing and writes none."""
 
 from decimal import Decimal
 
 import pytest
 
+from coupons.models import Coupon
 from orgs.models import OutboxEvent
-from tests.capillary.conftest import RAVI, redeem_body
+from tests.capillary.conftest import ASHA_MOBILE, RAVI, issue_coupon, redeem_body
 from tests.catalogue.conftest import ASHA, O2
 from wallets.models import LedgerEntry, PointsRedemption, Wallet
 
@@ -20,7 +22,7 @@ def _events(kind: str) -> list[dict]:
     return [event.payload for event in OutboxEvent.objects.filter(kind=kind).order_by("pk")]
 
 
-def test_a_till_redemption_writes_one_event_with_its_entry_and_a_replay_or_refusal_none(demo, till):
+def test_a_till_redemption_writes_one_event_with_its_entry_and_a_replay_or_refusal_none(demo, till, points_redeem_path):
     response = till.post(REDEEM, redeem_body(points="30", number="bill-e1"), skip_validation="true")
     assert response.status_code == 200, response.json()
     redemption = PointsRedemption.objects.get()
@@ -71,3 +73,34 @@ def test_each_reversal_writes_one_event_and_a_refused_one_none(demo, till):
         and Decimal(events[-1]["wallet"]["balance"]) == entries[-1].balance_after
     )
     assert {(e["of"], e["redemptionId"], e["till"]) for e in events} == {("points_redemption", reference, "o2.till")}
+
+
+def test_a_coupon_redeemed_at_the_till_writes_one_event_and_a_replay_or_refusal_none(
+    demo, till, issue, coupon_redeem_path
+):
+    # given a coupon issued to Asha (its issue wrote an ``issue`` event)
+    _, code = issue_coupon(issue)
+    body = {"root": {"coupon": {"code": code, "customer": {"mobile": ASHA_MOBILE},
+                                "transaction": {"number": "bill-c1", "amount": "450.00"}}}}  # fmt: skip
+    # when it is redeemed
+    assert till.post("/v1.1/coupon/redeem", body).status_code == 200
+    # then one event, in the transaction of the redemption
+    coupon = Coupon.objects.get(code=code)
+    [event] = _events("redemption")
+    assert event == {
+        "of": "coupon",
+        "customer": {"id": coupon.holder_id, "externalId": ASHA, "email": event["customer"]["email"],
+                     "mobile": ASHA_MOBILE},
+        "coupon": {"id": coupon.pk, "code": code, "poolId": coupon.pool_id},
+        "transactionNumber": "bill-c1",
+        "amount": "450.00",
+        "till": "o2.till",
+    }  # fmt: skip
+    assert OutboxEvent.objects.filter(kind="redemption").get().org_id == O2
+    # the same again (a replay), another transaction number (702), an unknown code (708): no event
+    assert till.post("/v1.1/coupon/redeem", body).status_code == 200
+    body["root"]["coupon"]["transaction"]["number"] = "bill-c2"
+    assert till.post("/v1.1/coupon/redeem", body).status_code == 400
+    body["root"]["coupon"]["code"] = "NO-SUCH-CODE"
+    assert till.post("/v1.1/coupon/redeem", body).status_code == 400
+    assert OutboxEvent.objects.filter(kind="redemption").count() == 1

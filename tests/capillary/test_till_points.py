@@ -84,7 +84,7 @@ def test_isredeemable_of_a_group_reads_the_groups_points(demo, till):
 # --- redeem -------------------------------------------------------------------------------------
 
 
-def test_redeem_takes_the_points_in_one_ledger_entry_the_back_office_can_explain(demo, till):
+def test_redeem_takes_the_points_in_one_ledger_entry_the_back_office_can_explain(demo, till, points_redeem_path):
     response = till.post(REDEEM, redeem_body(points="30", number="bill-1001"), skip_validation="true")
     assert response.status_code == 200
     body = response.json()["response"]
@@ -114,14 +114,16 @@ def test_redeem_takes_the_points_in_one_ledger_entry_the_back_office_can_explain
         pytest.param(lambda: redeem_body(customer={"externalId": ASHA}), id="camelCase-externalId"),
     ],
 )
-def test_the_request_shapes_public_clients_send_are_accepted(demo, till, shape):
+def test_the_request_shapes_public_clients_send_are_accepted(demo, till, shape, points_redeem_path):
     response = till.post(REDEEM, shape(), skip_validation="true", format="json", program_id="7")
     assert response.status_code == 200, response.json()
     assert item(response)["item_status"]["code"] == 800
     assert points(ASHA) == Decimal("470.00")
 
 
-def test_a_transaction_number_replayed_answers_the_first_redemption_with_no_second_debit(demo, till):
+def test_a_transaction_number_replayed_answers_the_first_redemption_with_no_second_debit(
+    demo, till, points_redeem_path
+):
     first = till.post(REDEEM, redeem_body(number="bill-7"), skip_validation="true")
     till.post(REDEEM, redeem_body(points="10", number="bill-8"), skip_validation="true")
     again = till.post(REDEEM, redeem_body(number="bill-7"), skip_validation="true")
@@ -132,7 +134,7 @@ def test_a_transaction_number_replayed_answers_the_first_redemption_with_no_seco
     assert PointsRedemption.objects.count() == 2
 
 
-def test_the_same_transaction_number_with_other_points_answers_811_and_changes_nothing(demo, till):
+def test_the_same_transaction_number_with_other_points_answers_811_and_changes_nothing(demo, till, points_redeem_path):
     till.post(REDEEM, redeem_body(number="bill-7"), skip_validation="true")
     before = ledger_count()
     response = till.post(REDEEM, redeem_body(points="31", number="bill-7"), skip_validation="true")
@@ -142,14 +144,14 @@ def test_the_same_transaction_number_with_other_points_answers_811_and_changes_n
     assert ledger_count() == before and points(ASHA) == Decimal("470.00")
 
 
-def test_the_same_transaction_number_is_another_customers_own(demo, till):
+def test_the_same_transaction_number_is_another_customers_own(demo, till, points_redeem_path):
     till.post(REDEEM, redeem_body(number="bill-7"), skip_validation="true")
     response = till.post(REDEEM, redeem_body(points="5", number="bill-7", customer={"external_id": RAVI}),
                          skip_validation="true")  # fmt: skip
     assert response.status_code == 200 and points(RAVI) == Decimal("25.00")
 
 
-def test_a_refused_call_does_not_use_up_its_transaction_number(demo, till):
+def test_a_refused_call_does_not_use_up_its_transaction_number(demo, till, points_redeem_path):
     refused = till.post(REDEEM, redeem_body(points="600", number="bill-9"), skip_validation="true")
     assert refused.status_code == 400 and item(refused)["item_status"]["code"] == 803
     assert item(refused)["balance"] == "500.00"
@@ -174,7 +176,9 @@ def test_a_refused_call_does_not_use_up_its_transaction_number(demo, till):
         (redeem_body(customer={"external_id": "ext-meena"}, user_group2_id=77), 816),  # not a member
     ],
 )
-def test_redeem_refusals_answer_http_400_with_the_item_code_and_change_nothing(demo, till, body, code):
+def test_redeem_refusals_answer_http_400_with_the_item_code_and_change_nothing(
+    demo, till, body, code, points_redeem_path
+):
     before = ledger_count()
     response = till.post(REDEEM, body, skip_validation="true")
     assert response.status_code == 400
@@ -328,7 +332,7 @@ def test_set_points_helper_moves_the_balance_through_the_ledger(demo):
     assert_ledgers_add_up()
 
 
-def test_a_redemption_is_the_customer_lookup_and_one_statement(demo, till):
+def test_a_redemption_is_one_statement_with_the_customer_lookup(demo, till):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -338,5 +342,19 @@ def test_a_redemption_is_the_customer_lookup_and_one_statement(demo, till):
     assert response.status_code == 200
     # (the test's own transaction turns the service's into a savepoint: those are not statements of the call)
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(statements) == 2, statements
-    assert statements[1].lstrip().startswith("WITH moved AS") and "ON CONFLICT" in statements[1]
+    assert len(statements) == 1, statements
+    assert statements[0].lstrip().startswith("WITH payer AS") and "FROM orgs_customer" in statements[0]
+    assert "INSERT INTO orgs_outboxevent" in statements[0]
+
+
+def test_a_replay_takes_the_general_path_and_answers_the_first(demo, till):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = till.post(REDEEM, redeem_body(number="again"), skip_validation="true")
+    with CaptureQueriesContext(connection) as queries:
+        again = till.post(REDEEM, redeem_body(number="again"), skip_validation="true")
+    assert again.json() == first.json() and points(ASHA) == Decimal("470.00")
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert statements[0].lstrip().startswith("WITH payer AS")  # wrote nothing: the number is used
+    assert any(sql.lstrip().startswith("WITH moved AS") for sql in statements[1:])  # then the general path

@@ -8,7 +8,9 @@ import jwt
 import pytest
 
 from capillary.auth import TOKEN_AUDIENCE, TOKEN_ISSUER, _jwt_key
-from catalogue.models import RewardIssue, VendorException
+from capillary.render import failure_result
+from catalogue.models import IssueRefusal, IssueRequest, RewardIssue, VendorException
+from catalogue.refusals import refusal_failed
 from tests.catalogue.conftest import ASHA, O2, VOUCHER, assert_ledgers_add_up, open_transactions_elsewhere, points
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
@@ -102,6 +104,19 @@ class TestVendorOutcomes:
         response = issue(body)
         assert (response.status_code, response.json()["status"]["code"]) == (200, 8010)
         assert points(ASHA) == Decimal("475.00")
+
+    def test_a_vendor_refusal_is_recorded_as_answered_and_holds_nothing(self, demo, issue, vendor):
+        vendor.mode = "error"
+        vendor.route()
+        body = {**VENDOR_BODY, "rewards": [{**VENDOR_BODY["rewards"][0], "requestId": "rq-vendor"}]}
+        answered = issue(body).json()["rewards"][0]
+        refusal = IssueRefusal.objects.get()
+        assert (refusal.reward_id, refusal.reason, refusal.request_id) == (350, "VendorFailed", "rq-vendor")
+        assert failure_result(refusal_failed(refusal), event_log_id=None) == answered
+        assert not IssueRequest.objects.filter(request_id="rq-vendor").exists()
+        assert points(ASHA) == Decimal("500.00")
+        vendor.mode = "ok"  # the same requestId is free to be issued
+        assert issue(body).status_code == 200 and IssueRefusal.objects.count() == 1
 
     def test_the_sandbox_vendor_answers_like_a_partner(self, client, settings):
         settings.SANDBOX_VENDOR = True
