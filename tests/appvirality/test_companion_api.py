@@ -179,6 +179,7 @@ def test_updateuserinfo_answers_102_for_bad_fields(av, body):
 # --- registerconversionevent ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_referral_signup_pays_the_referrer_and_the_friend(av):
     friend = signup(av, "new-1")
     http, body = av("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "signup"})
@@ -192,12 +193,14 @@ def test_a_referral_signup_pays_the_referrer_and_the_friend(av):
     assert (referrer_reward.customer.external_id, referrer_reward.amount) == (ASHA, Decimal("5.00"))
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_without_a_referrer_a_word_of_mouth_rule_pays_nothing(av):
     http, body = av("registerconversionevent", {"UserIdInstore": RAVI, "eventName": "Signup"})
     assert (http, body["statuscode"], body["rewards"]) == (200, 1, [])
     assert "no rule" in body["message"]
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_percentage_rule_pays_half_up_to_cents_and_never_above_its_cap(av):
     signup(av, "new-1")
     body = av(
@@ -222,6 +225,7 @@ def test_a_percentage_rule_pays_half_up_to_cents_and_never_above_its_cap(av):
     assert all(isinstance(reward.amount, Decimal) for reward in EarnedReward.objects.filter(conversion__isnull=False))
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_rule_with_review_days_holds_its_rewards_under_review(av):
     body = av(
         "registerconversionevent", {"UserIdInstore": RAVI, "eventName": "transaction", "transactionValue": "100"}
@@ -232,6 +236,7 @@ def test_a_rule_with_review_days_holds_its_rewards_under_review(av):
     assert timedelta(days=6, hours=23) < stored.review_until - timezone.now() <= timedelta(days=7)
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_per_user_limits_how_many_events_of_a_user_pay_under_a_rule(av):
     signup(av, "new-1")
     first = av("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "Signup"})[1]
@@ -239,6 +244,7 @@ def test_per_user_limits_how_many_events_of_a_user_pay_under_a_rule(av):
     assert (len(first["rewards"]), second["rewards"]) == (2, [])
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_the_same_tskey_answers_the_first_answer_again_even_with_another_body(av):
     signup(av, "new-1")
     first = av("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "Signup", "tskey": "order-1"})[1]
@@ -251,6 +257,7 @@ def test_the_same_tskey_answers_the_first_answer_again_even_with_another_body(av
     assert ConversionEvent.objects.count() == 1
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_refused_call_does_not_use_up_its_tskey(av):
     signup(av, "new-1")
     refused = av(
@@ -261,6 +268,7 @@ def test_a_refused_call_does_not_use_up_its_tskey(av):
     assert (accepted["statuscode"], len(accepted["rewards"]), accepted["replayed"]) == (1, 2, False)
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_filters_narrow_the_campaigns_that_pay(av):
     signup(av, "new-1")
     body = {"UserIdInstore": "new-1", "eventName": "Transaction", "transactionValue": "100"}
@@ -270,6 +278,7 @@ def test_filters_narrow_the_campaigns_that_pay(av):
     assert {r["campaignId"] for r in only_referral["rewards"]} == {"refer-a-friend"}
 
 
+@pytest.mark.usefixtures("conversion_path")
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -299,12 +308,14 @@ def test_registerconversionevent_status_codes(av, body, expected):
     assert not ConversionEvent.objects.exists()
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_blocked_user_answers_69(av):
     Customer.objects.filter(org_id=O2, external_id=RAVI).update(blocked=True)
     assert codes(av("registerconversionevent", {"UserIdInstore": RAVI, "eventName": "Signup"})) == (200, 69)
     assert codes(av("getcouponpools", {"UserIdInstore": RAVI})) == (200, 69)
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_by_event_coupon_campaign_hands_out_a_coupon_at_once_or_waits_for_stock(av):
     campaign = Campaign.objects.create(
         org_id=O2, code="welcome-coupon", growth_hack="Loyalty_Program", reward_type="COUPONS",
