@@ -28,7 +28,8 @@ from orgs.selectors import (
     growth_hack_named,
 )
 from orgs.services import UserInfo, user_register
-from wallets.earning import ConversionInput, ReviewChange, conversion_register, rewards_review
+from wallets.conversions import ConversionInput, conversion_register
+from wallets.earning import ReviewChange, rewards_review
 from wallets.errors import UnknownReward
 from wallets.models import EarnedReward
 from wallets.selectors import Amounts, reward_by_code, user_balance

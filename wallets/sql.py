@@ -68,7 +68,7 @@ REDEEM_FROM_POOL = {
 }
 
 
-# registerconversionevent on PostgreSQL (``wallets.earning``): two round trips.
+# registerconversionevent on PostgreSQL (``wallets.conversions``): two round trips.
 # ``parties``: the user found by its identifier (``{column}``), its referrer, the segments of both
 # and the id the conversion will have, in one read. ``register``: the database function of
 # migration 0009, in its own transaction: the tskey claimed (a unique constraint; a concurrent

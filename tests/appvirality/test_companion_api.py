@@ -6,6 +6,7 @@ test_companion_concurrency.py, bad input in test_companion_fuzz.py, webhooks in 
 """
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -100,6 +101,67 @@ def test_the_schema_documents_every_call_with_its_status_codes(client, demo):
     assert "| 11 | 200 |" in schema["paths"]["/v2_0/checkrewardstatus"]["post"]["description"]
     assert "| 57 | 200 |" in schema["paths"]["/v2_0/changerewardstatus"]["post"]["description"]
     assert "| 69 | 200 |" in schema["paths"]["/v2_0/registerconversionevent"]["post"]["description"]
+
+
+UNKNOWN_KEY = "00000000-0000-4000-8000-000000000000"
+# For every verb, a body that reaches each status code the schema documents for it (101, 102 and 106
+# are reached for every verb above). Run in this order on the demo data, after Asha's rd-1001 is redeemed.
+REACHED = {
+    "updateuserinfo": {
+        1: {"UserIdInstore": "new-1"},
+        2: {"userkey": UNKNOWN_KEY, "UserIdInstore": "x"},
+        5: {"UserIdInstore": RAVI, "EmailId": "asha@example.com"},
+        111: {"UserIdInstore": "new-2", "referrercode": "NOPE0000"},
+    },
+    "registerconversionevent": {
+        1: {"UserIdInstore": RAVI, "eventName": "Signup"},
+        0: {"UserIdInstore": RAVI, "eventName": "Signup", "campaignId": "nope"},
+        2: {"userkey": UNKNOWN_KEY, "eventName": "Signup"},
+        3: {"UserIdInstore": RAVI, "eventName": "Signup", "growthHack": "Viral"},
+        5: {"UserIdInstore": "nobody", "eventName": "Signup"},
+        69: {"UserIdInstore": RAVI, "eventName": "Signup", "campaignId": "gold-only"},
+    },
+    "getuserbalance": {
+        1: {"UserIdInstore": ASHA},
+        0: {"UserIdInstore": ASHA, "campaignId": "nope"},
+        2: {"userkey": UNKNOWN_KEY},
+        3: {"UserIdInstore": ASHA, "growthHack": "Viral"},
+        5: {"UserIdInstore": "nobody"},
+    },
+    "getusercoupons": {1: {"UserIdInstore": ASHA}, 2: {"userkey": UNKNOWN_KEY}, 5: {"EmailId": "nobody@example.com"}},
+    "getcouponpools": {
+        1: {"UserIdInstore": ASHA},
+        0: {"UserIdInstore": ASHA, "campaignid": "nope"},
+        2: {"userkey": UNKNOWN_KEY},
+        5: {"UserIdInstore": "nobody"},
+        69: {"UserIdInstore": RAVI, "campaignid": "gold-only"},
+    },
+    "checkrewardstatus": {1: {"rewarddtlid": "rd-1002"}, 11: {"rewarddtlid": "rd-nope"}},
+    "changerewardstatus": {
+        11: {"rewardslist": [{"rewarddtlid": "nope", "reward_status": "Approved"}]},
+        57: {"rewardslist": [{"rewarddtlid": "rd-1001", "reward_status": "Rejected"}]},
+        1: {"rewardslist": [{"rewarddtlid": "rd-1002", "reward_status": "Suspicious"}]},
+    },
+    "getfriendslist": {1: {"UserIdInstore": ASHA}, 2: {"userkey": UNKNOWN_KEY}, 5: {"UserIdInstore": "nobody"}},
+}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_documented_status_code_of_every_verb_is_reached_with_its_http_status(av, client, verb):
+    schema = client.get("/api/schema/", headers={"accept": "application/json"}).json()
+    documented = {
+        int(code): int(http)
+        for code, http in re.findall(
+            r"^\| (\d+) \| (\d+) \|", schema["paths"][f"/v2_0/{verb}"]["post"]["description"], re.M
+        )
+    }
+    assert set(REACHED[verb]) | {101, 102, 106} == set(documented), verb
+    redeem = {**KEYS, "UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]}
+    assert (
+        client.post("/v2_0/redeemrewards", data=json.dumps(redeem), content_type="application/json").status_code == 200
+    )
+    for code, body in REACHED[verb].items():
+        assert codes(av(verb, body)) == (documented[code], code), (verb, body)
 
 
 # --- updateuserinfo --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orgs.models import Campaign, Customer, OutboxEvent
-from wallets.earning import ConversionInput, conversion_register
+from wallets.conversions import ConversionInput, conversion_register
 from wallets.models import CampaignRule, ConversionEvent, EarnedReward, RuleUsage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]

@@ -14,7 +14,8 @@ from backoffice.scenario import ScenarioError, scenario_load
 from coupons.models import Coupon, CouponPool
 from orgs.models import Campaign, Customer, WebhookEndpoint
 from tests.processes import sql
-from wallets.earning import ConversionInput, conversion_register, rewards_review_release, share_of
+from wallets.conversions import ConversionInput, conversion_register
+from wallets.earning import rewards_review_release, share_of
 from wallets.models import CampaignRule, EarnedReward, RuleSide
 from wallets.reconciliation import reconciliation_run
 

@@ -1,6 +1,6 @@
-"""registerconversionevent in one round trip on PostgreSQL: ``wallets_conversion_register``.
+"""The write of registerconversionevent in one round trip on PostgreSQL: ``wallets_conversion_register``.
 
-Called by ``wallets.earning`` (``sql.CONVERSION["postgresql"]["register"]``) with what the service
+Called by ``wallets.conversions`` (``sql.CONVERSION["postgresql"]["register"]``) with what the service
 planned in Python (the rules matched, the amounts, the codes, the events' payloads); in the one
 transaction of the call it:
 
