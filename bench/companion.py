@@ -7,8 +7,8 @@ and p99 from wrk; the rate at which pgbench replays the *same SQL statements* th
 (captured from one request; the user drawn at random per transaction as wrk does, on a copy of the
 database); and the ratio to the reference run in the same invocation: registerconversionevent
 against ``credit`` (a wallet credited with its ledger entry: the least a call that pays must write),
-getuserbalance against ``credit`` too, the cheapest of the reference's workloads (the reference has
-no read-only workload). Then the 64-client rate as a share of the 16-client one, and the
+getuserbalance against the cheapest workload of that run (the highest tps: the reference has no
+read-only workload), named in the output. Then the 64-client rate as a share of the 16-client one, and the
 reconciliation of the bench database after the run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_companion_bench python bench/companion.py
@@ -66,7 +66,15 @@ SEQUENCES = {
     "wallets_ruleusage": 81_000_000,
 }
 HOT_TABLES = "orgs_customer, wallets_earnedreward, wallets_conversionevent, wallets_ruleusage, orgs_outboxevent"
-REFERENCE = {"registerconversionevent": "credit", "getuserbalance": "credit"}
+# The reference.sh workload each call is compared with: a conversion that pays writes at least what
+# ``credit`` writes; a balance is a read, and the reference has none: its cheapest workload (the
+# highest tps of the same run, named in the output), so the ratio is the least flattering.
+REFERENCE = {"registerconversionevent": "credit", "getuserbalance": None}
+
+
+def reference_for(verb: str, reference: dict[str, float]) -> str | None:
+    return REFERENCE[verb] or (max(reference, key=reference.get) if reference else None)
+
 
 _KEYS = f'"apikey": "{APIKEY}", "privatekey": "{PRIVATEKEY}"'
 # printf templates (wrk's string.format and Python's %): the user number, then run, thread, request
@@ -290,18 +298,19 @@ def main() -> None:
                 app = wrk(base, verb, clients, args.duration, args.users, run + 1)
                 vacuum(HOT_TABLES)
                 tps = run_pgbench(scripts[verb], clients, args.duration, {"users": args.users}, replay_db)
-                rows.append(Row(verb, clients, app, tps, REFERENCE[verb], references[clients]))
+                workload = reference_for(verb, references[clients])
+                rows.append(Row(verb, clients, app, tps, workload, references[clients]))
                 print(
                     f"{verb:24} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
                     f"p99 {app['p99']:6.1f} ms  not ok {app['errors']} {app['socket_errors']}| pgbench "
                     f"{tps:7.1f} tps  ratio {app['rate'] / tps:.0%} | "
-                    f"{ratio(app['rate'], references[clients], REFERENCE[verb])}",
+                    f"{ratio(app['rate'], references[clients], workload)}",
                     flush=True,
                 )
     summary(rows)
     print(
         "reference workloads: registerconversionevent against credit (a wallet credited with its ledger "
-        "entry); getuserbalance against credit, the cheapest workload of reference.sh (it has no read)"
+        "entry); getuserbalance against the cheapest workload of each run (the highest tps; reference.sh has no read)"
     )
     reconcile_report(setup=from_setup, why="the bench's own data")
 
