@@ -11,6 +11,7 @@ from django.utils import timezone
 from core.local_cache import LocalCache
 from core.money import MONEY_PLACES, ZERO
 from orgs.errors import UnknownCampaign, UnknownGrowthHack, UnknownUser, UnknownUserKey
+from orgs.models import Customer
 from orgs.selectors import customer_key, growth_hack_named
 
 from . import sql
@@ -112,16 +113,18 @@ def user_balance(
             hack = growth_hack_named(growth_hack)
         except UnknownGrowthHack as error:  # raised once the user is known (user errors come first)
             hack_error = error
-    filters, params = (
-        "",
-        {"org": org_id, "value": key[1], "now": connection.ops.adapt_datetimefield_value(timezone.now())},
-    )
+    column, found_by = (
+        key[0],
+        Customer._meta.get_field(key[0]).get_db_prep_value(key[1], connection),
+    )  # a UUID as stored
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    filters, params = "", {"org": org_id, "value": found_by, "now": now}
     if campaign_code is not None:
         filters, params["code"] = " AND c.code = %(code)s", campaign_code
     if hack is not None:
         filters, params["growth_hack"] = filters + " AND c.growth_hack = %(growth_hack)s", hack
     statement = sql.USER_BALANCE.format(
-        column=key[0], filters=filters, campaign=sql.USER_BALANCE_CAMPAIGN if campaign_code is not None else "NULL"
+        column=column, filters=filters, campaign=sql.USER_BALANCE_CAMPAIGN if campaign_code is not None else "NULL"
     )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)

@@ -139,3 +139,10 @@ def test_both_paths_write_the_same_rows_and_events(friend, monkeypatch):
         return rows, same(event.payload), same(conversion.answer), conversion.extra_info, conversion.event_name
 
     assert shape(friend) == shape(other)
+
+
+def test_conversion_path_selects_the_path_it_names(conversion_path, friend):
+    with CaptureQueriesContext(connection) as queries:
+        assert len(register("friend-1").rewards) == 2
+    called = any("wallets_conversion_register(" in q["sql"] for q in queries.captured_queries)
+    assert called == (conversion_path == "one statement")
