@@ -1,100 +1,39 @@
 """Deleting an org and everything it owns (``load_scenario --replace``): the one place that knows
 every tenant-owned table, so it sits above every app."""
 
+from graphlib import TopologicalSorter
+
+from django.apps import apps
 from django.db import connection, transaction
 
-from catalogue.models import (
-    CatalogueReward,
-    CustomFieldDefinition,
-    FulfillmentStatusDefinition,
-    IssueRequest,
-    PaymentConfig,
-    Promotion,
-    RewardIssue,
-    RewardIssueRevocation,
-    RewardSegment,
-    ValidationCode,
-    VendorCall,
-    VendorException,
-)
-from coupons.models import Coupon, CouponPool
 from orgs.credentials import api_clients_changed
-from orgs.models import (
-    ApiClient,
-    AppCredential,
-    Campaign,
-    Card,
-    Customer,
-    CustomerGroup,
-    CustomerNote,
-    CustomerSegment,
-    GroupMember,
-    Org,
-    OrgConnection,
-    OutboxEvent,
-    Segment,
-    Till,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
-from wallets.models import (
-    CampaignRule,
-    ConversionEvent,
-    Discrepancy,
-    EarnedReward,
-    IdempotencyKey,
-    LedgerEntry,
-    RedemptionCall,
-    RedemptionReversal,
-    RuleUsage,
-    Wallet,
-    WalletAdjustment,
-)
+from orgs.models import ApiClient, Org, OrgConnection
+
+# Tables an org does not own though they name it: the org itself and its links to other orgs.
+_NOT_OWNED = {Org, OrgConnection}
 
 
 def _org_owned_models():
-    """Every tenant-owned model, dependents first (the order deletes must follow)."""
-    return [
-        WebhookDelivery,
-        OutboxEvent,
-        WebhookEndpoint,
-        Discrepancy,
-        VendorCall,
-        RedemptionReversal,
-        RedemptionCall,
-        IdempotencyKey,
-        RewardIssueRevocation,
-        RewardIssue,
-        IssueRequest,
-        VendorException,
-        ValidationCode,
-        WalletAdjustment,
-        LedgerEntry,
-        Wallet,
-        EarnedReward,
-        RuleUsage,
-        ConversionEvent,
-        CampaignRule,
-        PaymentConfig,
-        RewardSegment,
-        CatalogueReward,
-        Promotion,
-        Coupon,
-        CouponPool,
-        Campaign,
-        GroupMember,
-        CustomerGroup,
-        Card,
-        CustomerSegment,
-        CustomerNote,
-        Customer,
-        Segment,
-        CustomFieldDefinition,
-        FulfillmentStatusDefinition,
-        Till,
-        ApiClient,
-        AppCredential,
+    """Every tenant-owned model (a concrete model with an ``org`` foreign key, change history
+    excepted), dependents first: the order deletes follow. Read from the models, so a new
+    tenant table cannot be left out of the purge."""
+    owned = [
+        model
+        for model in apps.get_models()
+        if model not in _NOT_OWNED
+        and not model._meta.proxy
+        and not model.__name__.startswith("Historical")  # django-simple-history keeps its rows
+        and any(field.name == "org" and field.is_relation for field in model._meta.concrete_fields)
     ]
+    graph = TopologicalSorter()
+    for model in owned:
+        # a model comes after every owned model that points at it (a self reference is no edge)
+        graph.add(model)
+        for field in model._meta.concrete_fields:
+            target = field.related_model if field.is_relation else None
+            if target in owned and target is not model:
+                graph.add(target, model)
+    return list(graph.static_order())
 
 
 @transaction.atomic

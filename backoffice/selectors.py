@@ -109,7 +109,7 @@ def customer_360(*, customer_id: int, user, ledger_pages: dict[int, str] | None 
         wallets=wallet_views,
         earned_rewards=list(
             EarnedReward.objects.filter(org_id=customer.org_id, customer=customer)
-            .select_related("campaign")
+            .select_related("campaign", "conversion__customer")
             .order_by("-earned_at", "-id")[:LISTED]
         ),
         redemption_calls=list(

@@ -6,7 +6,10 @@
 2. Open the coupon changelist with N+ coupons: unfiltered (estimated count), filtered by pool
    and by status; the coupon pool list (stock counts) and the dashboard.
 
+3. ../shared/bench/reference.sh at 1 client: codes uploaded per second ÷ the reference's ``pool`` tps.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_bench python bench/backoffice.py [--count N]
+        [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 10] [--no-reference]
 """
 
 import argparse
@@ -24,7 +27,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-bench-only-secret-key-bench-only")
 
-from common import postgres_ready  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import add_reference_arguments, batch_ratio, postgres_ready  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 9_200_001
 
@@ -39,6 +42,7 @@ def timed(label: str, action):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
+    add_reference_arguments(parser)
     args = parser.parse_args()
 
     postgres_ready("bench/backoffice.py")
@@ -63,10 +67,12 @@ def main() -> None:
     upload = io.BytesIO(("code\n" + "\n".join(lines) + "\n").encode())
     upload.name = "bench.csv"
     print(f"upload: {len(lines):,} lines, {upload.getbuffer().nbytes / 1e6:.1f} MB")
+    started = time.perf_counter()
     response = timed(
         "upload through the admin (one request)",
         lambda: client.post(f"/admin/coupons/couponpool/{pool.pk}/upload/", {"file": upload}),
     )
+    uploaded = len(lines) / (time.perf_counter() - started)
     content = response.content.decode()
     for key in ("lines", "added", "duplicates-in-file", "duplicates-existing", "malformed"):
         value = re.search(rf'id="report-{key}">(\d+)<', content)
@@ -77,9 +83,10 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE coupons_coupon")
         cursor.execute("SELECT count(*) FROM coupons_coupon")
         print(f"coupons in the table: {cursor.fetchone()[0]:,}")
+    deep = max(1, min(500, args.count // 200))  # a page deep in the list (100 a page)
     for label, url in [
         ("coupon changelist, unfiltered", "/admin/coupons/coupon/"),
-        ("coupon changelist, unfiltered, page 500", "/admin/coupons/coupon/?p=500"),
+        (f"coupon changelist, unfiltered, page {deep}", f"/admin/coupons/coupon/?p={deep}"),
         ("coupon changelist, one pool", f"/admin/coupons/coupon/?pool__id__exact={pool.pk}"),
         ("coupon changelist, status AVAILABLE", "/admin/coupons/coupon/?status__exact=AVAILABLE"),
         ("coupon changelist, search by code", "/admin/coupons/coupon/?q=BENCH-000500000"),
@@ -90,6 +97,7 @@ def main() -> None:
         response = timed(label, lambda url=url: client.get(url))
         assert response.status_code == 200, (url, response.status_code)
     org_purge(org_id=BENCH_ORG)
+    batch_ratio(args, "codes uploaded", uploaded, "pool")  # beside coupons taken one by one
 
 
 if __name__ == "__main__":

@@ -172,6 +172,11 @@ def add_server_arguments(parser) -> None:
         help="load HAProxy -> 2 gunicorns (--workers / 2 each) -> PgBouncer (transaction pooling), "
         "with 2 Celery workers on a private Redis (tests/topology.py)",
     )
+    add_reference_arguments(parser)
+
+
+def add_reference_arguments(parser) -> None:
+    """The options of the reference script, which every benchmark runs beside its own figures."""
     parser.add_argument(
         "--reference",
         default=os.environ.get("REFERENCE_SH", str(ROOT.parent / "shared" / "bench" / "reference.sh")),
@@ -277,6 +282,14 @@ def ratio(rate: float, reference: dict[str, float], workload: str | None) -> str
     if not tps:
         return "—"
     return f"{rate / tps:.1%} of {workload} ({tps:,.0f} tps)"
+
+
+def batch_ratio(args, label: str, rate: float, workload: str) -> None:
+    """A batch benchmark's rate (one client: a job, an upload) beside the reference at 1 client."""
+    reference = reference_run(args, clients=1, duration=args.reference_duration or 10)
+    tps = reference.get(workload, 0)
+    times = f"{rate / tps:,.1f} x {workload} ({tps:,.0f} tps at 1 client)" if tps else "—"
+    print(f"{label}: {rate:,.0f}/s = {times}")
 
 
 @dataclass

@@ -3,9 +3,12 @@
 Prints the load time through ``manage.py load_scenario`` beside a raw-SQL
 baseline run in the same session: the same number of rows inserted into
 ``coupons_coupon`` by one server-side ``INSERT ... SELECT generate_series``
-(rolled back), the fastest PostgreSQL can write these rows and their indexes.
+(rolled back), the fastest PostgreSQL can write these rows and their indexes; and
+../shared/bench/reference.sh at 1 client: codes loaded per second ÷ its ``pool`` tps (one
+coupon taken and recorded per transaction).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_bench python bench/load_coupons.py [--count N]
+        [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 10] [--no-reference]
 """
 
 import argparse
@@ -21,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 
-from common import postgres_ready  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import add_reference_arguments, batch_ratio, postgres_ready  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 9_100_001
 
@@ -44,6 +47,7 @@ def raw_baseline(count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
+    add_reference_arguments(parser)
     args = parser.parse_args()
 
     postgres_ready("bench/load_coupons.py")
@@ -80,6 +84,7 @@ def main() -> None:
     print(f"raw SQL baseline:        {baseline:6.1f} s  ({args.count / baseline:,.0f} rows/s, INSERT ... SELECT)")
     print(f"ratio load/baseline:     {loaded / baseline:6.2f}x")
     print(f"target (< 60 s):         {'met' if loaded < 60 else 'MISSED'}")
+    batch_ratio(args, "codes loaded", args.count / loaded, "pool")  # beside coupons taken one by one
 
 
 if __name__ == "__main__":

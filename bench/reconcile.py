@@ -6,9 +6,12 @@ Loads a book of N ledger entries (default 1,000,000) with valid balance chains: 
 (``session_replication_role = replica``, as a restore would: the rows are valid by
 construction, and the reconciliation itself confirms it). VACUUM ANALYZE after the load
 (autovacuum is off on this machine kind). Then runs ``reconciliation_run`` (every check, in
-batches) and prints its time, and injects one mismatch to show it is found.
+batches) and prints its time, and injects one mismatch to show it is found. Beside it,
+../shared/bench/reference.sh at 1 client: entries reconciled per second ÷ the ``credit`` tps (a
+wallet credited with its entry: what writing one entry costs PostgreSQL).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_bench_reconcile python bench/reconcile.py [--entries N]
+        [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 10] [--no-reference]
 """
 
 import argparse
@@ -23,7 +26,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/reward
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
-from common import postgres_ready, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
+from common import add_reference_arguments, batch_ratio, postgres_ready, vacuum  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 BENCH_ORG = 9_200_001
 PER_WALLET = 10
@@ -88,6 +91,7 @@ def load(entries: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
+    add_reference_arguments(parser)
     args = parser.parse_args()
 
     postgres_ready("bench/reconcile.py")
@@ -107,6 +111,8 @@ def main() -> None:
         f"reconciliation of {entries:,} ledger entries ({result.run.wallets_checked:,} wallets, "
         f"{result.run.batches} batches): {elapsed:.1f} s, {len(result.open_findings)} finding(s)"
     )
+    # entries checked per second beside entries PostgreSQL writes per second (a credit and its entry)
+    batch_ratio(args, "ledger entries reconciled", entries / elapsed, "credit")
 
     with transaction.atomic(), connection.cursor() as cursor:  # one mismatch, past the triggers
         cursor.execute("SET LOCAL session_replication_role = replica")

@@ -407,3 +407,22 @@ def test_the_readme_stays_inside_the_repository():
         path = next(part for part in link if part)
         if "<" not in path and not path.startswith("http"):
             assert (ROOT / path.rstrip("/")).exists(), f"the README names {path}, which is not in the repository"
+
+
+def test_every_environment_variable_the_settings_read_is_in_the_readme():
+    settings = (ROOT / "rewards_site" / "settings.py").read_text()
+    read = set(re.findall(r"\benv(?:\.\w+)?\(\s*\"([A-Z][A-Z0-9_]*)\"", settings))
+    assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"} <= read  # the pattern finds what the settings read
+    text = readme.README.read_text()
+    missing = sorted(name for name in read if f"`{name}`" not in text)
+    assert not missing, f"settings read these variables, the README does not say what they do: {missing}"
+
+
+def test_every_scheduled_job_and_reconciliation_check_is_in_the_readme():
+    from core.schedules import DEFAULT_SCHEDULES
+    from wallets.reconciliation import CHECKS
+
+    text = readme.README.read_text()
+    jobs = text.split("## Scheduled jobs and events", 1)[1].split("\n## ", 1)[0]
+    assert not [spec["task"] for spec in DEFAULT_SCHEDULES if f"(`{spec['task']}`)" not in jobs]
+    assert not [check.name for check in CHECKS if f"| `{check.name}` |" not in jobs]

@@ -4,7 +4,7 @@ redemption id, transaction number, ledger reference or customer."""
 from django.contrib import admin
 
 from core.admin_mixins import ReadOnlyMixin
-from core.admin_tools import DateRangeFilter
+from core.admin_tools import DateRangeFilter, ReferenceSearchMixin
 from orgs.admin import customer_search_fields
 
 from .models import LedgerEntry, PointsRedemption, PointsReversal
@@ -17,8 +17,12 @@ class PointsReversalInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
 
 
+# the ledger writes ``points-redeem:<redemption reference>`` and ``points-reverse:<redemption reference>``
+_LEDGER_PREFIXES = ("points-redeem:", "points-reverse:")
+
+
 @admin.register(PointsRedemption)
-class PointsRedemptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PointsRedemptionAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "reference", "created_at", "org", "customer", "group", "points", "reversed_points", "redeemed_value",
         "transaction_number", "till_username",
@@ -26,16 +30,10 @@ class PointsRedemptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "customer", "group")
     search_fields = ("=reference", "=transaction_number", "=till_username", *customer_search_fields("customer"))
+    reference_prefixes = _LEDGER_PREFIXES
     readonly_fields = ("ledger_reference",)
     inlines = (PointsReversalInline,)
     ordering = ("-id",)
-
-    def get_search_results(self, request, queryset, search_term):
-        """A ledger reference (``points-redeem:<id>`` / ``points-reverse:<id>``) finds its redemption."""
-        _, sep, reference = search_term.strip().partition(":")
-        if sep and search_term.startswith(("points-redeem:", "points-reverse:")):
-            return queryset.filter(reference=reference), False
-        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="ledger reference")
     def ledger_reference(self, obj):
@@ -44,9 +42,10 @@ class PointsRedemptionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(PointsReversal)
-class PointsReversalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PointsReversalAdmin(ReferenceSearchMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "created_at", "org", "redemption", "points", "till_username")
     list_filter = ("org", ("created_at", DateRangeFilter))
     list_select_related = ("org", "redemption")
     search_fields = ("=redemption__reference", "=redemption__transaction_number", "=till_username")
+    reference_prefixes = _LEDGER_PREFIXES
     ordering = ("-id",)

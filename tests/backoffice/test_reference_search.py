@@ -19,7 +19,16 @@ from catalogue.models import RewardIssue, RewardIssueRevocation
 from catalogue.revocation import reward_issue_revoke
 from coupons.models import Coupon
 from orgs.models import Card, Customer, md5_hex
-from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, RedemptionReversal, Wallet, WalletAdjustment
+from wallets.models import (
+    EarnedReward,
+    LedgerEntry,
+    PointsRedemption,
+    PointsReversal,
+    RedemptionCall,
+    RedemptionReversal,
+    Wallet,
+    WalletAdjustment,
+)
 from wallets.reversal import redemption_reverse
 from wallets.services import wallet_adjust
 
@@ -48,6 +57,16 @@ def history(redeem, client, manager):
         headers={"Authorization": auth},
     ).json()
     assert answer["status"]["code"] == 200, answer
+    till = {"content_type": "application/json", "headers": {"Authorization": auth}}
+    redeem_points = {"root": {"redeem": {"points_redeemed": "30", "transaction_number": "bill-77",
+                                         "customer": {"external_id": ASHA}}}}  # fmt: skip
+    redeemed = client.post(
+        "/v1.1/points/redeem?username=o2.till&skip_validation=true", json.dumps(redeem_points), **till
+    ).json()
+    redemption_id = redeemed["response"]["responses"]["points"]["redemption_id"]
+    reverse_points = {"redemptionId": redemption_id, "pointsToBeReversed": "10",
+                      "identifier": {"type": "externalId", "value": ASHA}}  # fmt: skip
+    assert client.post("/v2/points/reverse?username=o2.till", json.dumps(reverse_points), **till).status_code == 200
     lounge = RewardIssue.objects.get(reward_id=353)
     reward_issue_revoke(reward_issue_id=lounge.pk, reason="wrong reward", staff_user=manager)
     credits = Wallet.objects.get(org_id=O2, kind="CREDITS", customer__external_id=ASHA)
@@ -122,6 +141,21 @@ def test_a_revocation_reference_finds_the_revocation_and_its_issue(shown):
     revocation = RewardIssueRevocation.objects.get()
     assert found(shown, "catalogue_rewardissuerevocation", reference) == {revocation.pk}
     assert found(shown, "catalogue_rewardissue", reference) == {revocation.issue_id}
+
+
+def test_a_till_redemption_reference_finds_the_redemption(shown):
+    [reference] = one(shown["ledger"], r"points-redeem:\S+")
+    redemption = PointsRedemption.objects.get()
+    assert reference == f"points-redeem:{redemption.reference}"
+    assert found(shown, "wallets_pointsredemption", reference) == {redemption.pk}
+    assert found(shown, "wallets_ledgerentry", reference) == {redemption.ledger_entry_id}
+
+
+def test_a_till_reversal_reference_finds_the_reversal_and_its_redemption(shown):
+    [reference] = one(shown["ledger"], r"points-reverse:\S+")
+    reversal = PointsReversal.objects.get()
+    assert found(shown, "wallets_pointsreversal", reference) == {reversal.pk}
+    assert found(shown, "wallets_pointsredemption", reference) == {reversal.redemption_id}
 
 
 def test_an_adjustment_reference_finds_the_adjustment(shown):

@@ -1,5 +1,6 @@
 """Earning rules, the review life cycle and their books, at the service level."""
 
+import re
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -16,7 +17,7 @@ from orgs.models import Campaign, Customer, WebhookEndpoint
 from tests.processes import sql
 from wallets.conversions import ConversionInput, conversion_register
 from wallets.earning import rewards_review_release, share_of
-from wallets.models import CampaignRule, EarnedReward, RuleSide
+from wallets.models import CampaignRule, ConversionEvent, EarnedReward, RuleSide
 from wallets.reconciliation import reconciliation_run
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +183,23 @@ def test_the_admin_review_actions_go_through_the_service_with_who_and_when(demo,
     assert queue.status_code == 200 and list(queue.context["cl"].result_list) == []
     EarnedReward.objects.filter(code="rd-1001").update(review_status="SUSPICIOUS")
     assert [r.code for r in admin_client.get(url, {"queue": "review"}).context["cl"].result_list] == ["rd-1001"]
+
+
+def test_customer_360_shows_the_conversion_event_each_reward_was_earned_by(demo, admin_client):
+    from tests.appvirality.conftest import KEYS
+
+    def post(verb, body):
+        return admin_client.post(f"/v2_0/{verb}", {**KEYS, **body}, content_type="application/json").json()
+
+    assert post("updateuserinfo", {"UserIdInstore": "new-1", "referrercode": "ASHA2026"})["statuscode"] == 1
+    answer = post("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "Signup", "tskey": "sig-1"})
+    assert answer["statuscode"] == 1 and len(answer["rewards"]) == 2, answer
+    event = ConversionEvent.objects.get(tskey="sig-1")
+    link = reverse("admin:wallets_conversionevent_change", args=[event.pk])
+    for customer, whose in (
+        (event.customer, ""),
+        (Customer.objects.get(org_id=O2, external_id="ext_id98543198"), " of new-1"),
+    ):
+        page = admin_client.get(reverse("admin:orgs_customer_360", args=[customer.pk])).content.decode()
+        [cell] = [c for c in re.findall(r'<td class="conversion">(.*?)</td>', page) if c != "-"]
+        assert cell == f'<a href="{link}">Signup sig-1</a>{whose}', cell
