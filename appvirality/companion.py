@@ -28,7 +28,8 @@ from orgs.selectors import (
     growth_hack_named,
 )
 from orgs.services import UserInfo, user_register
-from wallets.earning import ConversionInput, ReviewChange, conversion_register, rewards_review
+from wallets.conversions import ConversionInput, conversion_register
+from wallets.earning import ReviewChange, rewards_review
 from wallets.errors import UnknownReward
 from wallets.models import EarnedReward
 from wallets.selectors import Amounts, reward_by_code, user_balance
@@ -181,10 +182,8 @@ def register_conversion_event(*, org: Org, data: dict) -> tuple[int, dict]:
         "tskey": _string(data, "tskey", max_length=100, allow_int=True),
     }
     growth_hack, code = _filter_names(data)
-    customer = _user(org, kind, value)
-    growth_hack = _growth_hack(growth_hack)  # 3 before the campaign (0, in the service)
     conversion = ConversionInput(**fields, campaign_code=code, growth_hack=growth_hack)
-    result = conversion_register(customer=customer, conversion=conversion)
+    result = conversion_register(org_id=org.pk, kind=kind, value=value, conversion=conversion)
     rewards = [
         {
             "rewarddtlid": line.code,
@@ -211,10 +210,8 @@ def _amounts(amounts: Amounts) -> dict:
 
 def get_user_balance(*, org: Org, data: dict) -> tuple[int, dict]:
     kind, value = _identifier(data)
-    names = _filter_names(data)
-    customer = _user(org, kind, value)
-    campaign, growth_hack = _filters(org, *names)
-    balance = user_balance(customer=customer, campaign=campaign, growth_hack=growth_hack)
+    growth_hack, code = _filter_names(data)
+    balance = user_balance(org_id=org.pk, kind=kind, value=value, campaign_code=code, growth_hack=growth_hack)
     return answer(
         1,
         userBalance={
@@ -225,9 +222,9 @@ def get_user_balance(*, org: Org, data: dict) -> tuple[int, dict]:
                     **_amounts(hack.amounts),
                     "campaigns": [
                         {
-                            "campaignId": shown.campaign.code,
-                            "campaignName": shown.campaign.name,
-                            "rewardUnit": shown.campaign.reward_unit,
+                            "campaignId": shown.code,
+                            "campaignName": shown.name,
+                            "rewardUnit": shown.reward_unit,
                             **_amounts(shown.amounts),
                         }
                         for shown in hack.campaigns

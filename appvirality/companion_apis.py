@@ -3,12 +3,16 @@ each documented in the OpenAPI schema with its status codes; ``appvirality.compa
 
 import textwrap
 
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.request_body import AnyContentTypeJSONBodyParser
+from core.request_body import AnyContentTypeJSONBodyParser, BodyMalformed, BodyTooLarge, json_read
 
 from . import wire as appvirality
 from .apis import _RESPONSE, _throttled, appvirality_exception_handler
@@ -93,7 +97,8 @@ def _companion_schema(*, verb: str, summary: str, description: str, codes: tuple
 
 class CompanionApi(APIView):
     """One call of the AppVirality API other than Redeem Rewards (``verb``); the body goes through
-    the one reader (``core.request_body``), as for Redeem Rewards."""
+    the one reader (``core.request_body``), as for Redeem Rewards. What the schema documents and
+    what answers every method but POST; a POST goes the shorter way of ``companion_view``."""
 
     authentication_classes = ()
     permission_classes = ()
@@ -111,6 +116,39 @@ class CompanionApi(APIView):
             throttled=lambda org: _throttled(request, org, group=f"appvirality-{self.verb}"),
         )
         return Response(body, status=status)
+
+
+_RENDERER = JSONRenderer()
+
+
+def companion_view(api: type[CompanionApi]):
+    """The view of ``api``: a POST is read by the one body reader and answered in plain Django,
+    with the bytes DRF's renderer writes (no content negotiation, request wrapping or exception
+    handler per call); any other method goes to the DRF view, which the schema documents too
+    (the function carries its ``cls`` and ``initkwargs``)."""
+    drf_view = api.as_view()
+    group = f"appvirality-{api.verb}"
+
+    @csrf_exempt
+    def view(request, **kwargs):
+        if request.method != "POST":
+            return drf_view(request, **kwargs)
+        try:
+            raw = request.body
+            document = json_read(raw)
+        except (RequestDataTooBig, BodyTooLarge, BodyMalformed) as exc:  # too large, or not JSON read here
+            status, body = appvirality.error_answer(exc)
+        else:
+            status, body = companion_call(
+                verb=api.verb,
+                document=document,
+                raw=raw,
+                throttled=lambda org: _throttled(request, org, group=group),
+            )
+        return HttpResponse(_RENDERER.render(body), status=status, content_type="application/json")
+
+    view.cls, view.initkwargs = drf_view.cls, drf_view.initkwargs
+    return view
 
 
 _REWARD_LINE = inline_serializer(

@@ -3,11 +3,10 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 
 from .apis import RedeemRewardsApi
-from .companion_apis import COMPANION_APIS
+from .companion_apis import COMPANION_APIS, companion_view
 
-_VIEWS = {"redeemrewards": RedeemRewardsApi.as_view(schema=None)} | {
-    verb: api.as_view(schema=None) for verb, api in COMPANION_APIS.items()
-}
+_COMPANION_VIEWS = {verb: companion_view(api) for verb, api in COMPANION_APIS.items()}
+_VIEWS = {"redeemrewards": RedeemRewardsApi.as_view(schema=None)} | _COMPANION_VIEWS
 
 
 @csrf_exempt
@@ -22,6 +21,6 @@ def any_case(request, verb: str):
 urlpatterns = [
     path("v2_0/redeemrewards", RedeemRewardsApi.as_view(), name="redeem-rewards"),
     # The schema documents each route once, lower-case and without a trailing slash.
-    *(path(f"v2_0/{verb}", api.as_view(), name=f"appvirality-{verb}") for verb, api in COMPANION_APIS.items()),
+    *(path(f"v2_0/{verb}", view, name=f"appvirality-{verb}") for verb, view in _COMPANION_VIEWS.items()),
     re_path(r"^v2_0/(?P<verb>[A-Za-z0-9_]{1,64})/?$", any_case),
 ]

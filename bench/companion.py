@@ -1,16 +1,21 @@
-"""Benchmark: the AppVirality companion calls under gunicorn on PostgreSQL, beside pgbench.
+"""Benchmark: the AppVirality companion calls through gunicorn + PostgreSQL, beside pgbench replaying
+the same SQL and the physical reference (../shared/bench/reference.sh), in one invocation.
 
-Two calls: ``registerconversionevent`` (a referral Signup paying the referrer and the friend, with a
-fresh ``tskey`` per request) and ``getuserbalance``. For each and each client count (16, 64) it
-prints req/s, p50 and p99 from wrk, the rate at which pgbench replays the *same SQL statements* the
-endpoint runs (captured from one request; the user drawn at random per transaction as wrk does, in
-one transaction like the call), their ratio, and the 64-client rate as a share of the 16-client one.
+Two calls: ``registerconversionevent`` (a referral Signup paying the referrer and the friend, a fresh
+``tskey`` per request) and ``getuserbalance``. For each and each client count (16, 64): req/s, p50
+and p99 from wrk; the rate at which pgbench replays the *same SQL statements* the endpoint runs
+(captured from one request; the user drawn at random per transaction as wrk does, on a copy of the
+database); and the ratio to the reference run in the same invocation: registerconversionevent
+against ``credit`` (a wallet credited with its ledger entry: the least a call that pays must write),
+getuserbalance against the cheapest workload of that run (the highest tps: the reference has no
+read-only workload), named in the output. Then the 64-client rate as a share of the 16-client one, and the
+reconciliation of the bench database after the run.
 
-    python bench/companion.py [--duration 20] [--workers 4] [--users 2000]
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_companion_bench python bench/companion.py
+        [--duration 10] [--workers 4] [--users 2000] [--clients 16,64] [--calls getuserbalance,...]
+        [--topology] [--reference ../shared/bench/reference.sh] [--show-sql]
 
-Needs wrk and pgbench on PATH; DATABASE_URL defaults to
-postgres://postgres@127.0.0.1:5432/rewards_bench (created if missing; the bench org is reset).
-Run /work/shared/bench/reference.sh in the same session for the machine's reference rates.
+Needs wrk and pgbench on PATH; the bench org is reset at every run.
 """
 
 import argparse
@@ -18,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,16 +31,33 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_bench")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rewards_companion_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rewards_site.settings")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 
-from common import events_to_redis, postgres_ready, start_gunicorn, vacuum, wrk_figures  # noqa: E402  (bench/ on sys.path)
+from common import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    Row,
+    add_server_arguments,
+    app_server,
+    events_to_redis,
+    postgres_ready,
+    ratio,
+    reconcile_findings,
+    reconcile_report,
+    reference_run,
+    replay_database,
+    server_description,
+    sql_of,
+    summary,
+    vacuum,
+    warm_up,
+    wrk_figures,
+)
 from redeem import run_pgbench  # noqa: E402
 
 events_to_redis()
 
-ORG, PORT, REFERRERS = 9_200_002, 8078, 100
+ORG, REFERRERS = 9_200_002, 100
 APIKEY, PRIVATEKEY = "bench-av-apikey-0001", "bench-av-privatekey-0001"
 SEQUENCES = {
     "orgs_customer": 11_000_000,
@@ -45,6 +66,15 @@ SEQUENCES = {
     "wallets_ruleusage": 81_000_000,
 }
 HOT_TABLES = "orgs_customer, wallets_earnedreward, wallets_conversionevent, wallets_ruleusage, orgs_outboxevent"
+# The reference.sh workload each call is compared with: a conversion that pays writes at least what
+# ``credit`` writes; a balance is a read, and the reference has none: its cheapest workload (the
+# highest tps of the same run, named in the output), so the ratio is the least flattering.
+REFERENCE = {"registerconversionevent": "credit", "getuserbalance": None}
+
+
+def reference_for(verb: str, reference: dict[str, float]) -> str | None:
+    return REFERENCE[verb] or (max(reference, key=reference.get) if reference else None)
+
 
 _KEYS = f'"apikey": "{APIKEY}", "privatekey": "{PRIVATEKEY}"'
 # printf templates (wrk's string.format and Python's %): the user number, then run, thread, request
@@ -144,77 +174,89 @@ def seed(users: int) -> dict:
 
 
 def capture(verb: str, n: int) -> list[str]:
-    """The SQL one call runs for user ``n``, as executed (the second call: caches warm)."""
-    from django.db import connection
+    """The SQL one call runs for user ``n``, as executed, with BEGIN/COMMIT where Django sends them
+    (the second call: caches warm)."""
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
     def body(k: int) -> str:
         return CALLS[verb] % ((n, 0, 0, k) if verb == "registerconversionevent" else (n,))
 
     Client().post(f"/v2_0/{verb}", data=body(1), content_type="application/json")
-    with CaptureQueriesContext(connection) as queries:
-        answer = Client().post(f"/v2_0/{verb}", data=body(2), content_type="application/json").json()
+    events, response = sql_of(lambda: Client().post(f"/v2_0/{verb}", data=body(2), content_type="application/json"))
+    answer = response.json()
     assert answer["statuscode"] == 1, answer
     if verb == "registerconversionevent":
         assert len(answer["rewards"]) == 2, answer
-    return [q["sql"] for q in queries.captured_queries]
+    return events
 
 
-def pgbench_script(verb: str, statements: list[str], n: int, ids: dict) -> str:
-    """The captured statements as a pgbench script in one transaction: the user drawn at random, the
-    conversion id the claim returns carried over (\\gset), the tskey fresh per transaction."""
-    from orgs.models import Customer
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+
+
+def _spliced(sql: str, replacements: list[tuple[str, str]]) -> str:
+    """``sql`` with each (pattern, SQL expression) replaced: outside string literals by the
+    expression, inside one by concatenation (the literal in parentheses, so that a cast after it
+    applies to the whole)."""
+    out, last = [], 0
+    for m in _LITERAL.finditer(sql):
+        out.append(_replace_bare(sql[last : m.start()], replacements))
+        literal = m.group(0)
+        inner = literal
+        for pattern, expression in replacements:
+            inner = re.sub(pattern, lambda _m, e=expression: f"' || {e} || '", inner)
+        out.append(inner if inner == literal else f"({inner})")
+        last = m.end()
+    out.append(_replace_bare(sql[last:], replacements))
+    return "".join(out)
+
+
+def _replace_bare(text: str, replacements: list[tuple[str, str]]) -> str:
+    for pattern, expression in replacements:
+        text = re.sub(pattern, lambda _m, e=expression: f"({e})", text)
+    return text
+
+
+def pgbench_script(verb: str, events: list[str], n: int) -> str:
+    """The captured statements as a pgbench script: the user drawn at random (its id, its
+    referrer's, its store id), the conversion's id the first statement allocates carried over
+    (\\gset), the tskey and the outbox event ids fresh per transaction."""
+    from orgs.models import Customer, OutboxEvent
     from wallets.models import ConversionEvent
 
     customer = Customer.objects.get(org_id=ORG, external_id=f"bench-{n}")
-    lines = ["\\set n random(1, :users)", "\\set cid :cid_base + :n", f"\\set rid :ref_base + mod(:n, {REFERRERS})"]
+    first = Customer.objects.filter(org_id=ORG, external_id="bench-1").values_list("pk", flat=True).get()
+    referrer0 = Customer.objects.filter(org_id=ORG, external_id="bench-referrer-0").values_list("pk", flat=True).get()
+    lines = [
+        "\\set n random(1, :users)",
+        f"\\set cid {first - 1} + :n",
+        f"\\set rid {referrer0} + mod(:n, {REFERRERS})",
+    ]
+    replacements = [(rf"(?<![\w-])bench-{n}(?![\w-])", "'bench-' || :n"), (r"t0-0-2", "md5(random()::text)")]
     conversion = ConversionEvent.objects.filter(customer=customer).order_by("-id").first()
-    for sql in statements:
+    if conversion is not None:
+        replacements.append((rf"(?<!\d){conversion.pk}(?!\d)", ":p_conversion_id"))
+        for event_id in OutboxEvent.objects.filter(payload__conversion__id=conversion.pk).values_list(
+            "event_id", flat=True
+        ):
+            replacements.append((str(event_id), "gen_random_uuid()"))
+    replacements.append((rf"(?<![\d.]){customer.pk}(?![\d.])", ":cid"))
+    if customer.referrer_id:
+        replacements.append((rf"(?<![\d.]){customer.referrer_id}(?![\d.])", ":rid"))
+    for sql in events:
         sql = " ".join(sql.split())
         if sql.startswith(("SAVEPOINT", "RELEASE SAVEPOINT")):
             continue
-        sql = sql.replace(f"'bench-{n}'", "'bench-' || :n")
-        sql = re.sub(r"'t\d+-\d+-\d+'", "md5(random()::text)", sql)
-        if conversion is not None:  # reward codes name the conversion: in one string, or in an array literal
-            sql = re.sub(rf"'av-{conversion.pk}-(\d+)'", r"'av-' || :c_id || '-\1'", sql)
-            sql = re.sub(
-                rf"'\{{(av-{conversion.pk}-\d+(?:,av-{conversion.pk}-\d+)*)\}}'",
-                lambda m: (
-                    "ARRAY["
-                    + ", ".join(f"'av-' || :c_id || '-{c.rsplit('-', 1)[1]}'" for c in m.group(1).split(","))
-                    + "]"
-                ),
-                sql,
-            )
-            sql = re.sub(rf"(?<![\w.:'-]){conversion.pk}(?![\w.-])", ":c_id", sql)
-        sql = re.sub(rf"(?<![\w.:'-]){customer.pk}(?![\w.-])", ":cid", sql)
-        if customer.referrer_id:
-            sql = re.sub(rf"(?<![\w.:'-]){customer.referrer_id}(?![\w.-])", ":rid", sql)
-        sql = re.sub(
-            r"'[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}'::uuid", "gen_random_uuid()", sql
-        )
-        claim = sql.startswith(("INSERT INTO wallets_conversionevent", 'INSERT INTO "wallets_conversionevent"'))
-        gset = " \\gset c_" if claim else ""
-        lines.append(sql + (";" if not gset else "") + gset)
+        gset = " \\gset p_" if "AS conversion_id" in sql else ""
+        lines.append(_spliced(sql, replacements) + (gset or ";"))
     return "\n".join(lines) + "\n"
 
 
-def run_wrk(verb: str, clients: int, duration: int, users: int, run: int) -> dict:
-    """A warm-up run (connections, caches), then the measured one."""
-    vacuum(HOT_TABLES)
-    _wrk(verb, clients, 3, users, run * 2)
-    return _wrk(verb, clients, duration, users, run * 2 + 1)
-
-
-def _wrk(verb: str, clients: int, duration: int, users: int, run: int) -> dict:
+def wrk(base: str, verb: str, clients: int, duration: int, users: int, run: int) -> dict:
     script = WRK_SCRIPT % {"users": users, "body": CALLS[verb], "seed": time.time_ns() % 1_000_000_007, "run": run}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     command = ["wrk", "-t", "2", "-c", str(clients), "-d", f"{duration}s", "--latency", "-s", handle.name]
-    done = subprocess.run(
-        [*command, f"http://127.0.0.1:{PORT}/v2_0/{verb}"], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([*command, f"{base}/v2_0/{verb}"], capture_output=True, text=True, check=True)
     os.unlink(handle.name)
     out = done.stdout
     ok, other = map(int, re.search(r"STATUS ok=(\d+) other=(\d+)", out).groups())
@@ -223,54 +265,54 @@ def _wrk(verb: str, clients: int, duration: int, users: int, run: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="AppVirality companion benchmark")
-    parser.add_argument("--duration", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--clients", default="16,64")
     parser.add_argument("--calls", default=",".join(CALLS))
     parser.add_argument("--show-sql", action="store_true")
+    add_server_arguments(parser)
     args = parser.parse_args()
     for tool in ("wrk", "pgbench"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not on PATH")
     postgres_ready("bench/companion.py")
-    from django.conf import settings
-
     calls, client_counts = args.calls.split(","), [int(c) for c in args.clients.split(",")]
-    ids = seed(args.users)
+    seed(args.users)
     scripts = {}
     for verb in calls:
-        statements = capture(verb, n=1)
-        scripts[verb] = pgbench_script(verb, statements, 1, ids)
-        if args.show_sql:
-            print(f"-- {verb}: {len(statements)} statements\n{scripts[verb]}")
-    server = start_gunicorn(port=PORT, workers=args.workers)
-    print(f"gunicorn: {args.workers} sync workers; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs\n")
-    print(
-        f"{'call':<24} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
-        f"{'pgbench':>8} {'ratio':>6}"
-    )
-    results, run = {}, 0
-    try:
+        events = capture(verb, n=1)
+        scripts[verb] = pgbench_script(verb, events, 1)
+        statements = [e for e in events if e not in ("BEGIN", "COMMIT")]
+        print(f"{verb}: {len(statements)} statements per call" + (f"\n{scripts[verb]}" if args.show_sql else ""))
+    from_setup = reconcile_findings()
+    references = {c: reference_run(args, c, args.reference_duration or args.duration) for c in client_counts}
+    print(f"{server_description(args)}; wrk -t2; pgbench -j2 -M simple; {args.duration}s runs", flush=True)
+    rows, run = [], 0
+    with replay_database() as replay_db, app_server(args) as base:
         for verb in calls:
             for clients in client_counts:
-                run += 1
-                http = run_wrk(verb, clients, args.duration, args.users, run)
+                run += 2
                 vacuum(HOT_TABLES)
-                tps = run_pgbench(scripts[verb], clients, args.duration, ids, settings.DATABASES["default"]["NAME"])
-                results[(verb, clients)] = http
+                warm_up(lambda s, v=verb, c=clients, r=run: wrk(base, v, c, s, args.users, r))
+                app = wrk(base, verb, clients, args.duration, args.users, run + 1)
+                vacuum(HOT_TABLES)
+                tps = run_pgbench(scripts[verb], clients, args.duration, {"users": args.users}, replay_db)
+                workload = reference_for(verb, references[clients])
+                rows.append(Row(verb, clients, app, tps, workload, references[clients]))
                 print(
-                    f"{verb:<24} {clients:>7} {http['rate']:>8.0f} {http['p50']:>8.1f} {http['p99']:>8.1f} "
-                    f"{http['errors']:>7} {tps:>8.0f} {http['rate'] / tps:>6.0%}"
+                    f"{verb:24} {clients:3} clients: app {app['rate']:7.1f} req/s  p50 {app['p50']:6.1f} ms  "
+                    f"p99 {app['p99']:6.1f} ms  not ok {app['errors']} {app['socket_errors']}| pgbench "
+                    f"{tps:7.1f} tps  ratio {app['rate'] / tps:.0%} | "
+                    f"{ratio(app['rate'], references[clients], workload)}",
+                    flush=True,
                 )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    for verb in calls:
-        low, high = results.get((verb, 16)), results.get((verb, 64))
-        if low and high:
-            print(f"{verb}: 64 clients at {high['rate'] / low['rate']:.0%} of the 16-client rate")
+    summary(rows)
+    print(
+        "reference workloads: registerconversionevent against credit (a wallet credited with its ledger "
+        "entry); getuserbalance against the cheapest workload of each run (the highest tps; reference.sh has no read)"
+    )
+    reconcile_report(setup=from_setup, why="the bench's own data")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Profile of the hot calls: where one call's time goes, by layer, on PostgreSQL.
 
-Loads the data of bench/redeem.py and bench/issue.py, then drives each hot call (Redeem Rewards by
-pool and by amount, Issue Reward with 1 POINTS reward and with 5 mixed rewards) in this process,
+Loads the data of bench/redeem.py, bench/issue.py and bench/companion.py, then drives each hot call
+(Redeem Rewards by pool and by amount, Issue Reward with 1 POINTS reward and with 5 mixed rewards,
+AppVirality getuserbalance and registerconversionevent, a referral Signup) in this process,
 through Django's WSGI handler (the whole middleware stack, as gunicorn calls it; no HTTP), one
 call after another, for a random user each time:
 
@@ -14,7 +15,7 @@ call after another, for a random user each time:
    The functions of our code with the most inclusive time are listed under each call.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_profile python bench/profile_calls.py [--calls 300]
-        [--html DIR] (a pyinstrument HTML report per call) [--only pool,amount,1,5]
+        [--html DIR] (a pyinstrument HTML report per call) [--only pool,amount,1,5,getuserbalance,...]
 
 Events are queued to the Redis of BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) by the
 publisher thread, as in production; that thread is not in the samples (main thread only). For a
@@ -42,7 +43,8 @@ os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 
-import issue as issue_bench  # noqa: E402  (bench/ is on sys.path when run as a script)
+import companion as companion_bench  # noqa: E402  (bench/ is on sys.path when run as a script)
+import issue as issue_bench  # noqa: E402
 import redeem as redeem_bench  # noqa: E402  (both queue events to the bench Redis: common.events_to_redis)
 from common import postgres_ready  # noqa: E402
 
@@ -130,7 +132,17 @@ def calls(users: int) -> dict:
 
         return build
 
+    def companion(verb):
+        def build():
+            user = random.randint(1, users)
+            values = (user, 0, 0, next(counter)) if verb == "registerconversionevent" else (user,)
+            return environ(f"/v2_0/{verb}", json.loads(companion_bench.CALLS[verb] % values))
+
+        return build
+
     return {
+        "AppVirality getuserbalance": companion("getuserbalance"),
+        "AppVirality registerconversionevent": companion("registerconversionevent"),
         "Redeem Rewards by pool": redeem(redeem_bench.MODES["pool disbursal"]),
         "Redeem Rewards by amount": redeem(redeem_bench.MODES["amount redemption"]),
         "Issue Reward, 1 POINTS reward": issue(issue_bench.SINGLE),
@@ -201,10 +213,15 @@ def sampled(handler, build, n: int, html: Path | None, name: str) -> tuple[Count
     return by_layer, by_owner
 
 
-def setup(users: int) -> None:
+def setup(users: int, names: list[str]) -> None:
     from django.db import transaction
 
     from backoffice.purge import org_purge
+
+    if any("AppVirality" in name for name in names):
+        companion_bench.seed(users)
+    if all("AppVirality" in name for name in names):
+        return
 
     with transaction.atomic():  # its ids would collide with the redeem seed's fixed sequence starts
         org_purge(org_id=issue_bench.BENCH_ORG)
@@ -222,15 +239,15 @@ def main() -> None:
     parser.add_argument("--no-setup", action="store_true", help="reuse the loaded data")
     args = parser.parse_args()
     postgres_ready("bench/profile_calls.py")
-    if not args.no_setup:
-        setup(args.users)
-    from django.core.handlers.wsgi import WSGIHandler
-
-    handler = WSGIHandler()
     selected = calls(args.users)
     if args.only:
         words = args.only.split(",")
         selected = {name: build for name, build in selected.items() if any(w in name for w in words)}
+    if not args.no_setup:
+        setup(args.users, list(selected))
+    from django.core.handlers.wsgi import WSGIHandler
+
+    handler = WSGIHandler()
     results = {}
     for name, build in selected.items():
         redeem_bench.vacuum()

@@ -135,6 +135,17 @@ def server_url(live_server):
     return live_server.url
 
 
+@pytest.fixture(params=["one statement", "stepwise"])
+def conversion_path(request, monkeypatch):
+    """registerconversionevent both ways: on PostgreSQL in two round trips (the database function
+    of wallets migration 0009), and step by step as on SQLite (``wallets.sql.CONVERSION`` empty)."""
+    from wallets import sql as wallets_sql
+
+    if request.param == "stepwise":
+        monkeypatch.setattr(wallets_sql, "CONVERSION", {})
+    return request.param
+
+
 @pytest.fixture
 def demo_document():
     return json.loads(DEMO_SCENARIO.read_text())

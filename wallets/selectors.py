@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
+from django.utils import timezone
 
 from core.local_cache import LocalCache
 from core.money import MONEY_PLACES, ZERO
-from orgs.models import Campaign, Customer
-from orgs.selectors import campaign_is_eligible, customer_segment_ids
+from orgs.errors import UnknownCampaign, UnknownGrowthHack, UnknownUser, UnknownUserKey
+from orgs.models import Customer
+from orgs.selectors import customer_key, growth_hack_named
 
 from . import sql
 from .models import CampaignRule, EarnedReward
@@ -68,7 +69,9 @@ class Amounts:
 
 @dataclass
 class CampaignBalance:
-    campaign: Campaign
+    code: str
+    name: str
+    reward_unit: str
     amounts: Amounts
 
 
@@ -90,54 +93,64 @@ def _cents(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
 
 
-def user_balance(*, customer: Customer, campaign: Campaign | None = None, growth_hack: str | None = None) -> Balance:
-    """The user's WALLET rewards by growth hack and campaign, in one grouped statement.
+def user_balance(
+    *, org_id: int, kind: str, value: str, campaign_code: str | None = None, growth_hack: str | None = None
+) -> Balance:
+    """The WALLET rewards of the org's user with this identifier (``orgs.selectors.CUSTOMER_IDENTIFIERS``)
+    by growth hack and campaign, in one statement that also finds the user: plain rows, no models.
 
-    Rejected and suspicious rewards count nowhere; rewards of campaigns the user is no longer
-    eligible for count in ``total`` and ``claimed`` but not in ``pending``.
+    Raises, in the contract's order: ``UnknownUserKey`` / ``UnknownUser``, ``UnknownGrowthHack``
+    (``growth_hack`` is the name as sent), ``UnknownCampaign``. Rejected and suspicious rewards
+    count nowhere; rewards of campaigns the user is no longer eligible for count in ``total`` and
+    ``claimed`` but not in ``pending``.
     """
-    filters, params = "", {"org": customer.org_id, "customer": customer.pk}
-    if campaign is not None:
-        filters, params["campaign"] = filters + " AND c.id = %(campaign)s", campaign.pk
+    key = customer_key(kind=kind, value=value)
+    if key is None:
+        raise (UnknownUserKey if kind == "user_key" else UnknownUser)(identifier=value)
+    hack, hack_error = None, None
     if growth_hack is not None:
-        filters, params["growth_hack"] = filters + " AND c.growth_hack = %(growth_hack)s", growth_hack
+        try:
+            hack = growth_hack_named(growth_hack)
+        except UnknownGrowthHack as error:  # raised once the user is known (user errors come first)
+            hack_error = error
+    column, found_by = (
+        key[0],
+        Customer._meta.get_field(key[0]).get_db_prep_value(key[1], connection),
+    )  # a UUID as stored
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    filters, params = "", {"org": org_id, "value": found_by, "now": now}
+    if campaign_code is not None:
+        filters, params["code"] = " AND c.code = %(code)s", campaign_code
+    if hack is not None:
+        filters, params["growth_hack"] = filters + " AND c.growth_hack = %(growth_hack)s", hack
+    statement = sql.USER_BALANCE.format(
+        column=column, filters=filters, campaign=sql.USER_BALANCE_CAMPAIGN if campaign_code is not None else "NULL"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql.USER_BALANCE.format(filters=filters), params)
+        cursor.execute(statement, params)
         rows = cursor.fetchall()
-    campaigns = {}
-    for pk, code, name, hack, unit, active, ends_at, segment_id, *_ in rows:
-        if isinstance(ends_at, str):  # SQLite's raw cursor
-            ends_at = parse_datetime(ends_at)
-        campaigns[pk] = Campaign(
-            pk=pk,
-            org_id=customer.org_id,
-            code=code,
-            name=name,
-            growth_hack=hack,
-            reward_unit=unit,
-            active=bool(active),
-            ends_at=ends_at,
-            eligible_segment_id=segment_id,
-        )
-    segment_ids = None
-    if any(c.eligible_segment_id is not None for c in campaigns.values()):
-        segment_ids = customer_segment_ids(customer=customer)
+    if not rows:
+        raise (UnknownUserKey if kind == "user_key" else UnknownUser)(identifier=value)
+    if hack_error is not None:
+        raise hack_error
+    if campaign_code is not None and rows[0][1] is None:
+        raise UnknownCampaign(campaign=campaign_code)
     balance = Balance()
     by_hack: dict[str, GrowthHackBalance] = {}
-    for pk, *_, total, claimed, unclaimed, under_review in rows:
-        shown = campaigns[pk]
-        eligible = campaign_is_eligible(campaign=shown, customer=customer, segment_ids=segment_ids or set())
+    for _, _, code, name, growth_hack_of, unit, eligible, total, claimed, unclaimed, under_review in rows:
+        if code is None:  # the user without WALLET rewards
+            continue
         amounts = Amounts(
             total=_cents(total),
             claimed=_cents(claimed),
             pending=_cents(unclaimed) if eligible else ZERO,
             under_review=_cents(under_review),
         )
-        hack = by_hack.get(shown.growth_hack)
-        if hack is None:
-            hack = by_hack[shown.growth_hack] = GrowthHackBalance(growth_hack=shown.growth_hack)
-            balance.growth_hacks.append(hack)
-        hack.campaigns.append(CampaignBalance(campaign=shown, amounts=amounts))
-        hack.amounts.add(amounts)
+        shown = by_hack.get(growth_hack_of)
+        if shown is None:
+            shown = by_hack[growth_hack_of] = GrowthHackBalance(growth_hack=growth_hack_of)
+            balance.growth_hacks.append(shown)
+        shown.campaigns.append(CampaignBalance(code=code, name=name, reward_unit=unit, amounts=amounts))
+        shown.amounts.add(amounts)
         balance.amounts.add(amounts)
     return balance

@@ -68,22 +68,59 @@ REDEEM_FROM_POOL = {
 }
 
 
-# A user's WALLET rewards added up per campaign, with what eligibility needs of the campaign: one
-# round trip for getuserbalance (``{filters}``: the campaign and growth hack the call names).
+# registerconversionevent on PostgreSQL (``wallets.conversions``): two round trips.
+# ``parties``: the user found by its identifier (``{column}``), its referrer, the segments of both
+# and the id the conversion will have, in one read. ``register``: the database function of
+# migration 0009, in its own transaction: the tskey claimed (a unique constraint; a concurrent
+# repeat waits for the first), the rules' usages taken in rule id order (each refused past its
+# per_user), the rewards of the rules that paid, the answer kept for repeats and one outbox event
+# per rule that paid. It returns (claimed, the rule ids that paid, the outbox ids).
+CONVERSION = {
+    "postgresql": {
+        "parties": """
+            SELECT cu.id, cu.org_id, cu.external_id, cu.email, cu.mobile, cu.user_key, cu.name, cu.blocked,
+                   cu.referrer_id, ARRAY(SELECT s.segment_id FROM orgs_customersegment s WHERE s.customer_id = cu.id),
+                   re.external_id, re.email, re.mobile, re.user_key, re.name, re.blocked,
+                   ARRAY(SELECT s.segment_id FROM orgs_customersegment s WHERE s.customer_id = re.id),
+                   nextval(pg_get_serial_sequence('wallets_conversionevent', 'id')) AS conversion_id
+              FROM orgs_customer cu LEFT JOIN orgs_customer re ON re.id = cu.referrer_id
+             WHERE cu.org_id = %(org)s AND cu.{column} = %(value)s
+        """,
+        "register": "SELECT claimed, paid, events FROM wallets_conversion_register(%s::bigint, %s::bigint, "
+        "%s::bigint, %s::text, %s::numeric, %s::text, %s::text, %s::text, %s::timestamptz, %s::bigint[], "
+        "%s::integer[], %s::jsonb, %s::jsonb, %s::jsonb)",
+    },
+}
+
+
+# getuserbalance in one round trip: the user found by its identifier (``{column}``), its WALLET
+# rewards added up per campaign (``{filters}``: the campaign and growth hack the call names) and
+# whether the user is eligible for each campaign now (what ``orgs.selectors.campaign_is_eligible``
+# decides: not blocked, active, not ended, in the eligible segment); the campaign the call names
+# found or not (``{campaign}``). One row with NULL campaign columns: the user, no rewards; no row:
+# no such user. The same SQL on both databases.
 USER_BALANCE = """
-SELECT c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id,
+SELECT cu.id, {campaign}, c.code, c.name, c.growth_hack, c.reward_unit,
+       CASE WHEN NOT cu.blocked AND c.active AND (c.ends_at IS NULL OR c.ends_at > %(now)s)
+             AND (c.eligible_segment_id IS NULL OR EXISTS (
+                  SELECT 1 FROM orgs_customersegment s
+                   WHERE s.customer_id = cu.id AND s.segment_id = c.eligible_segment_id))
+            THEN 1 ELSE 0 END,
        SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.amount ELSE 0 END),
        SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.redeemed_amount ELSE 0 END),
        SUM(CASE WHEN r.review_status = 'APPROVED' AND r.status = 'UNREDEEMED'
                 THEN r.amount - r.redeemed_amount ELSE 0 END),
        SUM(CASE WHEN r.review_status = 'UNDER_REVIEW' THEN r.amount ELSE 0 END)
-  FROM wallets_earnedreward r
-  JOIN orgs_campaign c ON c.id = r.campaign_id
- WHERE r.org_id = %(org)s AND r.customer_id = %(customer)s AND c.reward_type = 'WALLET'
-   AND r.review_status IN ('APPROVED', 'UNDER_REVIEW'){filters}
- GROUP BY c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id
+  FROM orgs_customer cu
+  LEFT JOIN (wallets_earnedreward r
+             JOIN orgs_campaign c ON c.id = r.campaign_id AND c.reward_type = 'WALLET'{filters})
+    ON r.org_id = cu.org_id AND r.customer_id = cu.id AND r.review_status IN ('APPROVED', 'UNDER_REVIEW')
+ WHERE cu.org_id = %(org)s AND cu.{column} = %(value)s
+ GROUP BY cu.id, cu.blocked, c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at,
+          c.eligible_segment_id
  ORDER BY c.code
 """
+USER_BALANCE_CAMPAIGN = "(SELECT id FROM orgs_campaign WHERE org_id = %(org)s AND code = %(code)s)"
 
 
 # The reconciliation's checks (wallets/reconciliation.py) read JSON arrays of the call and issue

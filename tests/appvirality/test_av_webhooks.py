@@ -19,6 +19,7 @@ def post(client, verb, body):
     return response.json()
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_conversion_that_rewards_both_sides_reaches_an_appvirality_receiver(demo, client):
     with webhook_receiver(SECRET) as receiver:
         WebhookEndpoint.objects.create(

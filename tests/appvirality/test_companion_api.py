@@ -6,6 +6,7 @@ test_companion_concurrency.py, bad input in test_companion_fuzz.py, webhooks in 
 """
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -102,6 +103,67 @@ def test_the_schema_documents_every_call_with_its_status_codes(client, demo):
     assert "| 69 | 200 |" in schema["paths"]["/v2_0/registerconversionevent"]["post"]["description"]
 
 
+UNKNOWN_KEY = "00000000-0000-4000-8000-000000000000"
+# For every verb, a body that reaches each status code the schema documents for it (101, 102 and 106
+# are reached for every verb above). Run in this order on the demo data, after Asha's rd-1001 is redeemed.
+REACHED = {
+    "updateuserinfo": {
+        1: {"UserIdInstore": "new-1"},
+        2: {"userkey": UNKNOWN_KEY, "UserIdInstore": "x"},
+        5: {"UserIdInstore": RAVI, "EmailId": "asha@example.com"},
+        111: {"UserIdInstore": "new-2", "referrercode": "NOPE0000"},
+    },
+    "registerconversionevent": {
+        1: {"UserIdInstore": RAVI, "eventName": "Signup"},
+        0: {"UserIdInstore": RAVI, "eventName": "Signup", "campaignId": "nope"},
+        2: {"userkey": UNKNOWN_KEY, "eventName": "Signup"},
+        3: {"UserIdInstore": RAVI, "eventName": "Signup", "growthHack": "Viral"},
+        5: {"UserIdInstore": "nobody", "eventName": "Signup"},
+        69: {"UserIdInstore": RAVI, "eventName": "Signup", "campaignId": "gold-only"},
+    },
+    "getuserbalance": {
+        1: {"UserIdInstore": ASHA},
+        0: {"UserIdInstore": ASHA, "campaignId": "nope"},
+        2: {"userkey": UNKNOWN_KEY},
+        3: {"UserIdInstore": ASHA, "growthHack": "Viral"},
+        5: {"UserIdInstore": "nobody"},
+    },
+    "getusercoupons": {1: {"UserIdInstore": ASHA}, 2: {"userkey": UNKNOWN_KEY}, 5: {"EmailId": "nobody@example.com"}},
+    "getcouponpools": {
+        1: {"UserIdInstore": ASHA},
+        0: {"UserIdInstore": ASHA, "campaignid": "nope"},
+        2: {"userkey": UNKNOWN_KEY},
+        5: {"UserIdInstore": "nobody"},
+        69: {"UserIdInstore": RAVI, "campaignid": "gold-only"},
+    },
+    "checkrewardstatus": {1: {"rewarddtlid": "rd-1002"}, 11: {"rewarddtlid": "rd-nope"}},
+    "changerewardstatus": {
+        11: {"rewardslist": [{"rewarddtlid": "nope", "reward_status": "Approved"}]},
+        57: {"rewardslist": [{"rewarddtlid": "rd-1001", "reward_status": "Rejected"}]},
+        1: {"rewardslist": [{"rewarddtlid": "rd-1002", "reward_status": "Suspicious"}]},
+    },
+    "getfriendslist": {1: {"UserIdInstore": ASHA}, 2: {"userkey": UNKNOWN_KEY}, 5: {"UserIdInstore": "nobody"}},
+}
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_every_documented_status_code_of_every_verb_is_reached_with_its_http_status(av, client, verb):
+    schema = client.get("/api/schema/", headers={"accept": "application/json"}).json()
+    documented = {
+        int(code): int(http)
+        for code, http in re.findall(
+            r"^\| (\d+) \| (\d+) \|", schema["paths"][f"/v2_0/{verb}"]["post"]["description"], re.M
+        )
+    }
+    assert set(REACHED[verb]) | {101, 102, 106} == set(documented), verb
+    redeem = {**KEYS, "UserIdInstore": ASHA, "rewarddtlids": ["rd-1001"]}
+    assert (
+        client.post("/v2_0/redeemrewards", data=json.dumps(redeem), content_type="application/json").status_code == 200
+    )
+    for code, body in REACHED[verb].items():
+        assert codes(av(verb, body)) == (documented[code], code), (verb, body)
+
+
 # --- updateuserinfo --------------------------------------------------------------------------------
 
 
@@ -179,6 +241,7 @@ def test_updateuserinfo_answers_102_for_bad_fields(av, body):
 # --- registerconversionevent ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_referral_signup_pays_the_referrer_and_the_friend(av):
     friend = signup(av, "new-1")
     http, body = av("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "signup"})
@@ -192,12 +255,14 @@ def test_a_referral_signup_pays_the_referrer_and_the_friend(av):
     assert (referrer_reward.customer.external_id, referrer_reward.amount) == (ASHA, Decimal("5.00"))
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_without_a_referrer_a_word_of_mouth_rule_pays_nothing(av):
     http, body = av("registerconversionevent", {"UserIdInstore": RAVI, "eventName": "Signup"})
     assert (http, body["statuscode"], body["rewards"]) == (200, 1, [])
     assert "no rule" in body["message"]
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_percentage_rule_pays_half_up_to_cents_and_never_above_its_cap(av):
     signup(av, "new-1")
     body = av(
@@ -222,6 +287,7 @@ def test_a_percentage_rule_pays_half_up_to_cents_and_never_above_its_cap(av):
     assert all(isinstance(reward.amount, Decimal) for reward in EarnedReward.objects.filter(conversion__isnull=False))
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_rule_with_review_days_holds_its_rewards_under_review(av):
     body = av(
         "registerconversionevent", {"UserIdInstore": RAVI, "eventName": "transaction", "transactionValue": "100"}
@@ -232,6 +298,7 @@ def test_a_rule_with_review_days_holds_its_rewards_under_review(av):
     assert timedelta(days=6, hours=23) < stored.review_until - timezone.now() <= timedelta(days=7)
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_per_user_limits_how_many_events_of_a_user_pay_under_a_rule(av):
     signup(av, "new-1")
     first = av("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "Signup"})[1]
@@ -239,6 +306,7 @@ def test_per_user_limits_how_many_events_of_a_user_pay_under_a_rule(av):
     assert (len(first["rewards"]), second["rewards"]) == (2, [])
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_the_same_tskey_answers_the_first_answer_again_even_with_another_body(av):
     signup(av, "new-1")
     first = av("registerconversionevent", {"UserIdInstore": "new-1", "eventName": "Signup", "tskey": "order-1"})[1]
@@ -251,6 +319,7 @@ def test_the_same_tskey_answers_the_first_answer_again_even_with_another_body(av
     assert ConversionEvent.objects.count() == 1
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_refused_call_does_not_use_up_its_tskey(av):
     signup(av, "new-1")
     refused = av(
@@ -261,6 +330,7 @@ def test_a_refused_call_does_not_use_up_its_tskey(av):
     assert (accepted["statuscode"], len(accepted["rewards"]), accepted["replayed"]) == (1, 2, False)
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_filters_narrow_the_campaigns_that_pay(av):
     signup(av, "new-1")
     body = {"UserIdInstore": "new-1", "eventName": "Transaction", "transactionValue": "100"}
@@ -270,6 +340,7 @@ def test_filters_narrow_the_campaigns_that_pay(av):
     assert {r["campaignId"] for r in only_referral["rewards"]} == {"refer-a-friend"}
 
 
+@pytest.mark.usefixtures("conversion_path")
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -299,12 +370,14 @@ def test_registerconversionevent_status_codes(av, body, expected):
     assert not ConversionEvent.objects.exists()
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_blocked_user_answers_69(av):
     Customer.objects.filter(org_id=O2, external_id=RAVI).update(blocked=True)
     assert codes(av("registerconversionevent", {"UserIdInstore": RAVI, "eventName": "Signup"})) == (200, 69)
     assert codes(av("getcouponpools", {"UserIdInstore": RAVI})) == (200, 69)
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_a_by_event_coupon_campaign_hands_out_a_coupon_at_once_or_waits_for_stock(av):
     campaign = Campaign.objects.create(
         org_id=O2, code="welcome-coupon", growth_hack="Loyalty_Program", reward_type="COUPONS",

@@ -13,7 +13,7 @@ from wallets.reconciliation import reconciliation_run
 
 from .conftest import ASHA, KEYS, O2
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("conversion_path")]
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from backoffice.scenario import ScenarioError, scenario_load
 from coupons.models import Coupon, CouponPool
 from orgs.models import Campaign, Customer, WebhookEndpoint
 from tests.processes import sql
-from wallets.earning import ConversionInput, conversion_register, rewards_review_release, share_of
+from wallets.conversions import ConversionInput, conversion_register
+from wallets.earning import rewards_review_release, share_of
 from wallets.models import CampaignRule, ConversionEvent, EarnedReward, RuleSide
 from wallets.reconciliation import reconciliation_run
 
@@ -41,11 +42,14 @@ def test_half_a_cent_rounds_up():
     assert share_of(side=side, transaction_value=Decimal("123.45")) == Decimal("12.35")  # 12.345 -> 12.35
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_the_review_job_approves_rewards_whose_period_ended_but_never_suspicious_ones(demo):
     ravi = Customer.objects.get(org_id=O2, external_id="ext-ravi")
     for tskey in ("a", "b"):
         conversion_register(
-            customer=ravi,
+            org_id=O2,
+            kind="external_id",
+            value=ravi.external_id,
             conversion=ConversionInput(event_name="Transaction", transaction_value=Decimal("100"), tskey=tskey),
         )
     first, second = EarnedReward.objects.filter(campaign__code="shop-cashback").order_by("id")
@@ -77,6 +81,7 @@ def test_a_consumed_reward_that_is_not_approved_is_refused_by_the_database(demo)
         sql("UPDATE wallets_earnedreward SET review_status = 'REJECTED', redeemed_amount = 1 WHERE code = 'rd-1001'")
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_reconciliation_finds_a_coupon_handed_out_for_a_reward_to_someone_else(demo):
     campaign = Campaign.objects.create(
         org_id=O2, code="by-event", growth_hack="Loyalty_Program", reward_type="COUPONS", coupon_distribution="BY_EVENT"
@@ -84,19 +89,22 @@ def test_reconciliation_finds_a_coupon_handed_out_for_a_reward_to_someone_else(d
     CampaignRule.objects.create(org_id=O2, campaign=campaign, event="Install", user_coupon=True)
     pool = CouponPool.objects.create(id=9101, org_id=O2, name="Install gift", campaign=campaign)
     Coupon.objects.create(org_id=O2, pool=pool, code="GIFT-1")
-    ravi = Customer.objects.get(org_id=O2, external_id="ext-ravi")
-    conversion_register(customer=ravi, conversion=ConversionInput(event_name="install"))
+    Customer.objects.get(org_id=O2, external_id="ext-ravi")
+    conversion_register(
+        org_id=O2, kind="external_id", value="ext-ravi", conversion=ConversionInput(event_name="install")
+    )
     assert reconciliation_run().open_findings == []  # the reward is the coupon's record
     meena = Customer.objects.get(org_id=O2, external_id="ext-meena")
     Coupon.objects.filter(code="GIFT-1").update(holder=meena)
     assert [f.check_name for f in reconciliation_run().open_findings] == ["earned_reward_coupon"]
 
 
+@pytest.mark.usefixtures("conversion_path")
 def test_reconciliation_finds_a_rule_usage_that_disagrees_with_the_rewards(demo):
-    friend = Customer.objects.create(
+    Customer.objects.create(
         org_id=O2, external_id="friend", referrer=Customer.objects.get(org_id=O2, external_id="ext-ravi")
     )
-    conversion_register(customer=friend, conversion=ConversionInput(event_name="Signup"))
+    conversion_register(org_id=O2, kind="external_id", value="friend", conversion=ConversionInput(event_name="Signup"))
     assert reconciliation_run().open_findings == []
     sql("UPDATE wallets_ruleusage SET count = 0")
     assert [f.check_name for f in reconciliation_run().open_findings] == ["rule_usage"]
