@@ -14,7 +14,7 @@ from catalogue.validation_codes import validation_code_issue
 from orgs.models import Customer
 from tests.catalogue.conftest import ASHA, O2, points
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("issue_path")]
 
 FIELDS = ["org_id", "customer_id", "group_id", "reward_id", "payment_config_id", "quantity", "points", "till_username"]
 FIELDS += ["request_id", "transaction_number", "notes", "brand", "custom_fields", "fulfillment_status", "status"]
