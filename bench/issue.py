@@ -215,8 +215,14 @@ def pgbench_script(events: list[str], answer: dict) -> str:
         replacements[f"'{reward['requestId']}'"] = f"'bench-:seed-{n}'"
     replacements[rf"\b{wallet.pk}\b"] = ":wid"
     replacements[rf"\b{customer.pk}\b"] = ":cid"  # (the same number as the wallet's, when both started at 1)
+    if any("catalogue_issue_local(" in sql for sql in events):  # the one-statement path: JSON literals
+        for n, reward in enumerate(answer["rewards"]):
+            replacements[f'"{reward["pointsReferenceId"]}"'] = f'"{n}-:ref"'  # at most 16 characters
+            replacements[f'"{request_key(reward["requestId"])}"'] = f'"bench-key-:seed-{n}"'
+            replacements[f'"{reward["requestId"]}"'] = f'"bench-:seed-{n}"'
     lines = [
         "\\set seed random(1, 4000000000000000000)",
+        "\\set ref random(1, 99999999999999)",
         f"\\set i random(1, {CUSTOMERS})",
         f"\\set cid {first.pk} + :i - 1",
         f"\\set wid {first_wallet.pk} + :i - 1",

@@ -26,9 +26,20 @@ def _take_promotion(line: Line, *, pending: int = 0) -> None:
         org_id=line.org_id, customer_id=line.payer.customer.pk, promotion_id=promotion.pk
     )
     if held + line.item.quantity > promotion.max_per_customer:
-        raise PromotionLimitReached(
-            f"customer holds cart promotion {promotion.code} {held} time(s), the limit is {promotion.max_per_customer}"
-        )
+        raise promotion_limit_reached(line, held=held)
+
+
+def promotion_limit_reached(line: Line, *, held: int) -> PromotionLimitReached:
+    """The refusal of a cart promotion the customer already holds ``held`` times (its limit)."""
+    promotion = line.reward.promotion
+    return PromotionLimitReached(
+        f"customer holds cart promotion {promotion.code} {held} time(s), the limit is {promotion.max_per_customer}"
+    )
+
+
+def coupons_short(line: Line) -> RewardNotIssued:
+    """The refusal of a coupon reward whose series has fewer free coupons than the line wants."""
+    return RewardNotIssued(f"coupon series {line.reward.coupon_pool_id} has too few coupons")
 
 
 def goods_take(line: Line, *, pending_promotions: dict | None = None) -> dict[str, Any]:
@@ -51,7 +62,7 @@ def goods_take(line: Line, *, pending_promotions: dict | None = None) -> dict[st
                 count=line.item.quantity,
             )
         except PoolExhausted as exc:
-            raise RewardNotIssued(f"coupon series {line.reward.coupon_pool_id} has too few coupons") from exc
+            raise coupons_short(line) from exc
         return {
             "coupon_codes": [
                 {"code": c.code, "expiry": c.expires_at.strftime("%Y-%m-%d %H:%M:%S") if c.expires_at else None}
@@ -66,7 +77,14 @@ def promotion_holders_lock(lines: list[Line], *, at_least: int = 2) -> None:
     paying from customers of two orgs in opposite orders then wait instead of deadlocking.
     ``at_least``: the fewest holders worth a statement (one alone is locked by its own check, unless
     the caller locks wallets before that check: then 1, so customers come before wallets)."""
-    holders = sorted(
+    holders = promotion_holders(lines)
+    if len(holders) >= at_least:
+        list(Customer.objects.select_for_update().filter(pk__in=holders).order_by("pk").values_list("pk", flat=True))
+
+
+def promotion_holders(lines: list[Line]) -> list[int]:
+    """The customers (ids, sorted) whose cart-promotion limit the call checks."""
+    return sorted(
         {
             line.payer.customer.pk
             for line in lines
@@ -74,5 +92,3 @@ def promotion_holders_lock(lines: list[Line], *, at_least: int = 2) -> None:
             and line.reward.promotion.max_per_customer is not None
         }
     )
-    if len(holders) >= at_least:
-        list(Customer.objects.select_for_update().filter(pk__in=holders).order_by("pk").values_list("pk", flat=True))

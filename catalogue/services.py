@@ -21,7 +21,10 @@ Two paths carry out step 3, the same plan with different transaction boundaries:
 
 * ``_issue_together``: a call of local rewards with ``skip_validation`` in ONE transaction
   (requestIds claimed in one statement, one debit per paying wallet, one insert of the issue
-  rows and their events);
+  rows and their events); on PostgreSQL that transaction is ONE statement, the function
+  ``catalogue_issue_local`` (``issue_statement.py``; same steps, same lock order), and the steps
+  below run only where it cannot decide (a requestId held by another call, points spent
+  meanwhile), on SQLite, or with ``ISSUE_ONE_STATEMENT`` off;
 * ``_issue_each``: reward by reward (vendor rewards, validation codes, a requestId seen before or
   held by another call, points spent meanwhile), each local reward in its own savepoint.
 
@@ -44,6 +47,7 @@ from . import selectors
 from .calls import IssueCallIn, IssueOutcome, RewardFailed, RewardIssued
 from .errors import InsufficientPoints, RequestIdTaken, RewardNotIssued
 from .goods import promotion_holders_lock
+from .issue_statement import issue_local_together, one_statement_available
 from .models import IssueRequest, RewardIssue
 from .planner import CallContext, Plan, issue_record, issues_record, line_plan
 from .points import (
@@ -131,6 +135,13 @@ def _issue_together(lines: list[Line], ctx: CallContext) -> list[Result] | None:
         return None
     results: dict[int, Result] = {line.index: _failed(line, line.failure) for line in lines if line.failure}
     todo = [line for line in lines if line.failure is None]
+    if one_statement_available():
+        issued = issue_local_together(todo, lines, ctx)
+        if issued is not None:
+            for line in todo:
+                got = issued[line.index]
+                results[line.index] = _failed(line, got) if isinstance(got, RewardNotIssued) else RewardIssued(got)
+            return [results[line.index] for line in lines]
     with transaction.atomic():
         claims = requests_claim(todo)
         if not requests_all_claimed(todo, claims):

@@ -80,8 +80,14 @@ class Caller:
 _till_cache = LocalCache(ttl_setting="TILL_AUTH_CACHE_SECONDS", maxsize=_CACHE_MAX_ENTRIES)
 
 
+@functools.lru_cache(maxsize=4)
+def _cache_secret(secret_key: str) -> bytes:
+    """The key of the till cache's HMAC: derived once per process (per ``SECRET_KEY``), not per call."""
+    return hashlib.sha256(f"till-auth-cache:{secret_key}".encode()).digest()
+
+
 def _cache_key(username: str, password: str) -> bytes:
-    secret = hashlib.sha256(f"till-auth-cache:{settings.SECRET_KEY}".encode()).digest()
+    secret = _cache_secret(settings.SECRET_KEY)
     return hmac.new(secret, f"{username}\0{password}".encode(), hashlib.sha256).digest()
 
 

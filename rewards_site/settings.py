@@ -228,6 +228,9 @@ VALIDATION_CODE_MAX_ATTEMPTS = env.int("VALIDATION_CODE_MAX_ATTEMPTS", default=5
 TILL_AUTH_CACHE_SECONDS = env.int("TILL_AUTH_CACHE_SECONDS", default=300)
 # Seconds a worker keeps catalogue rewards (with payment configs, promotion, segments) it has read.
 CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=5)
+# Issue Reward: a call of local rewards in one statement on PostgreSQL (catalogue/issue_statement.py);
+# off, the step-by-step Python path (the one SQLite always takes) runs there too.
+ISSUE_ONE_STATEMENT = env.bool("ISSUE_ONE_STATEMENT", default=True)
 OAUTH_TOKEN_TTL_SECONDS = env.int("OAUTH_TOKEN_TTL_SECONDS", default=300)
 VALIDATION_CODE_TTL_SECONDS = env.int("VALIDATION_CODE_TTL_SECONDS", default=300)
 SANDBOX_VENDOR = DEBUG or env.bool("SANDBOX_VENDOR", default=False)

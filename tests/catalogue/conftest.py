@@ -50,6 +50,18 @@ def assert_ledgers_add_up() -> None:
         assert wallet.balance == sums.get(wallet.pk, Decimal("0.00")), wallet
 
 
+@pytest.fixture(params=["one statement", "python"])
+def issue_path(request, settings):
+    """Both implementations of an issue call of local rewards (``catalogue/issue_statement.py``):
+    one PostgreSQL statement, or the step-by-step Python path (SQLite's only one), so the two
+    cannot drift. Used by the issue tests' modules (``pytestmark``)."""
+    one_statement = request.param == "one statement"
+    if one_statement and connection.vendor != "postgresql":
+        pytest.skip("the one-statement path is PostgreSQL's")
+    settings.ISSUE_ONE_STATEMENT = one_statement
+    return request.param
+
+
 @pytest.fixture(autouse=True)
 def _fresh_auth_cache():
     till_auth_cache_clear()

@@ -24,7 +24,7 @@ from tests.catalogue.conftest import (
     points,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("issue_path")]
 # A copy of ../shared/seeds/ kept with the tests, so that they need nothing outside the repository.
 SEED = Path(__file__).resolve().parent / "fixtures" / "capillary-issue-reward-connected-orgs.txt"
 
@@ -388,7 +388,7 @@ def _statements(queries) -> list[str]:
     return [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
 
 
-def test_a_one_reward_call_takes_six_statements(demo, issue):
+def test_a_one_reward_call_takes_six_statements_or_three(demo, issue, issue_path):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -398,12 +398,16 @@ def test_a_one_reward_call_takes_six_statements(demo, issue):
     issue({"externalId": ASHA, "rewards": [{"rewardId": 352, "requestId": "warm"}]})  # the till check is remembered
     with CaptureQueriesContext(connection) as queries:
         assert issue({"externalId": ASHA, "rewards": [{"rewardId": 353, "requestId": "q-1"}]}).status_code == 200
-    # rewards, customer | claim, wallet update with its ledger entry (two on SQLite), issue record, outbox event
+    # rewards, customer | claim, wallet update with its ledger entry (two on SQLite), issue record, outbox event;
+    # on PostgreSQL's one-statement path: rewards, customer | the whole transaction
     statements = _statements(queries)
-    assert len(statements) == (6 if connection.vendor == "postgresql" else 7), statements
+    if issue_path == "one statement":
+        assert len(statements) == 3 and "catalogue_issue_local" in statements[-1], statements
+    else:
+        assert len(statements) == (6 if connection.vendor == "postgresql" else 7), statements
 
 
-def test_a_five_reward_call_is_one_transaction_with_one_debit(demo, issue):
+def test_a_five_reward_call_is_one_transaction_with_one_debit(demo, issue, issue_path):
     """Claims in one statement, one statement per coupon reward, one debit of the wallet with one
     ledger entry per reward, one insert of the issue records."""
     from django.db import connection
@@ -420,7 +424,11 @@ def test_a_five_reward_call_is_one_transaction_with_one_debit(demo, issue):
         response = issue({"externalId": ASHA, "rewards": rewards})
     assert response.status_code == 200 and response.json()["status"]["code"] == 200, response.json()
     statements = _statements(queries)
-    if connection.vendor == "postgresql":
+    if issue_path == "one statement":
+        # rewards, customer | the whole transaction, in a savepoint of the test's transaction
+        assert len(statements) == 3 and "catalogue_issue_local" in statements[-1], statements
+        assert sum(q["sql"].startswith("SAVEPOINT") for q in queries) == 1
+    elif connection.vendor == "postgresql":
         # rewards, customer | claims, coupon, debit, issue records, outbox events
         assert len(statements) == 7, statements
         # one transaction (here, inside the test's: one savepoint), not one per reward

@@ -17,7 +17,7 @@ from tests.catalogue.conftest import ASHA, ISSUE_URL, O2, OTHER_SCOPE, TRAVEL, a
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_post
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("issue_path")]
 
 
 class _Answer:

@@ -14,7 +14,7 @@ from catalogue.validation_codes import validation_code_issue
 from orgs.models import Customer
 from tests.catalogue.conftest import ASHA, O2, points
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("issue_path")]
 
 FIELDS = ["org_id", "customer_id", "group_id", "reward_id", "payment_config_id", "quantity", "points", "till_username"]
 FIELDS += ["request_id", "transaction_number", "notes", "brand", "custom_fields", "fulfillment_status", "status"]
@@ -62,3 +62,47 @@ def test_both_paths_plan_the_same_row(demo):
     stored = {issue.pk: issue for issue in RewardIssue.objects.all()}
     assert [getattr(stored[one_by_one.pk], f) for f in FIELDS] == [getattr(stored[together.pk], f) for f in FIELDS]
     assert [getattr(one_by_one, f) for f in FIELDS] == [getattr(stored[one_by_one.pk], f) for f in FIELDS]
+
+
+def test_both_paths_write_the_same_event_and_coupon_record(demo):
+    from orgs.models import OutboxEvent
+
+    coupon = line(351)
+    together = issue(coupon).rewards[0].issue
+    code, _ = validation_code_issue(customer=Customer.objects.get(org_id=O2, external_id=ASHA))
+    one_by_one = issue(coupon, skip_validation=False, validation_code=code).rewards[0].issue
+    stored = {issue.pk: issue for issue in RewardIssue.objects.all()}
+    for issue_ in (together, one_by_one):
+        [entry] = stored[issue_.pk].coupon_codes
+        assert entry.keys() == {"code", "expiry"} and issue_.coupon_codes == stored[issue_.pk].coupon_codes
+    first, second = (e.payload for e in OutboxEvent.objects.filter(kind="issue").order_by("id"))
+    assert (first["transactionId"], second["transactionId"]) == (together.pk, one_by_one.pk)
+    assert first["couponCodes"] == [together.coupon_codes[0]["code"]]
+    assert second["couponCodes"] == [one_by_one.coupon_codes[0]["code"]]
+    own = ("transactionId", "pointsReferenceId", "couponCodes")
+    assert {k: v for k, v in first.items() if k not in own} == {k: v for k, v in second.items() if k not in own}
+
+
+@pytest.mark.parametrize("request_id", [None, "spent-meanwhile"])
+def test_points_spent_between_the_checks_and_the_debit_fail_the_call_writing_nothing(demo, monkeypatch, request_id):
+    """The quick check passes on the balance read first; the points go before the transaction
+    (another call): the debit's check under the lock refuses and nothing stays written, not even
+    the requestId's claim (on PostgreSQL's one statement: undone, then the Python path decides)."""
+    from catalogue import services
+    from catalogue.models import IssueRequest
+    from wallets.models import LedgerEntry, Wallet
+    from wallets.services import wallet_post
+
+    resolve = services.call_resolve
+
+    def resolve_then_spend(**kwargs):
+        lines = resolve(**kwargs)
+        wallet = Wallet.objects.get(org_id=O2, kind="POINTS", customer__external_id=ASHA)
+        wallet_post(wallet=wallet, delta=Decimal("-480.00"), kind=LedgerEntry.Kind.ADJUSTMENT, reference="other")
+        return lines
+
+    monkeypatch.setattr(services, "call_resolve", resolve_then_spend)
+    with pytest.raises(InsufficientPoints):
+        issue(line(351, request_id=request_id))  # 40 points, 20 left
+    assert not RewardIssue.objects.exists() and not IssueRequest.objects.exists()
+    assert points(ASHA) == Decimal("20.00")

@@ -1,0 +1,24 @@
+"""One statement as one transaction: for a hot path whose whole write is a single statement (a
+CTE or a PostgreSQL function), so it costs one round trip instead of BEGIN, the statement and
+COMMIT."""
+
+from collections.abc import Sequence
+
+from django.db import connection, transaction
+
+
+def statement_rows(sql: str, params: Sequence) -> list[tuple]:
+    """Run ``sql`` and return its rows as tuples, all or nothing.
+
+    Outside a transaction the statement runs in autocommit: it is its own transaction (no BEGIN /
+    COMMIT round trips; ``transaction.on_commit`` callbacks registered afterwards run at once, the
+    statement having committed). Inside one (a caller's ``atomic``, a test) it runs in a savepoint,
+    so an error it raises undoes only its own writes and leaves the caller's transaction usable.
+    """
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
