@@ -228,6 +228,9 @@ VALIDATION_CODE_MAX_ATTEMPTS = env.int("VALIDATION_CODE_MAX_ATTEMPTS", default=5
 TILL_AUTH_CACHE_SECONDS = env.int("TILL_AUTH_CACHE_SECONDS", default=300)
 # Seconds a worker keeps catalogue rewards (with payment configs, promotion, segments) it has read.
 CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=5)
+# Redeem Rewards by amount and by pool as one statement on PostgreSQL (wallets/redeem.py); off:
+# every call step by step, as on SQLite (the tests run both).
+REDEEM_ONE_STATEMENT = env.bool("REDEEM_ONE_STATEMENT", default=True)
 OAUTH_TOKEN_TTL_SECONDS = env.int("OAUTH_TOKEN_TTL_SECONDS", default=300)
 VALIDATION_CODE_TTL_SECONDS = env.int("VALIDATION_CODE_TTL_SECONDS", default=300)
 SANDBOX_VENDOR = DEBUG or env.bool("SANDBOX_VENDOR", default=False)

@@ -102,3 +102,14 @@ RECONCILE_FRAGMENTS = {
         "issue_code": "json_extract(x.value, '$.code')",
     },
 }
+
+
+# Redeem Rewards by amount or by pool, the whole call in one statement (PostgreSQL): the function
+# of migration 0009 (wallets_redeem_call). No row back: nothing was written, and the call runs
+# step by step instead (wallets/redeem.py).
+REDEEM_CALL = (
+    "SELECT call_id, event_pk, answer FROM wallets_redeem_call("
+    "%s::bigint, %s::text, %s::text, %s::text, %s::numeric, %s::bigint, %s::bigint, %s::bigint, "
+    "%s::text, %s::text, %s::timestamptz, %s::timestamptz, %s::uuid, %s::jsonb, %s::text, "
+    "%s::integer, %s::integer, %s::text, %s::text)"
+)
