@@ -349,7 +349,6 @@ def _redeem_in_one_statement(
             idempotency.body_digest if idempotency else None,
             now - IDEMPOTENCY_TTL,
             now,
-            uuid.uuid4(),
             _summary_text(request.summary),
             request.identifier,
             template.http_status,

@@ -110,6 +110,6 @@ RECONCILE_FRAGMENTS = {
 REDEEM_CALL = (
     "SELECT call_id, event_pk, answer FROM wallets_redeem_call("
     "%s::bigint, %s::text, %s::text, %s::text, %s::numeric, %s::bigint, %s::bigint, %s::bigint, "
-    "%s::text, %s::text, %s::timestamptz, %s::timestamptz, %s::uuid, %s::jsonb, %s::text, "
+    "%s::text, %s::text, %s::timestamptz, %s::timestamptz, %s::jsonb, %s::text, "
     "%s::integer, %s::integer, %s::text, %s::text)"
 )

@@ -27,7 +27,7 @@ CREATE FUNCTION wallets_redeem_call(
     p_org bigint, p_mode text, p_lookup text, p_identifier text,
     p_amount numeric, p_pool bigint, p_pool_campaign bigint, p_pool_segment bigint,
     p_key text, p_digest text, p_key_expired timestamptz,
-    p_now timestamptz, p_reference uuid, p_summary jsonb, p_user_identifier text,
+    p_now timestamptz, p_summary jsonb, p_user_identifier text,
     p_http_status integer, p_status_code integer, p_answer text, p_event_kind text
 ) RETURNS TABLE (call_id bigint, event_pk bigint, answer text)
 LANGUAGE plpgsql AS $$
@@ -47,7 +47,8 @@ DECLARE
     v_customer jsonb;
     v_payload jsonb;
     v_answer text;
-    v_ledger_reference text := 'appvirality-redeem:' || replace(p_reference::text, '-', '');
+    v_reference uuid := gen_random_uuid();  -- the call's, on the ledger entry it makes
+    v_ledger_reference text := 'appvirality-redeem:' || replace(v_reference::text, '-', '');
 BEGIN
     -- the user: one column, as customer_key chose it
     IF p_lookup = 'user_key' THEN
@@ -156,7 +157,7 @@ BEGIN
             status_code, http_status, response, amount, reward_codes, reward_amounts, coupon_id,
             ledger_entry_id, reference, idempotency_key, replayed, created_at)
         VALUES (p_org, c.id, p_mode, p_user_identifier, p_summary, p_status_code, p_http_status,
-            v_answer::jsonb, NULL, jsonb_build_array(r.code), '{}'::jsonb, k.id, NULL, p_reference,
+            v_answer::jsonb, NULL, jsonb_build_array(r.code), '{}'::jsonb, k.id, NULL, v_reference,
             COALESCE(p_key, ''), false, p_now)
         RETURNING id INTO call_id;
     ELSE
@@ -199,7 +200,7 @@ BEGIN
             v_answer::jsonb, p_amount, to_jsonb(v_codes),
             (SELECT jsonb_object_agg(t.code, t.take::numeric(14, 2)::text)
                FROM unnest(v_codes, v_takes) AS t(code, take)),
-            NULL, v_entry, p_reference, COALESCE(p_key, ''), false, p_now
+            NULL, v_entry, v_reference, COALESCE(p_key, ''), false, p_now
         RETURNING id INTO call_id;
     END IF;
     IF v_key_id IS NOT NULL THEN
@@ -216,7 +217,7 @@ END $$;
 
 POSTGRES_DOWN = """
 DROP FUNCTION IF EXISTS wallets_redeem_call(bigint, text, text, text, numeric, bigint, bigint, bigint, text, text,
-    timestamptz, timestamptz, uuid, jsonb, text, integer, integer, text, text);
+    timestamptz, timestamptz, jsonb, text, integer, integer, text, text);
 """
 
 
