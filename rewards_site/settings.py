@@ -231,6 +231,9 @@ CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=5)
 # Issue Reward: a call of local rewards in one statement on PostgreSQL (catalogue/issue_statement.py);
 # off, the step-by-step Python path (the one SQLite always takes) runs there too.
 ISSUE_ONE_STATEMENT = env.bool("ISSUE_ONE_STATEMENT", default=True)
+# Redeem Rewards by amount and by pool as one statement on PostgreSQL (wallets/redeem.py); off:
+# every call step by step, as on SQLite (the tests run both).
+REDEEM_ONE_STATEMENT = env.bool("REDEEM_ONE_STATEMENT", default=True)
 OAUTH_TOKEN_TTL_SECONDS = env.int("OAUTH_TOKEN_TTL_SECONDS", default=300)
 VALIDATION_CODE_TTL_SECONDS = env.int("VALIDATION_CODE_TTL_SECONDS", default=300)
 SANDBOX_VENDOR = DEBUG or env.bool("SANDBOX_VENDOR", default=False)

@@ -17,20 +17,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
 from core.idempotency import keys_claim
+from core.statements import statement_rows
+from events.outbox import events_written
 from orgs.errors import UnknownCampaign, UnknownUser, UnknownUserKey
-from orgs.models import Customer, Org
-from orgs.selectors import campaign_by_code, customer_find, growth_hack_named
+from orgs.models import Customer, EventKind, Org
+from orgs.selectors import campaign_by_code, customer_find, customer_key, growth_hack_named
 
+from . import sql
 from .errors import IdempotencyKeyReused
 from .models import IdempotencyKey, RedemptionCall
 from .redemption import (
     PoolRedemption,
     Redemption,
+    pool_for_one_statement,
     rewards_redeem_by_amount,
     rewards_redeem_by_ids,
     rewards_redeem_from_pool,
@@ -100,7 +105,14 @@ def redemption_call(
 ) -> Answer:
     """Answer and record one authenticated call, in one transaction. ``request`` is the parsed
     call, or the error its parsing raised (answered and recorded like any refusal); ``sent`` is
-    the request as sent, without credentials (recorded when it was not parsed or is replayed)."""
+    the request as sent, without credentials (recorded when it was not parsed or is replayed).
+
+    On PostgreSQL a call by amount or by pool without filters is first tried as one statement
+    (``_redeem_in_one_statement``); when it would not succeed, it runs step by step here."""
+    if isinstance(request, RedeemIn) and one_statement_fits(request):
+        answer = _redeem_in_one_statement(org=org, request=request, idempotency=idempotency, render=render)
+        if answer is not None:
+            return answer
     with transaction.atomic():
         claim_id = None
         if idempotency is not None:
@@ -178,8 +190,7 @@ def _record(
     done: Redeemed | None = None,
     reference: uuid.UUID | None = None,
 ) -> RedemptionCall:
-    text = json.dumps(request.summary if request else sent, default=str)  # request values may be Decimal
-    summary = json.loads(text) if len(text) <= SUMMARY_MAX_CHARS else {"truncated": True, "size": len(text)}
+    summary = json.loads(_summary_text(request.summary if request else sent))
     redemption, pool = (done.redemption, done.pool) if done else (None, None)
     reward_codes = redemption.reward_codes if redemption else ([pool.reward_code] if pool else [])
     return redemption_call_record(
@@ -200,6 +211,12 @@ def _record(
         idempotency_key=key,
         replayed=replayed,
     )
+
+
+def _summary_text(summary: dict) -> str:
+    """The request summary as the call record keeps it (JSON text): cut when it is too long."""
+    text = json.dumps(summary, default=str)  # request values may be Decimal
+    return text if len(text) <= SUMMARY_MAX_CHARS else json.dumps({"truncated": True, "size": len(text)})
 
 
 def redemption_call_record(**fields) -> RedemptionCall:
@@ -227,3 +244,121 @@ def idempotency_claim(*, org_id: int, key: str, body_digest: str) -> tuple[int |
     if claimed:
         return claimed[0][0], None
     return None, IdempotencyKey.objects.get(org_id=org_id, key=key)
+
+
+# --- The same call as one statement (PostgreSQL) --------------------------------------------------
+
+
+class Slot(str):
+    """A value only the one statement knows (the coupon drawn, the codes consumed, the balance),
+    standing in for it while the answer is rendered before the statement runs. Formatted like the
+    value it stands for (``f"{balance:.2f}"``, ``expires_at.isoformat()``), it stays itself: the
+    statement puts the value in its place, as the migration of ``wallets_redeem_call`` describes.
+    """
+
+    MARK = "\x00"  # no request text holds a NUL (core.request_body refuses it)
+
+    def __new__(cls, name: str):
+        return super().__new__(cls, cls.MARK + name)
+
+    def __format__(self, spec: str) -> str:
+        return self
+
+    def isoformat(self) -> str:
+        return self
+
+
+@dataclass(frozen=True)
+class _DrawnCoupon:
+    """What an answer may show of the coupon the statement draws."""
+
+    code: str
+    pool_id: int
+    expires_at: object
+    pk: object = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    balance_after: object
+
+
+# The slots' forms in the rendered answer (JSON text) that the statement fills, per mode.
+_SLOTS = {
+    RedemptionCall.Mode.POOL: ('"\\u0000coupon_code"', '"\\u0000coupon_expires_at"', '"\\u0000reward_code"'),
+    RedemptionCall.Mode.AMOUNT: ('["\\u0000reward_codes"]', '"\\u0000balance"'),
+}
+
+
+def one_statement_fits(request: RedeemIn) -> bool:
+    """Whether the call may be tried as one statement: PostgreSQL, by amount or by pool, without a
+    campaign or growth hack filter (those, ids and every refusal run step by step)."""
+    return (
+        request.mode in _SLOTS
+        and request.campaign_code is None
+        and request.growth_hack is None
+        and connection.vendor == "postgresql"
+        and settings.REDEEM_ONE_STATEMENT
+    )
+
+
+def _template(request: RedeemIn, render: Render) -> Answer | None:
+    """The answer of a success, rendered with slots; None if the renderer did not keep every slot
+    where the statement can fill it (then the call runs step by step)."""
+    if request.mode == RedemptionCall.Mode.POOL:
+        coupon = _DrawnCoupon(Slot("coupon_code"), request.pool_id, Slot("coupon_expires_at"))
+        outcome = Redeemed(None, pool=PoolRedemption(coupon=coupon, reward_code=Slot("reward_code")))
+    else:
+        redemption = Redemption(request.amount, [Slot("reward_codes")], _Entry(Slot("balance")), {})
+        outcome = Redeemed(None, redemption=redemption)
+    answer = render(outcome)
+    text = json.dumps(answer.body)
+    if text.count("\\u0000") != sum(text.count(form) for form in _SLOTS[request.mode]):
+        return None
+    return Answer(answer.http_status, answer.status_code, text)
+
+
+def _redeem_in_one_statement(
+    *, org: Org, request: RedeemIn, idempotency: IdempotencyIn | None, render: Render
+) -> Answer | None:
+    """The whole call as one statement (``wallets_redeem_call``), in autocommit when no
+    transaction is open: the answer, or None when it would not succeed, having written nothing."""
+    key = customer_key(kind=request.identifier_kind, value=request.identifier)
+    if key is None:
+        return None
+    pool = (None, None)
+    if request.mode == RedemptionCall.Mode.POOL:
+        pool = pool_for_one_statement(org_id=org.pk, pool_id=request.pool_id)
+        if pool is None:
+            return None
+    template = _template(request, render)
+    if template is None:
+        return None
+    now = timezone.now()
+    rows = statement_rows(
+        sql.REDEEM_CALL,
+        [
+            org.pk,
+            request.mode,
+            key[0],
+            str(key[1]),
+            request.amount,
+            request.pool_id,
+            *pool,
+            idempotency.key if idempotency else None,
+            idempotency.body_digest if idempotency else None,
+            now - IDEMPOTENCY_TTL,
+            now,
+            _summary_text(request.summary),
+            request.identifier,
+            template.http_status,
+            template.status_code,
+            template.body,
+            EventKind.REDEMPTION,
+        ],
+    )
+    if not rows:
+        return None
+    [(_, event_pk, text)] = rows
+    events_written(event_pks=[event_pk])  # after commit: now, in autocommit
+    return Answer(template.http_status, template.status_code, json.loads(text))

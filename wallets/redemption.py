@@ -268,6 +268,23 @@ def rewards_redeem_from_pool(
     return PoolRedemption(coupon=coupon, reward_code=reward_code)
 
 
+def pool_for_one_statement(*, org_id: int, pool_id: int) -> tuple[int, int | None] | None:
+    """(campaign id, its eligible segment id) of a pool a redemption by pool can take in one
+    statement (``wallets_redeem_call``): a known pool of a "User will choose" campaign that is
+    active and not ended. None when ``rewards_redeem_from_pool`` must decide (and refuse) instead.
+    The same cached pool as that path; what depends on the user is checked by the statement."""
+    pool = pool_for_redemption(org_id=org_id, pool_id=pool_id)
+    campaign = pool.campaign if pool is not None else None
+    if (
+        campaign is None
+        or campaign.coupon_distribution != Campaign.CouponDistribution.USER_WILL_CHOOSE
+        or not campaign.active
+        or (campaign.ends_at is not None and campaign.ends_at <= timezone.now())
+    ):
+        return None
+    return campaign.pk, campaign.eligible_segment_id
+
+
 def _pool_redemption_event(*, customer: Customer, coupon: Coupon, reward_code: str) -> None:
     payload = {
         "customer": customer_ref(customer, user_key=True),

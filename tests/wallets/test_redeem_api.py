@@ -16,7 +16,7 @@ from coupons.models import Coupon, CouponPool
 from orgs.models import Campaign, Customer
 from wallets.models import EarnedReward, LedgerEntry, RedemptionCall, Wallet
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("redeem_path")]  # both paths
 
 URL = "/v2_0/redeemrewards"
 KEYS = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey"}

@@ -14,7 +14,7 @@ from coupons.services import coupons_bulk_add
 from orgs.models import Campaign, Customer
 from wallets.models import EarnedReward, LedgerEntry, Wallet
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redeem_path")]
 
 KEYS = {"apikey": "demo-o2-apikey", "privatekey": "demo-o2-privatekey"}
 O2 = 4000876
