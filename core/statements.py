@@ -2,12 +2,12 @@
 CTE or a PostgreSQL function), so it costs one round trip instead of BEGIN, the statement and
 COMMIT."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.db import connection, transaction
 
 
-def statement_rows(sql: str, params: Sequence) -> list[tuple]:
+def statement_rows(sql: str, params: Sequence | Mapping) -> list[tuple]:
     """Run ``sql`` and return its rows as tuples, all or nothing.
 
     Outside a transaction the statement runs in autocommit: it is its own transaction (no BEGIN /

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,6 +26,7 @@ from django.utils import timezone
 
 from core.money import MONEY_PLACES
 from core.numbers import NumberInvalid, money_parse
+from core.statements import statement_rows
 from events.outbox import customer_ref, event_emit, event_row, events_written
 from orgs.models import Customer, EventKind
 from orgs.selectors import customer_lookup_key
@@ -367,10 +367,7 @@ def points_redeem_by_ref(
     }  # fmt: skip
     # One statement is its own transaction; inside a caller's, a savepoint keeps a failed one apart.
     try:
-        own = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-        with own, connection.cursor() as cursor:
-            cursor.execute(statement.format(column=column), params)
-            row = cursor.fetchone()
+        [row] = statement_rows(statement.format(column=column), params) or [None]
     except IntegrityError:
         return None  # a copy with the same number committed first: the general path answers as it did
     if row is None or row[6] is None:
