@@ -55,9 +55,7 @@ def customer_by_key(*, org_id: int, key: tuple[str, object]) -> Customer | None:
 def customer_find(*, org_id: int, kind: str, value: str) -> Customer | None:
     """The org's customer with this identifier (``CUSTOMER_IDENTIFIERS``), or None."""
     key = customer_key(kind=kind, value=value)
-    if key is None:
-        return None
-    return Customer.objects.filter(org_id=org_id, **{key[0]: key[1]}).first()
+    return customer_by_key(org_id=org_id, key=key) if key is not None else None
 
 
 def customer_segment_ids(*, customer: Customer) -> set[int]:
