@@ -3,19 +3,15 @@ each documented in the OpenAPI schema with its status codes; ``appvirality.compa
 
 import textwrap
 
-from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import serializers
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.request_body import AnyContentTypeJSONBodyParser, BodyMalformed, BodyTooLarge, json_read
+from core.request_body import AnyContentTypeJSONBodyParser
 
 from . import wire as appvirality
-from .apis import _RESPONSE, _throttled, appvirality_exception_handler
+from .apis import _RESPONSE, _throttled, appvirality_exception_handler, plain_post_view
 from .companion import companion_call
 
 _CREDENTIALS = {
@@ -118,37 +114,16 @@ class CompanionApi(APIView):
         return Response(body, status=status)
 
 
-_RENDERER = JSONRenderer()
-
-
 def companion_view(api: type[CompanionApi]):
-    """The view of ``api``: a POST is read by the one body reader and answered in plain Django,
-    with the bytes DRF's renderer writes (no content negotiation, request wrapping or exception
-    handler per call); any other method goes to the DRF view, which the schema documents too
-    (the function carries its ``cls`` and ``initkwargs``)."""
-    drf_view = api.as_view()
+    """The view of ``api``: a POST goes the plain way of ``plain_post_view``."""
     group = f"appvirality-{api.verb}"
 
-    @csrf_exempt
-    def view(request, **kwargs):
-        if request.method != "POST":
-            return drf_view(request, **kwargs)
-        try:
-            raw = request.body
-            document = json_read(raw)
-        except (RequestDataTooBig, BodyTooLarge, BodyMalformed) as exc:  # too large, or not JSON read here
-            status, body = appvirality.error_answer(exc)
-        else:
-            status, body = companion_call(
-                verb=api.verb,
-                document=document,
-                raw=raw,
-                throttled=lambda org: _throttled(request, org, group=group),
-            )
-        return HttpResponse(_RENDERER.render(body), status=status, content_type="application/json")
+    def answer_post(request, *, document, raw: bytes) -> tuple[int, dict]:
+        return companion_call(
+            verb=api.verb, document=document, raw=raw, throttled=lambda org: _throttled(request, org, group=group)
+        )
 
-    view.cls, view.initkwargs = drf_view.cls, drf_view.initkwargs
-    return view
+    return plain_post_view(api.as_view(), answer_post)
 
 
 _REWARD_LINE = inline_serializer(

@@ -58,13 +58,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # "Browser…" middleware: Django's own, skipped on the vendor API paths (rewards_site/middleware.py).
+    "rewards_site.middleware.BrowserSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "rewards_site.middleware.BrowserAuthenticationMiddleware",
+    "rewards_site.middleware.BrowserMessageMiddleware",
+    "rewards_site.middleware.BrowserXFrameOptionsMiddleware",
+    "rewards_site.middleware.BrowserCSPMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as django-axes asks: turns a refused admin login into its lockout answer.
     "axes.middleware.AxesMiddleware",
