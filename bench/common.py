@@ -40,8 +40,9 @@ def postgres_ready(script: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _admin():
-    """An autocommit connection to the server's ``postgres`` database, as DATABASE_URL's user."""
+def _admin(dbname: str = "postgres"):
+    """An autocommit connection to ``dbname`` (the server's ``postgres`` database) on DATABASE_URL's
+    server, as its user."""
     import psycopg
     from django.conf import settings
 
@@ -51,7 +52,7 @@ def _admin():
         port=db["PORT"] or None,
         user=db["USER"] or None,
         password=db["PASSWORD"] or None,
-        dbname="postgres",
+        dbname=dbname,
         autocommit=True,
     )
 
@@ -143,11 +144,17 @@ def start_gunicorn(*, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def vacuum(tables: str) -> None:
+def vacuum(tables: str = "", *, dbname: str | None = None) -> None:
     """What autovacuum does in production (this machine kind runs PostgreSQL with autovacuum off):
-    without it, the runs after the first scan over the row versions the earlier runs left."""
+    without it, the runs after the first scan over the row versions the earlier runs left, and
+    bulk-loaded tables have no statistics. ``tables`` empty: all; ``dbname``: another database on
+    the same server (the replay copy, which pgbench loads and the app's vacuum never reaches)."""
     from django.db import connection
 
+    if dbname is not None:
+        with _admin(dbname) as other:
+            other.execute(f"VACUUM ANALYZE {tables}")
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {tables}")
 

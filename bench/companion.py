@@ -296,7 +296,7 @@ def main() -> None:
                 vacuum(HOT_TABLES)
                 warm_up(lambda s, v=verb, c=clients, r=run: wrk(base, v, c, s, args.users, r))
                 app = wrk(base, verb, clients, args.duration, args.users, run + 1)
-                vacuum(HOT_TABLES)
+                vacuum(HOT_TABLES, dbname=replay_db)
                 tps = run_pgbench(scripts[verb], clients, args.duration, {"users": args.users}, replay_db)
                 workload = reference_for(verb, references[clients])
                 rows.append(Row(verb, clients, app, tps, workload, references[clients]))

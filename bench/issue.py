@@ -363,7 +363,7 @@ def main() -> None:
                 vacuum(HOT_TABLES)
                 warm_up(lambda seconds, r=rewards, c=clients: wrk(base, r, c, seconds, lua))
                 app = wrk(base, rewards, clients, args.duration, lua)
-                vacuum(HOT_TABLES)
+                vacuum(HOT_TABLES, dbname=replay_db)
                 db = pgbench(scripts[name], clients, args.duration, replay_db)
                 rows.append(Row(name, clients, app, db["rate"], "debit", references[clients]))
                 print(

@@ -104,27 +104,8 @@ def setup(coupons: int = COUPONS) -> None:
     started = time.perf_counter()
     scenario_load(document=scenario(), replace=True)
     load_coupons(coupons)
-    vacuum_all()
+    vacuum()  # the bulk-loaded tables get statistics (the replay copy is made from them)
     print(f"bench org loaded in {time.perf_counter() - started:.1f} s ({coupons} coupons issued)")
-
-
-def vacuum_all(dbname: str | None = None, tables: str = "") -> None:
-    """``VACUUM ANALYZE`` of ``tables`` (none named: all) of ``dbname``, a database on the same server
-    such as the replay copy (default: this one). Autovacuum is off here: the bulk-loaded tables had no
-    statistics, and the replay copy (made from this database) never got the ``vacuum(HOT_TABLES)`` of
-    the runs, so its pgbench transactions planned without statistics and measured that, not the call."""
-    from django.db import connection
-
-    if dbname is None:
-        with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM ANALYZE {tables}")
-        return
-    import psycopg
-
-    params = connection.get_connection_params()
-    params = {k: v for k, v in params.items() if k in ("host", "port", "user", "password")}
-    with psycopg.connect(dbname=dbname, autocommit=True, **params) as replay:
-        replay.execute(f"VACUUM ANALYZE {tables}")
 
 
 def _auth() -> str:
@@ -306,7 +287,7 @@ def main() -> None:
                 vacuum(HOT_TABLES)
                 warm_up(lambda s, k=kind, c=clients, f=first, w=warm_last: wrk(base, k, c, s, lua, first=f, last=w))
                 app = wrk(base, kind, clients, args.duration, lua, first=warm_last + 1, last=first + slice_size - 1)
-                vacuum_all(replay_db, HOT_TABLES)
+                vacuum(HOT_TABLES, dbname=replay_db)
                 db = pgbench(scripts[kind], clients, args.duration, replay_db)
                 rows.append(Row(f"{kind}/redeem", clients, app, db["rate"], workload, references[clients]))
                 print(
