@@ -21,7 +21,9 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from django.core.management.base import CommandError
 from django.db import connection
+from django.test import TransactionTestCase
 
 from catalogue.models import PaymentConfig, RewardIssue
 from events.outbox import outbox_sweep
@@ -66,6 +68,55 @@ def deployment(django_db_setup):
 @pytest.fixture
 def server_url(deployment):
     return deployment.url
+
+
+# Between tests the database is emptied by TRUNCATE (a transactional test's flush) while the
+# topology's workers may still deliver the last test's events: wait until no other session of the
+# test database is in a transaction, and retry a flush PostgreSQL chose as a deadlock's victim
+# (it rolled back whole), so that no test starts on the previous one's rows.
+QUIET_POLLS = 3
+
+
+def _busy_sessions() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+        )
+        return cursor.fetchone()[0]
+
+
+def _wait_until_quiet(timeout: float = 15) -> None:
+    deadline, quiet = time.monotonic() + timeout, 0
+    while quiet < QUIET_POLLS and time.monotonic() < deadline:
+        quiet = quiet + 1 if _busy_sessions() == 0 else 0
+        time.sleep(0.05)
+
+
+def _flush_retried(teardown):
+    def flush(self, attempts: int = 5):
+        for attempt in range(1, attempts + 1):
+            try:
+                return teardown(self)
+            except CommandError as exc:
+                if attempt == attempts or "deadlock detected" not in str(exc.__cause__):
+                    raise
+                _wait_until_quiet()
+
+    return flush
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _flush_retried_in_module():
+    with pytest.MonkeyPatch.context() as patch:  # module-wide: the flush runs after function fixtures
+        patch.setattr(TransactionTestCase, "_fixture_teardown", _flush_retried(TransactionTestCase._fixture_teardown))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _quiet_before_flush(deployment):
+    yield  # torn down before the database (pytest-django sets it up first)
+    _wait_until_quiet()
 
 
 # --- 1. the existing races, through HAProxy and PgBouncer ------------------------------------------
