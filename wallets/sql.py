@@ -121,6 +121,14 @@ SELECT cu.id, {campaign}, c.code, c.name, c.growth_hack, c.reward_unit,
  ORDER BY c.code
 """
 USER_BALANCE_CAMPAIGN = "(SELECT id FROM orgs_campaign WHERE org_id = %(org)s AND code = %(code)s)"
+# The same rows on PostgreSQL from the function of wallets migration 0011, whose plans the server keeps
+# for the session (the statement above is parsed and planned on every call): the org, the column
+# and the value that find the user, the moment eligibility is judged at, the campaign code and the
+# growth hack (NULL: any). Empty: ``USER_BALANCE`` everywhere (SQLite's way; the tests run both).
+USER_BALANCE_CALL = {
+    "postgresql": "SELECT * FROM wallets_user_balance(%s::bigint, %s::text, %s::text, %s::timestamptz, %s::text, "
+    "%s::text)",
+}
 
 
 # The reconciliation's checks (wallets/reconciliation.py) read JSON arrays of the call and issue
