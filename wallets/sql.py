@@ -98,7 +98,7 @@ CONVERSION = {
 # whether the user is eligible for each campaign now (what ``orgs.selectors.campaign_is_eligible``
 # decides: not blocked, active, not ended, in the eligible segment); the campaign the call names
 # found or not (``{campaign}``). One row with NULL campaign columns: the user, no rewards; no row:
-# no such user. The same SQL on both databases.
+# no such user. What SQLite runs, and the specification of the PostgreSQL function below.
 USER_BALANCE = """
 SELECT cu.id, {campaign}, c.code, c.name, c.growth_hack, c.reward_unit,
        CASE WHEN NOT cu.blocked AND c.active AND (c.ends_at IS NULL OR c.ends_at > %(now)s)
