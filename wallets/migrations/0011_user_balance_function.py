@@ -7,6 +7,11 @@ call when the client does not prepare it (Django does not): about 1.5 ms of the 
 read that executes in 0.1 ms. A PL/pgSQL function keeps the plans of its statements for the
 session, so a call costs the planning of a function scan and the execution.
 
+Its plans are generic (the same for every call): the rewards are read by ``customer_id`` and added
+up per campaign first, then each campaign is looked up by its key (``LATERAL … LIMIT 1``, which the
+planner keeps as written). Joined as ``USER_BALANCE`` joins them, the generic plan of an org with
+3,000 campaigns scanned them all for every call (0.36 ms instead of 0.10 ms).
+
 The user is found by ``p_column`` (``user_key``, ``external_id``, ``email`` or ``mobile``, as
 ``orgs.selectors.customer_key`` names it; ``p_value`` as that column stores it), each by its
 unique index. No row: no such user. Then one row per campaign of the user's WALLET rewards
@@ -61,18 +66,25 @@ BEGIN
                       SELECT 1 FROM orgs_customersegment s
                        WHERE s.customer_id = v_customer AND s.segment_id = c.eligible_segment_id))
                 THEN 1 ELSE 0 END,
-           SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.amount ELSE 0 END),
-           SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.redeemed_amount ELSE 0 END),
-           SUM(CASE WHEN r.review_status = 'APPROVED' AND r.status = 'UNREDEEMED'
-                    THEN r.amount - r.redeemed_amount ELSE 0 END),
-           SUM(CASE WHEN r.review_status = 'UNDER_REVIEW' THEN r.amount ELSE 0 END)
+           t.total, t.claimed, t.unclaimed, t.under_review
       FROM (SELECT 1) AS the_user
-      LEFT JOIN (wallets_earnedreward r
-                 JOIN orgs_campaign c ON c.id = r.campaign_id AND c.reward_type = 'WALLET'
-                                     AND (p_code IS NULL OR c.code = p_code)
-                                     AND (p_growth_hack IS NULL OR c.growth_hack = p_growth_hack))
-        ON r.org_id = p_org AND r.customer_id = v_customer AND r.review_status IN ('APPROVED', 'UNDER_REVIEW')
-     GROUP BY c.id, c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id
+      LEFT JOIN (
+           (SELECT r.campaign_id,
+                   SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.amount ELSE 0 END) AS total,
+                   SUM(CASE WHEN r.review_status = 'APPROVED' THEN r.redeemed_amount ELSE 0 END) AS claimed,
+                   SUM(CASE WHEN r.review_status = 'APPROVED' AND r.status = 'UNREDEEMED'
+                            THEN r.amount - r.redeemed_amount ELSE 0 END) AS unclaimed,
+                   SUM(CASE WHEN r.review_status = 'UNDER_REVIEW' THEN r.amount ELSE 0 END) AS under_review
+              FROM wallets_earnedreward r
+             WHERE r.org_id = p_org AND r.customer_id = v_customer AND r.review_status IN ('APPROVED', 'UNDER_REVIEW')
+             GROUP BY r.campaign_id) AS t
+           CROSS JOIN LATERAL (
+               SELECT c.code, c.name, c.growth_hack, c.reward_unit, c.active, c.ends_at, c.eligible_segment_id
+                 FROM orgs_campaign c
+                WHERE c.id = t.campaign_id AND c.reward_type = 'WALLET'
+                  AND (p_code IS NULL OR c.code = p_code) AND (p_growth_hack IS NULL OR c.growth_hack = p_growth_hack)
+                LIMIT 1) AS c
+      ) ON true
      ORDER BY c.code;
 END
 $$;
