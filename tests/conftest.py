@@ -146,6 +146,17 @@ def conversion_path(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture(params=["function", "statement"])
+def balance_path(request, monkeypatch):
+    """getuserbalance both ways: on PostgreSQL through the function of wallets migration 0011, and
+    through ``wallets.sql.USER_BALANCE`` itself as on SQLite (``wallets.sql.USER_BALANCE_CALL`` empty)."""
+    from wallets import sql as wallets_sql
+
+    if request.param == "statement":
+        monkeypatch.setattr(wallets_sql, "USER_BALANCE_CALL", {})
+    return request.param
+
+
 @pytest.fixture
 def demo_document():
     return json.loads(DEMO_SCENARIO.read_text())

@@ -3,6 +3,7 @@ test would notice going stale. Small sizes, on the test database."""
 
 import importlib
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,20 @@ def test_the_till_benchmark_issues_coupons_a_till_can_redeem(bench_module, clien
         till.POINTS_PATH, json.dumps(till.points_body(3, "t-2")), content_type="application/json", headers=headers
     )
     assert response.status_code == 200, response.content
+
+
+def test_the_companion_benchmark_replays_the_balance_statement_the_app_sends(bench_module):
+    from django.db import connection
+
+    from orgs.models import Customer
+
+    companion = bench_module("companion")
+    companion.seed(20)
+    events = companion.capture("getuserbalance", n=1)
+    assert [e for e in events if "wallets_user_balance(" in e] == events  # one statement, no transaction
+    replayed = companion.pgbench_script("getuserbalance", events, 1).splitlines()[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(replayed.replace(":n", "7").rstrip(";"))
+        rows = cursor.fetchall()
+    bench_7 = Customer.objects.get(org_id=companion.ORG, external_id="bench-7")
+    assert [(row[0], row[2], row[7]) for row in rows] == [(bench_7.pk, "bench-referral", Decimal("30.00"))]

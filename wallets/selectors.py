@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -93,6 +94,38 @@ def _cents(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(MONEY_PLACES, rounding=ROUND_HALF_UP)
 
 
+def _user_balance_rows(
+    *, org_id: int, column: str, found_by, campaign_code: str | None, growth_hack: str | None
+) -> list[tuple]:
+    """The rows of ``sql.USER_BALANCE`` for the user whose ``column`` is ``found_by`` (its value as
+    the model holds it): from the function ``sql.USER_BALANCE_CALL`` names where there is one,
+    else from the statement itself."""
+    call = sql.USER_BALANCE_CALL.get(connection.vendor)
+    with connection.cursor() as cursor:
+        if call is not None:
+            cursor.execute(call, (org_id, column, str(found_by), timezone.now(), campaign_code, growth_hack))
+        else:
+            params = {
+                "org": org_id,
+                "value": Customer._meta.get_field(column).get_db_prep_value(found_by, connection),  # a UUID as stored
+                "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+                "code": campaign_code,
+                "growth_hack": growth_hack,
+            }
+            cursor.execute(_user_balance_statement(column, campaign_code is not None, growth_hack is not None), params)
+        return cursor.fetchall()
+
+
+@functools.cache
+def _user_balance_statement(column: str, by_campaign: bool, by_growth_hack: bool) -> str:
+    filters = (" AND c.code = %(code)s" if by_campaign else "") + (
+        " AND c.growth_hack = %(growth_hack)s" if by_growth_hack else ""
+    )
+    return sql.USER_BALANCE.format(
+        column=column, filters=filters, campaign=sql.USER_BALANCE_CAMPAIGN if by_campaign else "NULL"
+    )
+
+
 def user_balance(
     *, org_id: int, kind: str, value: str, campaign_code: str | None = None, growth_hack: str | None = None
 ) -> Balance:
@@ -113,22 +146,9 @@ def user_balance(
             hack = growth_hack_named(growth_hack)
         except UnknownGrowthHack as error:  # raised once the user is known (user errors come first)
             hack_error = error
-    column, found_by = (
-        key[0],
-        Customer._meta.get_field(key[0]).get_db_prep_value(key[1], connection),
-    )  # a UUID as stored
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    filters, params = "", {"org": org_id, "value": found_by, "now": now}
-    if campaign_code is not None:
-        filters, params["code"] = " AND c.code = %(code)s", campaign_code
-    if hack is not None:
-        filters, params["growth_hack"] = filters + " AND c.growth_hack = %(growth_hack)s", hack
-    statement = sql.USER_BALANCE.format(
-        column=column, filters=filters, campaign=sql.USER_BALANCE_CAMPAIGN if campaign_code is not None else "NULL"
+    rows = _user_balance_rows(
+        org_id=org_id, column=key[0], found_by=key[1], campaign_code=campaign_code, growth_hack=hack
     )
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        rows = cursor.fetchall()
     if not rows:
         raise (UnknownUserKey if kind == "user_key" else UnknownUser)(identifier=value)
     if hack_error is not None:

@@ -98,7 +98,7 @@ CONVERSION = {
 # whether the user is eligible for each campaign now (what ``orgs.selectors.campaign_is_eligible``
 # decides: not blocked, active, not ended, in the eligible segment); the campaign the call names
 # found or not (``{campaign}``). One row with NULL campaign columns: the user, no rewards; no row:
-# no such user. The same SQL on both databases.
+# no such user. What SQLite runs, and the specification of the PostgreSQL function below.
 USER_BALANCE = """
 SELECT cu.id, {campaign}, c.code, c.name, c.growth_hack, c.reward_unit,
        CASE WHEN NOT cu.blocked AND c.active AND (c.ends_at IS NULL OR c.ends_at > %(now)s)
@@ -121,6 +121,14 @@ SELECT cu.id, {campaign}, c.code, c.name, c.growth_hack, c.reward_unit,
  ORDER BY c.code
 """
 USER_BALANCE_CAMPAIGN = "(SELECT id FROM orgs_campaign WHERE org_id = %(org)s AND code = %(code)s)"
+# The same rows on PostgreSQL from the function of wallets migration 0011, whose plans the server keeps
+# for the session (the statement above is parsed and planned on every call): the org, the column
+# and the value that find the user, the moment eligibility is judged at, the campaign code and the
+# growth hack (NULL: any). Empty: ``USER_BALANCE`` everywhere (SQLite's way; the tests run both).
+USER_BALANCE_CALL = {
+    "postgresql": "SELECT * FROM wallets_user_balance(%s::bigint, %s::text, %s::text, %s::timestamptz, %s::text, "
+    "%s::text)",
+}
 
 
 # The reconciliation's checks (wallets/reconciliation.py) read JSON arrays of the call and issue

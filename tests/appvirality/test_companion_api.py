@@ -408,6 +408,7 @@ def test_a_by_event_coupon_campaign_hands_out_a_coupon_at_once_or_waits_for_stoc
 # --- getuserbalance --------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("balance_path")
 def test_the_balance_before_and_after_a_redemption(av, client):
     before = av("getuserbalance", {"UserIdInstore": ASHA})[1]["userBalance"]
     assert (before["total"], before["claimed"], before["pending"], before["underReview"]) == (
@@ -428,6 +429,7 @@ def test_the_balance_before_and_after_a_redemption(av, client):
     assert hack["campaigns"][0]["rewardUnit"] == "INR"
 
 
+@pytest.mark.usefixtures("balance_path")
 def test_the_balance_counts_review_statuses_apart_and_rejected_nowhere(av):
     av("registerconversionevent", {"UserIdInstore": RAVI, "eventName": "Transaction", "transactionValue": "100"})
     balance = av("getuserbalance", {"UserIdInstore": RAVI})[1]["userBalance"]
@@ -441,6 +443,7 @@ def test_the_balance_counts_review_statuses_apart_and_rejected_nowhere(av):
     assert gold["pending"] == "0.00" and gold["total"] != "0.00"  # not eligible: counts in total only
 
 
+@pytest.mark.usefixtures("balance_path")
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
