@@ -124,8 +124,8 @@ else:
     # DATABASE_SERVER_SIDE_BINDING=1 too).
     _pooled = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
     _db["DISABLE_SERVER_SIDE_CURSORS"] = _pooled
-    # Server-side parameters let psycopg prepare the statements a connection runs repeatedly:
-    # PostgreSQL then parses and plans each hot-path statement once per connection.
+    # Server-side parameters. They do not by themselves prepare statements: Django leaves psycopg's
+    # prepare_threshold off unless OPTIONS names one (docs/scaling.md, "Prepared statements").
     _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not _pooled)
 if env.str("TEST_DATABASE_NAME", default=""):
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME")

@@ -29,7 +29,7 @@ from catalogue.models import PaymentConfig, RewardIssue
 from events.outbox import outbox_sweep
 from orgs.models import OutboxEvent, WebhookDelivery, WebhookEndpoint
 from tests.catalogue import test_issue_concurrency as issue_races
-from tests.catalogue.conftest import ASHA, ISSUE_URL, assert_ledgers_add_up, basic, points
+from tests.catalogue.conftest import ASHA, ISSUE_URL, assert_ledgers_add_up, basic, open_transactions_elsewhere, points
 from tests.processes import celery_broker, wait_for, webhook_receiver
 from tests.topology import INSTALL, missing_tools, topology
 from tests.wallets import test_redeem_concurrency as redeem_races
@@ -77,19 +77,10 @@ def server_url(deployment):
 QUIET_POLLS = 3
 
 
-def _busy_sessions() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
-        )
-        return cursor.fetchone()[0]
-
-
 def _wait_until_quiet(timeout: float = 15) -> None:
     deadline, quiet = time.monotonic() + timeout, 0
     while quiet < QUIET_POLLS and time.monotonic() < deadline:
-        quiet = quiet + 1 if _busy_sessions() == 0 else 0
+        quiet = quiet + 1 if open_transactions_elsewhere(or_running=True) == 0 else 0
         time.sleep(0.05)
 
 

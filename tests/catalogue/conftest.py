@@ -156,11 +156,13 @@ def vendor():
     server.server_close()
 
 
-def open_transactions_elsewhere() -> int:
-    """Sessions of this database that sit inside a transaction (run from another connection)."""
+def open_transactions_elsewhere(*, or_running: bool = False) -> int:
+    """Sessions of this database that sit inside a transaction (run from another connection);
+    ``or_running``: also those running a statement."""
+    running = " OR state = 'active'" if or_running else ""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
+            f"AND (state LIKE 'idle in transaction%%'{running}) AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
