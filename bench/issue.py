@@ -17,8 +17,9 @@
    [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 15] [--no-reference] [--topology]
 
 ``--function-calls N``: steps 1-2 only, then each case's captured call replayed N times by one
-pgbench client on a copy of the database: the latency per call and the CPU of its PostgreSQL
-backend per call (the function alone, without the app).
+pgbench client on a copy of the database, the function alone and then with the customer lookup
+before it (the whole call the app sends): the latency per call and the CPU of its PostgreSQL
+backend per call, without the app.
 """
 
 import argparse
@@ -363,18 +364,23 @@ def function_calls(script: Path, calls: int, dbname: str) -> dict:
 
 
 def function_report(scripts: dict[str, Path], calls: int) -> None:
-    """The function alone: each case's captured call replayed ``calls`` times by one client."""
+    """Each case's captured call replayed ``calls`` times by one client: the function alone (the
+    script without the customer lookup the app sends before it), then the whole call."""
     with replay_database() as replay_db:
         vacuum(dbname=replay_db)
         for name, script in scripts.items():
-            function_calls(script, min(calls, 200), replay_db)  # warm: plans, caches
-            figures = function_calls(script, calls, replay_db)
-            cpu = f"{figures['backend_cpu']:.3f} ms" if figures["backend_cpu"] is not None else "-"
-            print(
-                f"{name:22} pgbench -c1, {calls} calls: {figures['latency']:.3f} ms per call, "
-                f"backend CPU {cpu} per call (load average {os.getloadavg()[0]:.2f})",
-                flush=True,
-            )
+            lines = script.read_text().splitlines()
+            alone = script.with_suffix(".function.sql")
+            alone.write_text("\n".join(ln for ln in lines if ln.startswith("\\") or "catalogue_issue_local(" in ln))
+            for what, replayed in (("function", alone), ("call", script)):
+                function_calls(replayed, min(calls, 200), replay_db)  # warm: plans, caches
+                figures = function_calls(replayed, calls, replay_db)
+                cpu = f"{figures['backend_cpu']:.3f} ms" if figures["backend_cpu"] is not None else "-"
+                print(
+                    f"{name:22} {what:8} pgbench -c1, {calls} calls: {figures['latency']:.3f} ms per call, "
+                    f"backend CPU {cpu} per call (load average {os.getloadavg()[0]:.2f})",
+                    flush=True,
+                )
 
 
 def main() -> None:
