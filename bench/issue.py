@@ -15,6 +15,11 @@
    clients, and prints req/s, p50, p99, errors, the ratio to the replay and the ratio to the reference.
 
    [--reference PATH (or REFERENCE_SH=PATH)] [--reference-duration 15] [--no-reference] [--topology]
+
+``--function-calls N``: steps 1-2 only, then each case's captured call replayed N times by one
+pgbench client on a copy of the database, the function alone and then with the customer lookup
+before it (the whole call the app sends): the latency per call and the CPU of its PostgreSQL
+backend per call, without the app.
 """
 
 import argparse
@@ -326,12 +331,70 @@ def pgbench(script: Path, clients: int, duration: int, dbname: str) -> dict:
     }
 
 
+def function_calls(script: Path, calls: int, dbname: str) -> dict:
+    """``calls`` replays of ``script`` one after another (pgbench -c1 -t): the latency per call, and
+    the CPU its PostgreSQL backend spent per call (``/proc``, read until the session ends)."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = settings.DATABASES["default"]
+    name = f"issue-function-calls-{os.getpid()}"
+    command = ["pgbench", "-n", "-M", "simple", "-c1", f"-t{calls}", "-f", str(script)]
+    command += ["-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432), "-U", db["USER"] or "postgres", dbname]
+    process = subprocess.Popen(command, env={**os.environ, "PGAPPNAME": name}, stdout=subprocess.PIPE, text=True)
+    ticks: dict[int, int] = {}  # per backend: pgbench opens a first session of its own before the client's
+    while process.poll() is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [name])
+            pids = [pid for (pid,) in cursor.fetchall()]
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+        time.sleep(0.01)
+    out = process.stdout.read()
+    if process.returncode != 0 or "latency average" not in out:
+        raise SystemExit(f"pgbench failed:\n{out}")
+    return {
+        "latency": float(re.search(r"latency average = ([\d.]+) ms", out).group(1)),
+        "backend_cpu": max(ticks.values()) * 1000 / os.sysconf("SC_CLK_TCK") / calls if ticks else None,
+    }
+
+
+def function_report(scripts: dict[str, Path], calls: int) -> None:
+    """Each case's captured call replayed ``calls`` times by one client: the function alone (the
+    script without the customer lookup the app sends before it), then the whole call."""
+    with replay_database() as replay_db:
+        vacuum(dbname=replay_db)
+        for name, script in scripts.items():
+            lines = script.read_text().splitlines()
+            alone = script.with_suffix(".function.sql")
+            alone.write_text("\n".join(ln for ln in lines if ln.startswith("\\") or "catalogue_issue_local(" in ln))
+            for what, replayed in (("function", alone), ("call", script)):
+                function_calls(replayed, min(calls, 200), replay_db)  # warm: plans, caches
+                figures = function_calls(replayed, calls, replay_db)
+                cpu = f"{figures['backend_cpu']:.3f} ms" if figures["backend_cpu"] is not None else "-"
+                print(
+                    f"{name:22} {what:8} pgbench -c1, {calls} calls: {figures['latency']:.3f} ms per call, "
+                    f"backend CPU {cpu} per call (load average {os.getloadavg()[0]:.2f})",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--clients", default="16,64")
     parser.add_argument("--no-setup", action="store_true", help="reuse the loaded bench org")
     parser.add_argument("--case", choices=["1-reward", "5-reward"], help="run only this case")
+    parser.add_argument(
+        "--function-calls",
+        type=int,
+        metavar="N",
+        help="only time the captured call alone: N replays by one pgbench client (latency, backend CPU)",
+    )
     add_server_arguments(parser)
     args = parser.parse_args()
     if args.no_setup:
@@ -350,6 +413,9 @@ def main() -> None:
         scripts[name].write_text(pgbench_script(events, answer))
         statements = sum(1 for e in events if e not in ("BEGIN", "COMMIT"))
         print(f"{name}: {statements} statements, {events.count('COMMIT')} commits -> {scripts[name]}")
+    if args.function_calls:
+        function_report(scripts, args.function_calls)
+        return
     lua = workdir / "issue.lua"
     lua.write_text(WRK_LUA)
     client_counts = list(map(int, args.clients.split(",")))

@@ -2,7 +2,7 @@
 
 ``services._issue_together`` issues a call of local rewards in one transaction, step by step;
 on PostgreSQL the same transaction is one call of the function ``catalogue_issue_local`` (kept in
-``catalogue/migrations/0008_issue_local_function.py``), run in autocommit: the statement is the
+``catalogue/migrations/0010_issue_local_set_based.py``), run in autocommit: the statement is the
 transaction (``core.statements.statement_rows``). This module only prepares its input from what
 the Python planner decides (``planner``: the issue rows, their events' payloads, the ledger
 entries' references and memos; ``points``: isRedeemable per wallet; ``goods``: the refusals) and
@@ -52,6 +52,8 @@ def issue_local_together(
         return None  # the Python path refuses it
     now = timezone.now()
     planned, rows, wallet_org = {}, [], {}
+    keyed = sorted((line for line in todo if line.request_key is not None), key=lambda ln: (ln.org_id, ln.request_key))
+    claim_of = {line.index: n for n, line in enumerate(keyed, start=1)}  # its place among the claims
     for line in todo:
         reference = points_reference()
         goods = {"promotion": line.reward.promotion} if line.reward.type == CatalogueReward.Type.CART_PROMOTION else {}
@@ -69,6 +71,7 @@ def issue_local_together(
         rows.append(
             {
                 "line": line.index,
+                "claim": claim_of.get(line.index),
                 "type": line.reward.type,
                 "org": line.org_id,
                 "customer": issue.customer_id,
@@ -103,7 +106,6 @@ def issue_local_together(
         {"wallet": wallet_id, "org": wallet_org.get(wallet_id), "needed": needed.get(wallet_id)}
         for wallet_id in sorted(needed.keys() | {w for w, _ in _paying(todo)})
     ]
-    keyed = sorted((line for line in todo if line.request_key is not None), key=lambda ln: (ln.org_id, ln.request_key))
     call = {
         "now": now.isoformat(),
         "claims": [
@@ -119,7 +121,7 @@ def issue_local_together(
         "holders": promotion_holders(todo),
         "lines": rows,
         "wallets": wallets,
-        "paid": {},
+        "paid": {},  # filled in by migration 0008's function (the reverse of 0010 puts it back)
     }
     try:
         answer = statement_rows(_STATEMENT, [json.dumps(call, cls=DjangoJSONEncoder)])

@@ -157,11 +157,21 @@ class RewardIssue(models.Model):
         ISSUED = "ISSUED"
         CANCELLED = "CANCELLED"
 
-    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    # Indexes (written on every issue, so only those a query uses; see Meta): org_id leads the
+    # unique (org, points_reference_id), customer_id leads rewardissue_customer_promo, and group and
+    # promotion, mostly empty, are indexed where set.
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+", db_index=False)
     points_reference_id = models.CharField(max_length=16, help_text="pointsReferenceId: the points redemption.")
-    customer = models.ForeignKey("orgs.Customer", on_delete=models.PROTECT, related_name="reward_issues")
+    customer = models.ForeignKey(
+        "orgs.Customer", on_delete=models.PROTECT, related_name="reward_issues", db_index=False
+    )
     group = models.ForeignKey(
-        "orgs.CustomerGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="reward_issues"
+        "orgs.CustomerGroup",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reward_issues",
+        db_index=False,
     )
     group_loyalty_redemption = models.BooleanField(default=False, help_text="GROUP_LOYALTY_REDEMPTION.")
     reward = models.ForeignKey(CatalogueReward, on_delete=models.PROTECT, related_name="issues")
@@ -172,7 +182,9 @@ class RewardIssue(models.Model):
     points = MoneyField(help_text="Points taken from the customer's (or group's) wallet.")
     redemption_value = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
     coupon_codes = models.JSONField(default=list, blank=True)
-    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT, null=True, blank=True, related_name="issues")
+    promotion = models.ForeignKey(
+        Promotion, on_delete=models.PROTECT, null=True, blank=True, related_name="issues", db_index=False
+    )
     voucher = models.CharField(max_length=255, blank=True)
     vendor_details = models.JSONField(default=dict, blank=True, help_text="Context values copied from the vendor.")
     custom_fields = models.JSONField(null=True, blank=True)
@@ -195,8 +207,12 @@ class RewardIssue(models.Model):
             models.UniqueConstraint(fields=["org", "points_reference_id"], name="rewardissue_org_points_ref"),
         ]
         indexes = [
-            models.Index(fields=["org", "customer", "promotion"], name="rewardissue_customer_promo"),
-            models.Index(fields=["org", "transaction_number"], name="rewardissue_txn_number"),
+            # a customer's issues (Customer 360, reward-transactions, the references to a customer
+            # being deleted) and the units of a cart promotion it holds (promotion_units_held)
+            models.Index(fields=["customer", "promotion"], name="rewardissue_customer_promo"),
+            # the references to a group or promotion being deleted; NULL on most rows
+            models.Index(fields=["group"], condition=Q(group__isnull=False), name="rewardissue_group"),
+            models.Index(fields=["promotion"], condition=Q(promotion__isnull=False), name="rewardissue_promotion"),
         ]
 
     def __str__(self) -> str:

@@ -72,7 +72,8 @@ class LedgerEntry(models.Model):
         POINTS_REVERSE = "POINTS_REVERSE", "Till redemption reversed"
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
-    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    # indexed by ledger_wallet_id (wallet, id), which every lookup by wallet uses
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries", db_index=False)
     delta = MoneyField()
     balance_after = MoneyField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
