@@ -461,12 +461,11 @@ def points_reverse_answer(request) -> tuple[int, dict]:
 
 
 def _series_info(coupon) -> dict:
-    pool = coupon.pool
     return {
-        "id": pool.pk,
-        "description": pool.description or pool.name,
-        "discount_type": pool.discount_type or None,
-        "discount_value": _money_text(pool.discount_value) if pool.discount_value is not None else None,
+        "id": coupon.pool_id,
+        "description": coupon.pool_description or coupon.pool_name,
+        "discount_type": coupon.discount_type or None,
+        "discount_value": _money_text(coupon.discount_value) if coupon.discount_value is not None else None,
         "valid_till": coupon.expires_at.strftime("%Y-%m-%d %H:%M:%S") if coupon.expires_at else None,
     }
 
@@ -495,12 +494,12 @@ def coupon_isredeemable_answer(request) -> tuple[int, dict]:
     org_id = till_org(request, caller)
     query = query_of(request)
     code_text = _text(query, "code", max_length=64) or ""
+    ref = customer_ref(query)
     coupon = None
     try:
-        customer = _coupon_customer(org_id=org_id, ref=customer_ref(query))
-        if not code_text:
-            raise coupon_errors.CouponUnknown("code is required")
-        coupon = coupon_for_till(org_id=org_id, code=code_text, customer_id=customer.pk)
+        coupon = coupon_for_till(
+            org_id=org_id, mobile=ref.mobile, email=ref.email, external_id=ref.external_id, code=code_text
+        )
         item_code, message = 700, "Coupon can be redeemed"
     except coupon_errors.CouponNotUsable as exc:
         item_code, message = _code_of(exc, _COUPON_CODE), str(exc)
@@ -509,13 +508,6 @@ def coupon_isredeemable_answer(request) -> tuple[int, dict]:
     if coupon is not None and query.get("details") == "extended":
         coupons["series_info"] = _series_info(coupon)
     return 200, _envelope(item_code, message, coupons=coupons)
-
-
-def _coupon_customer(*, org_id: int, ref: CustomerRef):
-    try:
-        return points_payer_find(org_id=org_id, customer=ref).customer
-    except points_errors.CustomerUnknown as exc:
-        raise coupon_errors.CouponNotHeld("customer not found") from exc
 
 
 COUPON_REDEEM_EXAMPLE = {
