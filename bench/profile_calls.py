@@ -294,16 +294,14 @@ def setup(users: int, names: list[str]) -> None:
 
     if any("AppVirality" in name for name in names):
         companion_bench.seed(users)
+    if not all("AppVirality" in name or "Capillary till" in name for name in names):
+        with transaction.atomic():  # its ids would collide with the redeem seed's fixed sequence starts
+            org_purge(org_id=issue_bench.BENCH_ORG)
+        budget = 20_000
+        redeem_bench.seed(users, rewards_per_user=budget // users + 1, coupons=budget)
+        issue_bench.setup()
     if any("Capillary till" in name for name in names):
-        till_setup()
-    if all("AppVirality" in name or "Capillary till" in name for name in names):
-        return
-
-    with transaction.atomic():  # its ids would collide with the redeem seed's fixed sequence starts
-        org_purge(org_id=issue_bench.BENCH_ORG)
-    budget = 20_000
-    redeem_bench.seed(users, rewards_per_user=budget // users + 1, coupons=budget)
-    issue_bench.setup()
+        till_setup()  # after the redeem seed, which sets the id sequences back (a wallet's entries run in id order)
 
 
 def main() -> None:
