@@ -356,6 +356,7 @@ def _redeem_in_one_statement(
             template.body,
             EventKind.REDEMPTION,
         ],
+        declined=sql.REDEEM_CALL_DECLINED,
     )
     if not rows:
         return None
