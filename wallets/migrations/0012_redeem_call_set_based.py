@@ -16,7 +16,11 @@ specification; ``tests/wallets/test_redeem_one_statement.py`` holds the two toge
   UPDATE``, all of them, as the step-by-step path locks them), each one's share taken from a
   running sum (the last one in part), and the ``UPDATE … FROM`` of those shares, in one statement.
   A locked reward without an amount leaves the call to the step-by-step path (0009 did so when
-  the loop reached one).
+  the loop reached one). Which rewards they are is read from the index ``earnedreward_unredeemed``
+  alone (migration 0013 adds the campaign to it), not from every unredeemed reward's row: 0009
+  read the row of each of the user's coupon rewards too, only to leave it out. The campaigns are
+  looked up by their key, once per campaign of the user's rewards (``LATERAL … LIMIT 1``), so the
+  generic plan never scans an org's campaigns (see 0011).
 - The credit and its ledger entry are one statement (``WITH moved AS (UPDATE …) INSERT … SELECT``,
   as ``wallets.sql.POST_MANY``), and so are the call record, the stored answer and the outbox
   event. The answer is read as JSON once.
@@ -138,16 +142,26 @@ BEGIN
             'coupon', jsonb_build_object('id', k.id, 'code', k.code, 'poolId', p_pool));
     ELSE
         -- the user's unredeemed wallet rewards of campaigns open to the user, all locked oldest
-        -- first; each gives what is still wanted after the older ones (the last one in part)
-        WITH locked AS (
+        -- first; each gives what is still wanted after the older ones (the last one in part).
+        -- Which they are is read from the index alone (earnedreward_unredeemed holds the campaign),
+        -- each campaign of the user's rewards looked up once by its key; then those rows are locked.
+        WITH open_rewards AS MATERIALIZED (
+            SELECT unnest(mine.ids) AS id
+              FROM (SELECT u.campaign_id, array_agg(u.id) AS ids FROM wallets_earnedreward u
+                     WHERE u.org_id = p_org AND u.customer_id = c.id AND u.status = 'UNREDEEMED'
+                     GROUP BY u.campaign_id) AS mine
+             CROSS JOIN LATERAL (
+                   SELECT 1 FROM orgs_campaign ca
+                    WHERE ca.id = mine.campaign_id AND ca.reward_type = 'WALLET'
+                      AND ca.active AND (ca.ends_at IS NULL OR ca.ends_at > p_now)
+                      AND (ca.eligible_segment_id IS NULL OR EXISTS (
+                           SELECT 1 FROM orgs_customersegment s
+                            WHERE s.customer_id = c.id AND s.segment_id = ca.eligible_segment_id))
+                    LIMIT 1) AS open
+        ), locked AS (
             SELECT e.id, e.code, e.earned_at, e.amount - e.redeemed_amount AS remaining
-              FROM wallets_earnedreward e JOIN orgs_campaign ca ON ca.id = e.campaign_id
-             WHERE e.org_id = p_org AND e.customer_id = c.id AND e.review_status = 'APPROVED'
-               AND e.status = 'UNREDEEMED' AND ca.reward_type = 'WALLET'
-               AND ca.active AND (ca.ends_at IS NULL OR ca.ends_at > p_now)
-               AND (ca.eligible_segment_id IS NULL OR EXISTS (
-                    SELECT 1 FROM orgs_customersegment s
-                     WHERE s.customer_id = c.id AND s.segment_id = ca.eligible_segment_id))
+              FROM wallets_earnedreward e
+             WHERE e.id IN (SELECT id FROM open_rewards) AND e.review_status = 'APPROVED' AND e.status = 'UNREDEEMED'
              ORDER BY e.earned_at, e.id
              FOR UPDATE OF e
         ), running AS (
