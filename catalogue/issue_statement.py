@@ -21,7 +21,7 @@ import json
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.utils import timezone
 
 from core.statements import statement_rows
@@ -123,12 +123,9 @@ def issue_local_together(
         "wallets": wallets,
         "paid": {},  # filled in by migration 0008's function (the reverse of 0010 puts it back)
     }
-    try:
-        answer = statement_rows(_STATEMENT, [json.dumps(call, cls=DjangoJSONEncoder)])
-    except DatabaseError as exc:
-        if getattr(exc.__cause__, "sqlstate", None) == FALLBACK_SQLSTATE:
-            return None
-        raise
+    answer = statement_rows(_STATEMENT, [json.dumps(call, cls=DjangoJSONEncoder)], declined=FALLBACK_SQLSTATE)
+    if answer is None:
+        return None
     events_written(event_pks=[row[5] for row in answer if row[5] is not None])
     by_index = {line.index: line for line in todo}
     results = {}

@@ -313,8 +313,11 @@ class EarnedReward(models.Model):
             ),
         ]
         indexes = [
+            # the campaign in it: wallets_redeem_call picks a user's wallet rewards from the index
+            # alone (an index-only scan), not from the row of each of the user's coupon rewards
             models.Index(
                 fields=["org", "customer", "earned_at", "id"],
+                include=["campaign"],
                 condition=Q(status="UNREDEEMED"),
                 name="earnedreward_unredeemed",
             ),

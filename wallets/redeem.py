@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -302,18 +303,21 @@ def one_statement_fits(request: RedeemIn) -> bool:
     )
 
 
-def _template(request: RedeemIn, render: Render) -> Answer | None:
+@lru_cache(maxsize=1024)
+def _template_of(render: Render, mode: str, amount: Decimal | None, pool_id: int | None) -> Answer | None:
     """The answer of a success, rendered with slots; None if the renderer did not keep every slot
-    where the statement can fill it (then the call runs step by step)."""
-    if request.mode == RedemptionCall.Mode.POOL:
-        coupon = _DrawnCoupon(Slot("coupon_code"), request.pool_id, Slot("coupon_expires_at"))
+    where the statement can fill it (then the call runs step by step). What it holds besides the
+    slots is all the call says (the amount, or the pool), so it is rendered once per process for
+    each (equal amounts render alike: ``money`` writes two decimals)."""
+    if mode == RedemptionCall.Mode.POOL:
+        coupon = _DrawnCoupon(Slot("coupon_code"), pool_id, Slot("coupon_expires_at"))
         outcome = Redeemed(None, pool=PoolRedemption(coupon=coupon, reward_code=Slot("reward_code")))
     else:
-        redemption = Redemption(request.amount, [Slot("reward_codes")], _Entry(Slot("balance")), {})
+        redemption = Redemption(amount, [Slot("reward_codes")], _Entry(Slot("balance")), {})
         outcome = Redeemed(None, redemption=redemption)
     answer = render(outcome)
     text = json.dumps(answer.body)
-    if text.count("\\u0000") != sum(text.count(form) for form in _SLOTS[request.mode]):
+    if text.count("\\u0000") != sum(text.count(form) for form in _SLOTS[mode]):
         return None
     return Answer(answer.http_status, answer.status_code, text)
 
@@ -331,7 +335,7 @@ def _redeem_in_one_statement(
         pool = pool_for_one_statement(org_id=org.pk, pool_id=request.pool_id)
         if pool is None:
             return None
-    template = _template(request, render)
+    template = _template_of(render, request.mode, request.amount, request.pool_id)
     if template is None:
         return None
     now = timezone.now()
@@ -356,6 +360,7 @@ def _redeem_in_one_statement(
             template.body,
             EventKind.REDEMPTION,
         ],
+        declined=sql.REDEEM_CALL_DECLINED,
     )
     if not rows:
         return None

@@ -209,11 +209,13 @@ SELECT payer.customer_id, payer.external_id, payer.email, payer.mobile, payer.wa
 }
 
 # Redeem Rewards by amount or by pool, the whole call in one statement (PostgreSQL): the function
-# of migration 0009 (wallets_redeem_call). No row back: nothing was written, and the call runs
-# step by step instead (wallets/redeem.py).
+# of migration 0009 (wallets_redeem_call), set-based since 0013. No row back, or SQLSTATE
+# ``REDEEM_CALL_DECLINED`` (a call that would not succeed once its Idempotency-Key is claimed):
+# nothing was written, and the call runs step by step instead (wallets/redeem.py).
 REDEEM_CALL = (
     "SELECT call_id, event_pk, answer FROM wallets_redeem_call("
     "%s::bigint, %s::text, %s::text, %s::text, %s::numeric, %s::bigint, %s::bigint, %s::bigint, "
     "%s::text, %s::text, %s::timestamptz, %s::timestamptz, %s::jsonb, %s::text, "
     "%s::integer, %s::integer, %s::text, %s::text)"
 )
+REDEEM_CALL_DECLINED = "RWR01"

@@ -1,6 +1,7 @@
 """Exactly once under concurrency: real threads against a live server on PostgreSQL."""
 
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -103,4 +104,56 @@ def test_ten_copies_of_one_idempotency_key_redeem_once(server_url, world):
     answers = race(server_url, [body] * 10, headers={"Idempotency-Key": "same-order"})
     assert all(answer == answers[0] for answer in answers) and answers[0]["statuscode"] == 1
     assert LedgerEntry.objects.filter(kind="REDEMPTION").count() == 1
+    assert_books_balance()
+
+
+def test_one_idempotency_key_on_both_paths_at_once_does_not_deadlock(server_url, world, monkeypatch):
+    """The same key sent with two bodies: one that only the step-by-step path takes (a campaign
+    filter) and one the statement takes when it is on. The step-by-step call claims the key, then
+    waits until the other call is waiting too before it locks the rewards: both paths claim the
+    key before any reward or wallet, so the second call waits on the key alone and, once the first
+    has committed, is told the key was used with another body (105). Locking the rewards before
+    the key, it would have held what the first call waits for: a deadlock, one of them a 500."""
+    from django.db import connection
+
+    from wallets import redeem
+
+    found, claimed = redeem.customer_find, threading.Event()
+
+    def customer_find_once_the_other_waits(**kwargs):  # the step-by-step call, its key claimed
+        if not claimed.is_set():
+            claimed.set()
+            with connection.cursor() as cursor:
+                for _ in range(100):
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                    time.sleep(0.05)
+        return found(**kwargs)
+
+    monkeypatch.setattr(redeem, "customer_find", customer_find_once_the_other_waits)
+    asha = {**KEYS, "UserIdInstore": "ext_id98543198"}
+    bodies = [{**asha, "amount": "1.00", "campaignId": "refer-a-friend"}, {**asha, "amount": "2.00"}]
+    answers: list[dict | None] = [None, None]
+
+    def post(index: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            response = client.post(
+                f"{server_url}/v2_0/redeemrewards", json=bodies[index], headers={"Idempotency-Key": "both-paths"}
+            )
+            assert response.status_code < 500, response.text
+            answers[index] = response.json()
+
+    first = threading.Thread(target=post, args=(0,))
+    first.start()
+    assert claimed.wait(30)
+    second = threading.Thread(target=post, args=(1,))
+    second.start()
+    first.join()
+    second.join()
+    assert [a["statuscode"] for a in answers] == [1, 105]
+    assert LedgerEntry.objects.filter(kind="REDEMPTION").get().delta == Decimal("1.00")
     assert_books_balance()

@@ -144,12 +144,16 @@ class TestOneStatement:
             ({**KEYS, "UserIdInstore": RAVI, "poolId": 531}, 43),
         ],
     )
-    def test_a_call_that_would_not_succeed_writes_nothing_in_the_statement(self, client, world, body, code):
-        statements, answer = statements_of(client, body)
+    @pytest.mark.parametrize("key", [None, "k-refused"], ids=["without a key", "with a key"])
+    def test_a_call_that_would_not_succeed_writes_nothing_in_the_statement(self, client, world, body, code, key):
+        # with a key, the statement claims it first and then gives up (RWR01), which undoes the claim
+        statements, answer = statements_of(client, body, **({"Idempotency-Key": key} if key else {}))
         assert answer["statuscode"] == code
         assert "wallets_redeem_call" in statements[0]  # tried, gave no row, then step by step
         assert len(statements) > 1
         assert RedemptionCall.objects.order_by("-id").first().status_code == code
+        if key:
+            assert IdempotencyKey.objects.get(key=key).response["statuscode"] == code
 
 
 class TestSameAsStepByStep:
@@ -178,6 +182,14 @@ class TestSameAsStepByStep:
         calls = [({**KEYS, "UserIdInstore": RAVI, "amount": "12.50"}, {})]
         fast, stepwise = both_paths(client, settings, calls)
         assert fast["answers"][0][1]["statuscode"] == 1
+        assert fast == stepwise
+
+    def test_by_amount_with_a_wallet_reward_without_an_amount(self, client, settings, world):
+        # step by step, it gives nothing and is redeemed with the others; the statement leaves it to that path
+        EarnedReward.objects.filter(code="rd-1001").update(amount=None)
+        calls = [({**KEYS, "UserIdInstore": ASHA, "amount": "12.50"}, {"Idempotency-Key": "k-3"})]
+        fast, stepwise = both_paths(client, settings, calls)
+        assert fast["answers"][0][1]["redeemed"]["rewarddtlids"] == ["rd-1001", "rd-1002"]
         assert fast == stepwise
 
     def test_by_pool_with_an_expiry_and_a_key(self, client, settings, world):
