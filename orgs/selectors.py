@@ -82,11 +82,14 @@ def campaign_by_code(*, org_id: int, code: str) -> Campaign | None:
     return Campaign.objects.filter(org_id=org_id, code=code).first()
 
 
+def campaign_is_open(*, campaign: Campaign) -> bool:
+    """Active and not ended: what eligibility asks of the campaign itself, whoever the user."""
+    return campaign.active and (campaign.ends_at is None or campaign.ends_at > timezone.now())
+
+
 def campaign_is_eligible(*, campaign: Campaign, customer: Customer, segment_ids: set[int] | None = None) -> bool:
     """Active, not ended, the user in its eligible segment (if any), and the user not blocked."""
-    if customer.blocked or not campaign.active:
-        return False
-    if campaign.ends_at is not None and campaign.ends_at <= timezone.now():
+    if customer.blocked or not campaign_is_open(campaign=campaign):
         return False
     if campaign.eligible_segment_id is None:
         return True

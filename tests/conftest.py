@@ -137,12 +137,12 @@ def server_url(live_server):
 
 @pytest.fixture(params=["one statement", "stepwise"])
 def conversion_path(request, monkeypatch):
-    """registerconversionevent both ways: on PostgreSQL in two round trips (the database function
-    of wallets migration 0009), and step by step as on SQLite (``wallets.sql.CONVERSION`` empty)."""
+    """registerconversionevent both ways: on PostgreSQL in one round trip (the database function
+    of wallets migration 0015), and step by step as on SQLite (``wallets.sql.CONVERSION_CALL`` empty)."""
     from wallets import sql as wallets_sql
 
     if request.param == "stepwise":
-        monkeypatch.setattr(wallets_sql, "CONVERSION", {})
+        monkeypatch.setattr(wallets_sql, "CONVERSION_CALL", {})
     return request.param
 
 

@@ -2,6 +2,7 @@
 test would notice going stale. Small sizes, on the test database."""
 
 import importlib
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -54,18 +55,40 @@ def test_the_till_benchmark_issues_coupons_a_till_can_redeem(bench_module, clien
     assert response.status_code == 200, response.content
 
 
-def test_the_companion_benchmark_replays_the_balance_statement_the_app_sends(bench_module):
+def replayed_for_bench_7(companion, verb: str, function: str) -> list[tuple]:
+    """The rows of the companion bench's replay of ``verb`` for user bench-7: the captured call must
+    be one statement of ``function``, no transaction."""
     from django.db import connection
 
+    companion.seed(20)
+    events = companion.capture(verb, n=1)
+    assert [e for e in events if f"{function}(" in e] == events
+    replayed = companion.pgbench_script(verb, events, 1).splitlines()[-1]
+    with connection.cursor() as cursor:
+        cursor.execute(re.sub(r":n\b", "7", replayed).rstrip(";"))  # not the casts' ::numeric
+        return cursor.fetchall()
+
+
+def test_the_companion_benchmark_replays_the_balance_statement_the_app_sends(bench_module):
     from orgs.models import Customer
 
     companion = bench_module("companion")
-    companion.seed(20)
-    events = companion.capture("getuserbalance", n=1)
-    assert [e for e in events if "wallets_user_balance(" in e] == events  # one statement, no transaction
-    replayed = companion.pgbench_script("getuserbalance", events, 1).splitlines()[-1]
-    with connection.cursor() as cursor:
-        cursor.execute(replayed.replace(":n", "7").rstrip(";"))
-        rows = cursor.fetchall()
+    rows = replayed_for_bench_7(companion, "getuserbalance", "wallets_user_balance")
     bench_7 = Customer.objects.get(org_id=companion.ORG, external_id="bench-7")
     assert [(row[0], row[2], row[7]) for row in rows] == [(bench_7.pk, "bench-referral", Decimal("30.00"))]
+
+
+def test_the_companion_benchmark_replays_the_conversion_call_the_app_sends(bench_module, monkeypatch):
+    from events import outbox
+    from orgs.models import Customer
+    from wallets.models import EarnedReward
+
+    monkeypatch.setattr(outbox, "_dispatch_soon", lambda event_pks: None)  # the bench queues them to Redis
+    companion = bench_module("companion")
+    [(outcome, _lines, event_ids)] = replayed_for_bench_7(
+        companion, "registerconversionevent", "wallets_conversion_call"
+    )
+    bench_7 = Customer.objects.get(org_id=companion.ORG, external_id="bench-7")
+    paid = EarnedReward.objects.filter(conversion__customer=bench_7).values_list("beneficiary", "customer_id", "amount")
+    assert (outcome, len(event_ids)) == ("paid", 1)
+    assert sorted(paid) == [("friend", bench_7.pk, Decimal("2.50")), ("referrer", bench_7.referrer_id, Decimal("5.00"))]

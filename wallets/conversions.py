@@ -5,77 +5,48 @@ A conversion creates all its rewards in one transaction; its ``tskey`` is claime
 constraint (a concurrent repeat waits for the first and then answers what it answered); a rule's
 ``per_user`` limit is one upsert on ``RuleUsage`` that refuses past the limit (the row lock
 serialises racers). Lock order: the tskey claim, rule usages in rule id order, then coupons
-(``wallets.earning``).
+(``wallets.earning``). What a conversion pays is decided in ``wallets.conversion_plan``; on
+PostgreSQL the whole call is usually one statement (``wallets.conversion_call``).
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import DomainError
 from core.idempotency import keys_claim
-from core.money import ZERO
-from events.outbox import customer_ref, events_emit, events_written
-from orgs.errors import NotEligible, UnknownUser, UnknownUserKey
-from orgs.models import Campaign, Customer, EventKind
-from orgs.selectors import (
-    campaign_is_eligible,
-    campaign_named,
-    customer_key,
-    customer_segment_ids,
-    growth_hack_named,
-)
+from events.outbox import events_emit
+from orgs.errors import NotEligible
+from orgs.models import Customer, EventKind
+from orgs.selectors import campaign_is_eligible, campaign_named, customer_key, customer_segment_ids, growth_hack_named
 
 from . import sql
-from .earning import AUTOMATIC_COUPONS, coupons_hand_out, reward_fields, share_of
+from .conversion_call import register_in_one_statement
+from .conversion_plan import (
+    ConversionInput,
+    ConversionResult,
+    Created,
+    Parties,
+    Party,
+    Planned,
+    RewardLine,
+    answered,
+    conversion_payloads,
+    plan_of,
+    rules_in_lock_order,
+    rules_matching,
+    sides_of,
+    unknown_user,
+    value_required,
+)
+from .earning import coupons_hand_out
 from .errors import TransactionValueRequired
 from .models import CampaignRule, ConversionEvent, EarnedReward
-from .selectors import rules_for_event
 
-
-@dataclass(frozen=True)
-class ConversionInput:
-    event_name: str
-    transaction_value: Decimal | None = None
-    transaction_unit: str = ""
-    extra_info: str = ""
-    tskey: str | None = None
-    campaign_code: str | None = None
-    growth_hack: str | None = None  # the name as sent (checked after the user)
-
-
-@dataclass(frozen=True)
-class RewardLine:
-    """One reward a conversion created, as its answer lists it (kept for repeats of the tskey)."""
-
-    code: str
-    campaign_code: str
-    beneficiary: str
-    user_key: str
-    amount: Decimal | None
-    review_status: str
-    redeemed: bool
-
-    def stored(self) -> dict:
-        return {**self.__dict__, "amount": None if self.amount is None else str(self.amount)}
-
-    @classmethod
-    def from_stored(cls, data: dict) -> RewardLine:
-        return cls(**{**data, "amount": None if data["amount"] is None else Decimal(data["amount"])})
-
-
-@dataclass(frozen=True)
-class ConversionResult:
-    rewards: list[RewardLine]
-    replayed: bool = False
+__all__ = ["ConversionInput", "ConversionResult", "RewardLine", "conversion_register"]
 
 
 _USAGE_TAKE = """
@@ -84,43 +55,6 @@ _USAGE_TAKE = """
      WHERE wallets_ruleusage.count < %s
     RETURNING count
 """
-
-
-@dataclass(frozen=True)
-class Party:
-    """The user of a conversion, or its referrer, as the rules and the events need them: read in
-    the call's first statement, never a model."""
-
-    pk: int
-    org_id: int
-    external_id: str
-    email: str | None
-    mobile: str | None
-    user_key: uuid.UUID
-    name: str
-    blocked: bool
-    segment_ids: frozenset[int]
-    referrer_id: int | None = None
-
-
-@dataclass(frozen=True)
-class _Parties:
-    customer: Party
-    referrer: Party | None
-    conversion_id: int | None  # allocated in the same statement (the one-statement path)
-
-
-@dataclass
-class _Planned:
-    number: int  # its place in the plan: the reward's code is av-<conversion>-<number>
-    rule: CampaignRule
-    beneficiary: str
-    who: Party
-    amount: Decimal | None
-
-    @property
-    def review_status(self) -> str:
-        return EarnedReward.Review.UNDER_REVIEW if self.rule.review_days > 0 else EarnedReward.Review.APPROVED
 
 
 def conversion_register(*, org_id: int, kind: str, value: str, conversion: ConversionInput) -> ConversionResult:
@@ -136,14 +70,25 @@ def conversion_register(*, org_id: int, kind: str, value: str, conversion: Conve
     (Word_of_Mouth, only when the user has a referrer), or the user (Loyalty_Program); within the
     rule's ``per_user``. A refusal writes nothing.
 
-    On PostgreSQL a call is two round trips: one read (the user, the referrer, their segments,
-    the conversion's id) and one call of ``wallets_conversion_register`` (migration 0009), which
-    claims the tskey, takes the rules' usages, writes the rewards, the answer and the events in
-    its one transaction. Coupons handed out at once, and other databases, go step by step
-    (``_register_stepwise``), with the same outcome.
+    On PostgreSQL a call is one round trip when what it pays is decided without the user but for
+    the user's own part (``register_in_one_statement``): the database function of migration 0015
+    finds the user and its referrer, keeps the rule sides that apply to them, claims the tskey,
+    takes the rules' usages, writes the rewards, the answer and the events in its one transaction.
+    A refusal, coupons handed out at once, and other databases go step by step
+    (``_register_by_steps``), with the same outcome.
     """
-    statements = sql.CONVERSION.get(connection.vendor)
-    parties = _parties(org_id=org_id, kind=kind, value=value, statement=statements and statements["parties"])
+    statement = sql.CONVERSION_CALL.get(connection.vendor)
+    if statement is not None:
+        done = register_in_one_statement(
+            org_id=org_id, kind=kind, value=value, conversion=conversion, statement=statement
+        )
+        if done is not None:
+            return done
+    return _register_by_steps(org_id=org_id, kind=kind, value=value, conversion=conversion)
+
+
+def _register_by_steps(*, org_id: int, kind: str, value: str, conversion: ConversionInput) -> ConversionResult:
+    parties = _parties(org_id=org_id, kind=kind, value=value)
     customer = parties.customer
     try:
         rules = _rules(customer=customer, conversion=conversion)
@@ -154,32 +99,18 @@ def conversion_register(*, org_id: int, kind: str, value: str, conversion: Conve
                 return earlier
         raise
     now = timezone.now()
-    planned = _plan(parties=parties, rules=rules, conversion=conversion)
-    if statements and parties.conversion_id is not None and not any(_hands_out_coupon(p) for p in planned):
-        return _register_in_one_statement(
-            parties=parties, planned=planned, conversion=conversion, now=now, statement=statements["register"]
-        )
+    planned = plan_of(parties=parties, sides=sides_of(rules=rules, conversion=conversion))
     return _register_stepwise(customer=customer, planned=planned, conversion=conversion, now=now)
 
 
-def _parties(*, org_id: int, kind: str, value: str, statement: str | None) -> _Parties:
+def _parties(*, org_id: int, kind: str, value: str) -> Parties:
     """The user (``UnknownUserKey`` / ``UnknownUser`` if none) and its referrer, with their segments."""
     key = customer_key(kind=kind, value=value)
-    row = None
-    if key is not None and statement is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(statement.format(column=key[0]), {"org": org_id, "value": key[1]})
-            row = cursor.fetchone()
-        if row is not None:
-            customer = Party(*row[:8], frozenset(row[9]), referrer_id=row[8])
-            referrer = Party(row[8], org_id, *row[10:16], frozenset(row[16])) if row[8] is not None else None
-            return _Parties(customer=customer, referrer=referrer, conversion_id=row[17])
-    elif key is not None:
-        found = Customer.objects.filter(org_id=org_id, **{key[0]: key[1]}).first()
-        if found is not None:
-            referrer = Customer.objects.filter(pk=found.referrer_id).first() if found.referrer_id else None
-            return _Parties(customer=_party(found), referrer=referrer and _party(referrer), conversion_id=None)
-    raise (UnknownUserKey if kind == "user_key" else UnknownUser)(identifier=value)
+    found = Customer.objects.filter(org_id=org_id, **{key[0]: key[1]}).first() if key is not None else None
+    if found is None:
+        raise unknown_user(kind=kind, value=value)
+    referrer = Customer.objects.filter(pk=found.referrer_id).first() if found.referrer_id else None
+    return Parties(customer=_party(found), referrer=referrer and _party(referrer))
 
 
 def _party(customer: Customer) -> Party:
@@ -198,17 +129,8 @@ def _rules(*, customer: Party, conversion: ConversionInput) -> list[CampaignRule
         and not campaign_is_eligible(campaign=campaign, customer=customer, segment_ids=customer.segment_ids)
     ):
         raise NotEligible(campaign=conversion.campaign_code)
-    rules = [
-        rule
-        for rule in rules_for_event(org_id=customer.org_id, event_name=conversion.event_name)
-        if (campaign is None or rule.campaign_id == campaign.pk)
-        and (growth_hack is None or rule.campaign.growth_hack == growth_hack)
-    ]
-    if conversion.transaction_value is None and any(
-        side is not None and side.percent is not None
-        for rule in rules
-        for side in (rule.side(name) for name in CampaignRule.SIDES)
-    ):
+    rules = rules_matching(org_id=customer.org_id, conversion=conversion, campaign=campaign, growth_hack=growth_hack)
+    if value_required(rules=rules, conversion=conversion):
         raise TransactionValueRequired(event=conversion.event_name)
     return rules
 
@@ -229,7 +151,7 @@ def _replayed(*, customer: Party, tskey: str) -> ConversionResult:
         .values_list("answer", flat=True)
         .get()
     )
-    return ConversionResult(rewards=[RewardLine.from_stored(r) for r in answer or []], replayed=True)
+    return answered(answer, replayed=True)
 
 
 def _claim(*, customer: Party, conversion: ConversionInput, now) -> int | None:
@@ -248,113 +170,12 @@ def _claim(*, customer: Party, conversion: ConversionInput, now) -> int | None:
     return claimed[0][0] if claimed else None
 
 
-def _plan(*, parties: _Parties, rules: list[CampaignRule], conversion: ConversionInput) -> list[_Planned]:
-    """What each rule pays to whom if its usage allows, numbered in rule order."""
-    customer, referrer = parties.customer, parties.referrer
-    planned: list[_Planned] = []
-    for rule in rules:
-        campaign = rule.campaign
-        if not campaign_is_eligible(campaign=campaign, customer=customer, segment_ids=customer.segment_ids):
-            continue
-        if campaign.growth_hack == Campaign.GrowthHack.WORD_OF_MOUTH:
-            if referrer is None:
-                continue
-            sides = [("friend", customer)]
-            if campaign_is_eligible(campaign=campaign, customer=referrer, segment_ids=referrer.segment_ids):
-                sides.insert(0, ("referrer", referrer))
-        else:
-            sides = [("user", customer)]
-        for name, who in sides:
-            side = rule.side(name)
-            if side is None:
-                continue
-            amount = share_of(side=side, transaction_value=conversion.transaction_value)
-            if amount is not None and amount <= ZERO:
-                continue  # a percentage of a tiny value: nothing to earn
-            planned.append(_Planned(len(planned) + 1, rule=rule, beneficiary=name, who=who, amount=amount))
-    return planned
-
-
-def _hands_out_coupon(plan: _Planned) -> bool:
-    return (
-        plan.amount is None
-        and plan.review_status == EarnedReward.Review.APPROVED
-        and plan.rule.campaign.coupon_distribution in AUTOMATIC_COUPONS
-    )
-
-
-def _paid_rules(planned: list[_Planned]) -> list[CampaignRule]:
-    """The rules of the plan, each once, in id order: the order their usages are locked in."""
-    return sorted({plan.rule.pk: plan.rule for plan in planned}.values(), key=lambda rule: rule.pk)
-
-
-@dataclass(frozen=True)
-class _Created:
-    plan: _Planned
-    code: str
-    coupon: object = None  # coupons.models.Coupon handed out at once (step by step only)
-
-    def line(self) -> RewardLine:
-        return RewardLine(
-            code=self.code,
-            campaign_code=self.plan.rule.campaign.code,
-            beneficiary=self.plan.beneficiary,
-            user_key=str(self.plan.who.user_key),
-            amount=self.plan.amount,
-            review_status=self.plan.review_status,
-            redeemed=self.coupon is not None,
-        )
-
-
-def _register_in_one_statement(
-    *, parties: _Parties, planned: list[_Planned], conversion: ConversionInput, now, statement: str
-) -> ConversionResult:
-    """The claim, the usages, the rewards, the answer and the events in one call of the database
-    function (its own transaction: a refusal by the tskey writes nothing more)."""
-    customer, conversion_id = parties.customer, parties.conversion_id
-    created = [_Created(plan=plan, code=f"av-{conversion_id}-{plan.number}") for plan in planned]
-    rules = _paid_rules(planned)
-    rewards = [
-        {
-            "rule": c.plan.rule.pk,
-            "campaign": c.plan.rule.campaign_id,
-            "customer": c.plan.who.pk,
-            "amount": c.plan.amount,
-            "review": c.plan.review_status,
-            "review_until": now + timedelta(days=c.plan.rule.review_days) if c.plan.rule.review_days else None,
-            "beneficiary": c.plan.beneficiary,
-            "code": c.code,
-        }
-        for c in created
-    ]
-    answer = [[c.plan.rule.pk, c.line().stored()] for c in created] if conversion.tskey is not None else None
-    events = []
-    for rule_id, payload in _conversion_payloads(
-        customer=customer, conversion=conversion, conversion_id=conversion_id, created=created, now=now
-    ):
-        events.append({"rule": rule_id, "event_id": uuid.uuid4(), "kind": EventKind.CONVERSION, "payload": payload})
-    params = [
-        conversion_id, customer.org_id, customer.pk, conversion.event_name, conversion.transaction_value,
-        conversion.transaction_unit, conversion.extra_info, conversion.tskey, now,
-        [rule.pk for rule in rules], [rule.per_user for rule in rules],
-        _json(rewards), None if answer is None else _json(answer), _json(events),
-    ]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-        claimed, paid, event_pks = cursor.fetchone()
-    if not claimed:
-        return _replayed(customer=customer, tskey=conversion.tskey)
-    events_written(event_pks=list(event_pks or []))
-    paid = set(paid or [])
-    return ConversionResult(rewards=[c.line() for c in created if c.plan.rule.pk in paid])
-
-
-def _json(value) -> str:
-    return json.dumps(value, cls=DjangoJSONEncoder)
+def _paid_rules(planned: list[Planned]) -> list[CampaignRule]:
+    return rules_in_lock_order(plan.rule for plan in planned)
 
 
 def _register_stepwise(
-    *, customer: Party, planned: list[_Planned], conversion: ConversionInput, now
+    *, customer: Party, planned: list[Planned], conversion: ConversionInput, now
 ) -> ConversionResult:
     """The same step by step, in one transaction: for other databases, and for coupons handed out
     at once (taken from the pools with SKIP LOCKED through ``coupons_disburse``)."""
@@ -385,14 +206,14 @@ def _register_stepwise(
             coupons_hand_out(rewards=rewards, now=now)
         by_code = {reward.code: reward for reward in rewards}
         created = [
-            _Created(plan=plan, code=code, coupon=by_code[code].coupon if by_code[code].coupon_id else None)
+            Created(plan=plan, code=code, coupon=by_code[code].coupon if by_code[code].coupon_id else None)
             for plan in planned
             if (code := f"av-{conversion_id}-{plan.number}") in by_code
         ]
         lines = [c.line() for c in created]
         if conversion.tskey is not None:
             ConversionEvent.objects.filter(pk=conversion_id).update(answer=[line.stored() for line in lines])
-        payloads = _conversion_payloads(
+        payloads = conversion_payloads(
             customer=customer, conversion=conversion, conversion_id=conversion_id, created=created, now=now
         )
         events_emit(events=[(customer.org_id, EventKind.CONVERSION, payload) for _, payload in payloads])
@@ -404,50 +225,3 @@ def _usage_take(*, rule: CampaignRule, customer: Party) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(_USAGE_TAKE, [customer.org_id, rule.pk, customer.pk, rule.per_user])
         return cursor.fetchone() is not None
-
-
-# --- events ---------------------------------------------------------------------------------------
-
-
-def _conversion_payloads(
-    *, customer: Party, conversion: ConversionInput, conversion_id: int, created: list[_Created], now
-) -> list[tuple[int, dict]]:
-    """One event per campaign that paid (a campaign has one rule per event name: per rule), with
-    every reward created in exactly one: (rule id, payload)."""
-    by_rule: dict[int, list[_Created]] = {}
-    for c in created:
-        by_rule.setdefault(c.plan.rule.pk, []).append(c)
-    seen = {"id": conversion_id, "eventName": conversion.event_name, "extraInfo": conversion.extra_info}
-    payloads = []
-    for rule_id, group in by_rule.items():
-        rewards = [
-            reward_fields(
-                code=c.code,
-                rule_id=rule_id,
-                beneficiary=c.plan.beneficiary,
-                who=c.plan.who,
-                campaign=c.plan.rule.campaign,
-                amount=c.plan.amount,
-                review_status=c.plan.review_status,
-                redeemed=c.coupon is not None,
-                earned_at=now,
-                coupon=c.coupon,
-                conversion=seen,
-            )
-            for c in group
-        ]
-        payload = {
-            "conversion": {
-                "id": conversion_id,
-                "eventName": conversion.event_name,
-                "extraInfo": conversion.extra_info,
-                "transactionValue": conversion.transaction_value,
-                "transactionUnit": conversion.transaction_unit,
-                "tskey": conversion.tskey,
-            },
-            "customer": customer_ref(customer, user_key=True),
-            "campaign": rewards[0]["campaign"],
-            "rewards": rewards,
-        }
-        payloads.append((rule_id, payload))
-    return payloads

@@ -199,7 +199,8 @@ class ConversionEvent(models.Model):
     ``answer`` keeps the first call's rewards so that a repeat answers the same.
     """
 
-    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: conversionevent_customer leads with it
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversion_events")
     event_name = models.CharField(max_length=100)
     transaction_value = MoneyField(null=True, blank=True)
@@ -225,7 +226,8 @@ class RuleUsage(models.Model):
     """How many of one user's events a rule has paid: the ``per_user`` limit, kept by one upsert."""
 
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
-    rule = models.ForeignKey(CampaignRule, on_delete=models.CASCADE, related_name="usages")
+    # no index of its own: ruleusage_rule_customer leads with it
+    rule = models.ForeignKey(CampaignRule, on_delete=models.CASCADE, related_name="usages", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     count = models.PositiveIntegerField(default=0)
 
@@ -261,7 +263,8 @@ class EarnedReward(models.Model):
         FRIEND = "friend"
         USER = "user"
 
-    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: earnedreward_org_code leads with it
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+", db_index=False)
     code = models.CharField(max_length=100, help_text="AppVirality reward detail id (rewarddtlid).")
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="earned_rewards")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="earned_rewards")

@@ -68,28 +68,17 @@ REDEEM_FROM_POOL = {
 }
 
 
-# registerconversionevent on PostgreSQL (``wallets.conversions``): two round trips.
-# ``parties``: the user found by its identifier (``{column}``), its referrer, the segments of both
-# and the id the conversion will have, in one read. ``register``: the database function of
-# migration 0009, in its own transaction: the tskey claimed (a unique constraint; a concurrent
-# repeat waits for the first), the rules' usages taken in rule id order (each refused past its
-# per_user), the rewards of the rules that paid, the answer kept for repeats and one outbox event
-# per rule that paid. It returns (claimed, the rule ids that paid, the outbox ids).
-CONVERSION = {
-    "postgresql": {
-        "parties": """
-            SELECT cu.id, cu.org_id, cu.external_id, cu.email, cu.mobile, cu.user_key, cu.name, cu.blocked,
-                   cu.referrer_id, ARRAY(SELECT s.segment_id FROM orgs_customersegment s WHERE s.customer_id = cu.id),
-                   re.external_id, re.email, re.mobile, re.user_key, re.name, re.blocked,
-                   ARRAY(SELECT s.segment_id FROM orgs_customersegment s WHERE s.customer_id = re.id),
-                   nextval(pg_get_serial_sequence('wallets_conversionevent', 'id')) AS conversion_id
-              FROM orgs_customer cu LEFT JOIN orgs_customer re ON re.id = cu.referrer_id
-             WHERE cu.org_id = %(org)s AND cu.{column} = %(value)s
-        """,
-        "register": "SELECT claimed, paid, events FROM wallets_conversion_register(%s::bigint, %s::bigint, "
-        "%s::bigint, %s::text, %s::numeric, %s::text, %s::text, %s::text, %s::timestamptz, %s::bigint[], "
-        "%s::integer[], %s::jsonb, %s::jsonb, %s::jsonb)",
-    },
+# registerconversionevent on PostgreSQL (``wallets.conversions``): one round trip, its own
+# transaction: the database function of migration 0015 finds the user by the column its identifier
+# names, keeps the rule sides that apply to it and its referrer, claims the tskey (a unique
+# constraint; a concurrent repeat waits for the first), takes the rules' usages in rule id order
+# (each refused past its per_user), writes the rewards of the rules that paid, the answer kept for
+# repeats and one outbox event per rule that paid. It returns (outcome, the answer's lines, the
+# outbox ids). Empty: step by step everywhere (SQLite's way; the tests run both).
+CONVERSION_CALL = {
+    "postgresql": "SELECT outcome, lines, event_ids FROM wallets_conversion_call(%s::bigint, %s::text, %s::text, "
+    "%s::text, %s::numeric, %s::text, %s::text, %s::text, %s::timestamptz, %s::bigint, %s::jsonb, %s::bigint[], "
+    "%s::integer[], %s::jsonb, %s::jsonb)",
 }
 
 
