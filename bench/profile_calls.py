@@ -1,9 +1,8 @@
 """Profile of the hot calls: where one call's time goes, by layer, on PostgreSQL.
 
-Loads the data of bench/redeem.py, bench/issue.py, bench/companion.py and bench/till.py, then drives
-each hot call (Redeem Rewards by pool and by amount, Issue Reward with 1 POINTS reward and with 5
-mixed rewards, AppVirality getuserbalance and registerconversionevent, Capillary's till calls:
-points isredeemable, redeem and reverse, coupon isredeemable and redeem) in this process,
+Loads the data of bench/redeem.py, bench/issue.py and bench/companion.py, then drives each hot call
+(Redeem Rewards by pool and by amount, Issue Reward with 1 POINTS reward and with 5 mixed rewards,
+AppVirality getuserbalance and registerconversionevent, a referral Signup) in this process,
 through Django's WSGI handler (the whole middleware stack, as gunicorn calls it; no HTTP), one
 call after another, for a random user each time:
 
@@ -16,7 +15,7 @@ call after another, for a random user each time:
    The functions of our code with the most inclusive time are listed under each call.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/rewards_profile python bench/profile_calls.py [--calls 300]
-        [--html DIR] (a pyinstrument HTML report per call) [--only pool,amount,1,5,getuserbalance,till,...]
+        [--html DIR] (a pyinstrument HTML report per call) [--only pool,amount,1,5,getuserbalance,...]
 
 Events are queued to the Redis of BENCH_REDIS_URL (default redis://127.0.0.1:6379/12) by the
 publisher thread, as in production; that thread is not in the samples (main thread only). For a
@@ -47,7 +46,6 @@ os.environ["API_RATE_LIMIT_PER_MINUTE"] = "0"
 import companion as companion_bench  # noqa: E402  (bench/ is on sys.path when run as a script)
 import issue as issue_bench  # noqa: E402
 import redeem as redeem_bench  # noqa: E402  (both queue events to the bench Redis: common.events_to_redis)
-import till as till_bench  # noqa: E402
 from common import postgres_ready  # noqa: E402
 
 OURS = ("orgs", "wallets", "coupons", "catalogue", "core", "rewards_site", "appvirality", "capillary")
@@ -81,12 +79,11 @@ def layer(path: str, function: str) -> str | None:
 # --- the calls -------------------------------------------------------------------------------------
 
 
-def environ(path: str, body: dict | None, headers: dict | None = None) -> dict:
-    """The WSGI environ of a POST of ``body``, or of a GET when ``body`` is None."""
-    raw = json.dumps(body).encode() if body is not None else b""
+def environ(path: str, body: dict, headers: dict | None = None) -> dict:
+    raw = json.dumps(body).encode()
     path, _, query = path.partition("?")
     env = {
-        "REQUEST_METHOD": "POST" if body is not None else "GET",
+        "REQUEST_METHOD": "POST",
         "PATH_INFO": path,
         "QUERY_STRING": query,
         "CONTENT_TYPE": "application/json",
@@ -144,7 +141,6 @@ def calls(users: int) -> dict:
         return build
 
     return {
-        **till_calls(),
         "AppVirality getuserbalance": companion("getuserbalance"),
         "AppVirality registerconversionevent": companion("registerconversionevent"),
         "Redeem Rewards by pool": redeem(redeem_bench.MODES["pool disbursal"]),
@@ -152,76 +148,6 @@ def calls(users: int) -> dict:
         "Issue Reward, 1 POINTS reward": issue(issue_bench.SINGLE),
         "Issue Reward, 5 mixed rewards": issue(issue_bench.MIXED),
     }
-
-
-TILL_COUPONS = 20_000  # BC1.. redeemed in order by coupon/redeem; isredeemable asks about the last 5,000
-TILL_REVERSED_NUMBER = "profile-reversed"
-
-
-def till_calls() -> dict:
-    """Capillary's calls at the till (bench/till.py's org), each for a random customer. What they
-    need of the loaded data is read at the first call (after the setup), outside the timings' loop."""
-    headers = {"Authorization": till_bench._auth()}
-    customers = till_bench.CUSTOMERS
-    counter = iter(range(10**9))
-    loaded: dict = {}
-
-    def data() -> dict:
-        if not loaded:
-            from coupons.models import Coupon
-            from wallets.models import PointsRedemption
-
-            redeemed = Coupon.objects.filter(org_id=till_bench.BENCH_ORG, status="REDEEMED").count()
-            loaded["coupons"] = iter(range(redeemed + 1, TILL_COUPONS - 5_000))
-            loaded["reversed"] = PointsRedemption.objects.get(
-                org_id=till_bench.BENCH_ORG, transaction_number=TILL_REVERSED_NUMBER
-            ).reference
-        return loaded
-
-    def get(path: str, query: str):
-        return environ(f"{path}?username={till_bench.TILL}&{query}", None, headers)
-
-    def points_isredeemable():
-        customer = random.randint(1, customers)
-        return get("/v1.1/points/isredeemable", f"external_id=bench-{customer}&points=1&skip_validation=true")
-
-    def points_redeem():
-        body = till_bench.points_body(random.randint(1, customers), f"profile-{time.time_ns()}-{next(counter)}")
-        return environ(till_bench.POINTS_PATH, body, headers)
-
-    def points_reverse():
-        identifier = {"type": "externalId", "value": "bench-1"}
-        body = {"redemptionId": data()["reversed"], "pointsToBeReversed": "0.01", "identifier": identifier}
-        return environ(f"/v2/points/reverse?username={till_bench.TILL}", body, headers)
-
-    def coupon_isredeemable():
-        n = random.randint(TILL_COUPONS - 4_999, TILL_COUPONS)
-        return get("/v1.1/coupon/isredeemable", f"code=BC{n}&external_id=bench-{n % customers + 1}")
-
-    def coupon_redeem():
-        body = till_bench.coupon_body(next(data()["coupons"]), f"profile-{time.time_ns()}-{next(counter)}")
-        return environ(till_bench.COUPON_PATH, body, headers)
-
-    return {
-        "Capillary till points/isredeemable": points_isredeemable,
-        "Capillary till points/redeem": points_redeem,
-        "Capillary till points/reverse": points_reverse,
-        "Capillary till coupon/isredeemable": coupon_isredeemable,
-        "Capillary till coupon/redeem": coupon_redeem,
-    }
-
-
-def till_setup() -> None:
-    """bench/till.py's org with ``TILL_COUPONS`` coupons, and the redemption points/reverse reverses."""
-    from django.test import Client
-
-    till_bench.setup(coupons=TILL_COUPONS)
-    body = till_bench.points_body(1, TILL_REVERSED_NUMBER)
-    body["root"]["redeem"][0]["points_redeemed"] = "100000"
-    response = Client(HTTP_HOST="127.0.0.1").post(
-        till_bench.POINTS_PATH, json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=till_bench._auth()
-    )
-    assert response.status_code == 200, response.content
 
 
 def call(handler, build) -> int:
@@ -294,14 +220,14 @@ def setup(users: int, names: list[str]) -> None:
 
     if any("AppVirality" in name for name in names):
         companion_bench.seed(users)
-    if not all("AppVirality" in name or "Capillary till" in name for name in names):
-        with transaction.atomic():  # its ids would collide with the redeem seed's fixed sequence starts
-            org_purge(org_id=issue_bench.BENCH_ORG)
-        budget = 20_000
-        redeem_bench.seed(users, rewards_per_user=budget // users + 1, coupons=budget)
-        issue_bench.setup()
-    if any("Capillary till" in name for name in names):
-        till_setup()  # after the redeem seed, which sets the id sequences back (a wallet's entries run in id order)
+    if all("AppVirality" in name for name in names):
+        return
+
+    with transaction.atomic():  # its ids would collide with the redeem seed's fixed sequence starts
+        org_purge(org_id=issue_bench.BENCH_ORG)
+    budget = 20_000
+    redeem_bench.seed(users, rewards_per_user=budget // users + 1, coupons=budget)
+    issue_bench.setup()
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ from .auth import (
     oauth_token_generate,
 )
 from .errors import capillary_exception_handler, oauth_exception_handler
-from .parsing import JsonOnly, drf_response, query_of
+from .parsing import JsonOnly, query_of
 from .render import issue_answer
 
 MAX_REWARDS_PER_CALL = 50
@@ -432,23 +432,20 @@ class RewardIssueApi(_CapillaryApi):
         examples=[OpenApiExample("Capillary's sample", value=SEED_REQUEST, request_only=True)],
     )
     def post(self, request):
-        return drf_response(rewards_issue_answer(request))
-
-
-def rewards_issue_answer(request) -> tuple[int, dict]:
-    caller = _caller(request)
-    scope = _scope(request, caller)
-    skip_validation = request.query_params.get("skip_validation", "").strip().lower() in ("true", "1", "yes")
-    serializer = IssueInputSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    outcome = rewards_issue(
-        org_id=caller.org_id,
-        till_username=caller.till_username or "",
-        scope=scope,
-        call=issue_call_from(serializer.validated_data),
-        skip_validation=skip_validation,
-    )
-    return issue_answer(outcome)
+        caller = _caller(request)
+        scope = _scope(request, caller)
+        skip_validation = request.query_params.get("skip_validation", "").strip().lower() in ("true", "1", "yes")
+        serializer = IssueInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = rewards_issue(
+            org_id=caller.org_id,
+            till_username=caller.till_username or "",
+            scope=scope,
+            call=issue_call_from(serializer.validated_data),
+            skip_validation=skip_validation,
+        )
+        http_status, body = issue_answer(outcome)
+        return Response(body, status=http_status)
 
 
 class ValidationCodeInputSerializer(serializers.Serializer):

@@ -117,11 +117,7 @@ def _error_headers(exc, http_status: int) -> dict:
     return {}
 
 
-# Each format's refusal of a call: (HTTP status, body, headers) of an exception, or None (the
-# exception goes on: a 500). The plain views answer with these; the DRF views through ``drf_handler``.
-
-
-def capillary_error(exc) -> tuple[int, dict, dict] | None:
+def capillary_exception_handler(exc, context):
     """Capillary body ``{"status": {success, code, message[, partnerError]}, "rewards": []}``."""
     error = _error(exc)
     if error is None:
@@ -130,52 +126,13 @@ def capillary_error(exc) -> tuple[int, dict, dict] | None:
     status = {"success": False, "code": code, "message": message}
     if partner is not None:
         status["partnerError"] = partner
-    return http_status, {"status": status, "rewards": []}, _error_headers(exc, http_status)
+    return Response({"status": status, "rewards": []}, status=http_status, headers=_error_headers(exc, http_status))
 
 
-def oauth_error(exc) -> tuple[int, dict, dict] | None:
+def oauth_exception_handler(exc, context):
     """Capillary OAuth body ``{"data": null, "errors": [{code, message}]}``."""
     error = _error(exc)
     if error is None:
         return None
     http_status, code, message, _ = error
-    return http_status, {"data": None, "errors": [{"code": code, "message": message}]}, {}
-
-
-def v11_error(exc) -> tuple[int, dict, dict] | None:
-    """The till's v1.1 envelope without an item: ``{"response": {"status": {success, code, message}}}``."""
-    error = _error(exc)
-    if error is None:
-        return None
-    http_status, code, message, _ = error
-    body = {"response": {"status": {"success": False, "code": code, "message": message}}}
-    headers = {"WWW-Authenticate": 'Basic realm="rewards"'} if http_status == 401 else {}
-    return http_status, body, headers
-
-
-def v2_error(exc) -> tuple[int, dict, dict] | None:
-    """Capillary v2 errors: ``{"errors": [{"code", "message"}]}``."""
-    error = _error(exc)
-    if error is None:
-        return None
-    http_status, code, message, _ = error
-    return http_status, {"errors": [{"code": code, "message": message}]}, {}
-
-
-def drf_handler(error_of):
-    """The DRF exception handler that answers what ``error_of`` says (None: DRF re-raises)."""
-
-    def handler(exc, context):
-        answered = error_of(exc)
-        if answered is None:
-            return None
-        http_status, body, headers = answered
-        return Response(body, status=http_status, headers=headers)
-
-    return handler
-
-
-capillary_exception_handler = drf_handler(capillary_error)
-oauth_exception_handler = drf_handler(oauth_error)
-v11_exception_handler = drf_handler(v11_error)
-v2_exception_handler = drf_handler(v2_error)
+    return Response({"data": None, "errors": [{"code": code, "message": message}]}, status=http_status)

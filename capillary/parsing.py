@@ -4,12 +4,9 @@
   numbers); query strings are checked here (``query_of``): no NUL, no value over 2,000 characters.
 * The answer is always JSON: ``format=json`` in the query is accepted and ignored, any other
   format (``format=xml``) answers 400 in JSON.
-* A call's answer is (HTTP status, body): a DRF view responds with it (``drf_response``), a plain
-  view (``capillary/plain.py``) with the same bytes.
 """
 
 from rest_framework.exceptions import ParseError
-from rest_framework.response import Response
 
 MAX_QUERY_VALUE = 2_000
 
@@ -23,21 +20,11 @@ class JsonOnly:
 
     def perform_content_negotiation(self, request, force=False):
         renderer = self.get_renderers()[0]
-        if not force and not format_served(request.query_params):
+        requested = request.query_params.get("format")
+        if not force and requested is not None and requested.strip().lower() != "json":
             request.accepted_renderer, request.accepted_media_type = renderer, renderer.media_type
             raise UnsupportedFormat()
         return renderer, renderer.media_type
-
-
-def format_served(query) -> bool:
-    """No ``format`` in the query, or ``json``."""
-    requested = query.get("format")
-    return requested is None or requested.strip().lower() == "json"
-
-
-def drf_response(answered: tuple[int, dict]) -> Response:
-    status, body = answered
-    return Response(body, status=status)
 
 
 def query_of(request) -> dict:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions
+from rest_framework.response import Response
 
 from catalogue.till_points import till_points_redeem_for, till_points_redeemable
 from core.errors import DomainError
@@ -35,8 +36,8 @@ from wallets.till import (
 )
 
 from .apis import ValidationCodeApi, _caller, _CapillaryApi, _scope
-from .errors import v2_exception_handler, v11_exception_handler
-from .parsing import drf_response, query_of
+from .errors import _error
+from .parsing import query_of
 
 # --- codes -------------------------------------------------------------------------------------
 
@@ -110,6 +111,26 @@ def _envelope(item_code: int, message: str, **body) -> dict:
     ok = item_code in (700, 800)
     status = {"success": ok, "code": 200 if ok else 500, "message": "SUCCESS" if ok else message}
     return {"response": {"status": status, **body}}
+
+
+def v11_exception_handler(exc, context):
+    """The v1.1 envelope without an item: ``{"response": {"status": {success, code, message}}}``."""
+    error = _error(exc)
+    if error is None:
+        return None
+    http_status, code, message, _ = error
+    body = {"response": {"status": {"success": False, "code": code, "message": message}}}
+    headers = {"WWW-Authenticate": 'Basic realm="rewards"'} if http_status == 401 else {}
+    return Response(body, status=http_status, headers=headers)
+
+
+def v2_exception_handler(exc, context):
+    """Capillary v2 errors: ``{"errors": [{"code", "message"}]}``."""
+    error = _error(exc)
+    if error is None:
+        return None
+    http_status, code, message, _ = error
+    return Response({"errors": [{"code": code, "message": message}]}, status=http_status)
 
 
 # --- reading the request -----------------------------------------------------------------------
@@ -264,40 +285,36 @@ class PointsIsRedeemableApi(_TillApi):
         responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
     )
     def get(self, request):
-        return drf_response(points_isredeemable_answer(request))
-
-
-def points_isredeemable_answer(request) -> tuple[int, dict]:
-    caller = _caller(request)
-    org_id = till_org(request, caller)
-    query = query_of(request)
-    ref = customer_ref(query)
-    raw_points = query.get("points")
-    ratio, payer, points = None, None, None
-    try:
-        points = points_parse(raw_points)
-        payer = points_payer_find(org_id=org_id, customer=ref, group=_group(query))
-        ratio = payer.points_currency_ratio
-        value = till_points_redeemable(
-            payer=payer,
-            points=points,
-            validation_code=_text(query, "validation_code", max_length=64),
-            skip_validation=_flag(query, "skip_validation"),
-        )
-        code, message = 800, "Points can be redeemed"
-    except points_errors.TillPointsRefused as exc:
-        code, message, value = _code_of(exc, _POINTS_CODE), str(exc), None
-        if points is not None and ratio is not None:
-            value = redeem_value(points=points, ratio=ratio)
-    redeemable = {
-        **_identity(ref, payer),
-        "points": _money_text(points) if points is not None else str(raw_points or "")[:40],
-        "is_redeemable": code == 800,
-        "points_redeem_value": _money_text(value) if value is not None else None,
-        "points_currency_ratio": str(ratio.normalize()) if ratio is not None else None,
-        "item_status": _item_status(code, message),
-    }
-    return 200, _envelope(code, message, points={"redeemable": redeemable})
+        caller = _caller(request)
+        org_id = till_org(request, caller)
+        query = query_of(request)
+        ref = customer_ref(query)
+        raw_points = query.get("points")
+        ratio, payer, points = None, None, None
+        try:
+            points = points_parse(raw_points)
+            payer = points_payer_find(org_id=org_id, customer=ref, group=_group(query))
+            ratio = payer.points_currency_ratio
+            value = till_points_redeemable(
+                payer=payer,
+                points=points,
+                validation_code=_text(query, "validation_code", max_length=64),
+                skip_validation=_flag(query, "skip_validation"),
+            )
+            code, message = 800, "Points can be redeemed"
+        except points_errors.TillPointsRefused as exc:
+            code, message, value = _code_of(exc, _POINTS_CODE), str(exc), None
+            if points is not None and ratio is not None:
+                value = redeem_value(points=points, ratio=ratio)
+        redeemable = {
+            **_identity(ref, payer),
+            "points": _money_text(points) if points is not None else str(raw_points or "")[:40],
+            "is_redeemable": code == 800,
+            "points_redeem_value": _money_text(value) if value is not None else None,
+            "points_currency_ratio": str(ratio.normalize()) if ratio is not None else None,
+            "item_status": _item_status(code, message),
+        }
+        return Response(_envelope(code, message, points={"redeemable": redeemable}))
 
 
 REDEEM_EXAMPLE = {
@@ -332,55 +349,51 @@ class PointsRedeemApi(_TillApi):
         examples=[OpenApiExample("a till's redemption", value=REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
-        return drf_response(points_redeem_answer(request))
-
-
-def points_redeem_answer(request) -> tuple[int, dict]:
-    caller, org_id, item, source = _till_item(request, "redeem")
-    ref = customer_ref(source)
-    number = _text(item, "transaction_number", "transactionNumber")
-    notes = _text(item, "notes", max_length=2000) or ""
-    when = _text(item, "redemption_time", max_length=64) or ""
-    code_given = _text(item, "validation_code", max_length=64)
-    skip = _flag(request.query_params, "skip_validation")
-    payer, points = None, None
-    try:
-        points = points_parse(item.get("points_redeemed", item.get("points")))
-        redeemed = till_points_redeem_for(
-            org_id=org_id,
-            customer=ref,
-            group=_group(source),
-            points=points,
-            transaction_number=number,
-            till_username=caller.till_username,
-            notes=notes,
-            redemption_time=when,
-            validation_code=code_given,
-            skip_validation=skip,
-        )
-        payer = redeemed.payer
-    except points_errors.TillPointsRefused as exc:
-        payer = exc.context.get("payer")
-        code = _code_of(exc, _POINTS_CODE)
+        caller, org_id, item, source = _till_item(request, "redeem")
+        ref = customer_ref(source)
+        number = _text(item, "transaction_number", "transactionNumber")
+        notes = _text(item, "notes", max_length=2000) or ""
+        when = _text(item, "redemption_time", max_length=64) or ""
+        code_given = _text(item, "validation_code", max_length=64)
+        skip = _flag(request.query_params, "skip_validation")
+        payer, points = None, None
+        try:
+            points = points_parse(item.get("points_redeemed", item.get("points")))
+            redeemed = till_points_redeem_for(
+                org_id=org_id,
+                customer=ref,
+                group=_group(source),
+                points=points,
+                transaction_number=number,
+                till_username=caller.till_username,
+                notes=notes,
+                redemption_time=when,
+                validation_code=code_given,
+                skip_validation=skip,
+            )
+            payer = redeemed.payer
+        except points_errors.TillPointsRefused as exc:
+            payer = exc.context.get("payer")
+            code = _code_of(exc, _POINTS_CODE)
+            answer = {
+                **_identity(ref, payer),
+                "points_redeemed": _money_text(points) if points is not None else "0.00",
+                "redemption_id": None,
+                "redeemed_value": "0.00",
+                "balance": _money_text(payer.balance) if payer is not None else None,
+                "item_status": _item_status(code, str(exc)),
+            }
+            return Response(_envelope(code, str(exc), responses={"points": answer}), status=400)
+        redemption = redeemed.redemption
         answer = {
             **_identity(ref, payer),
-            "points_redeemed": _money_text(points) if points is not None else "0.00",
-            "redemption_id": None,
-            "redeemed_value": "0.00",
-            "balance": _money_text(payer.balance) if payer is not None else None,
-            "item_status": _item_status(code, str(exc)),
+            "points_redeemed": _money_text(redemption.points),
+            "redemption_id": redemption.reference,
+            "redeemed_value": _money_text(redemption.redeemed_value),
+            "balance": _money_text(redemption.balance_after),
+            "item_status": _item_status(800, "Points redeemed"),
         }
-        return 400, _envelope(code, str(exc), responses={"points": answer})
-    redemption = redeemed.redemption
-    answer = {
-        **_identity(ref, payer),
-        "points_redeemed": _money_text(redemption.points),
-        "redemption_id": redemption.reference,
-        "redeemed_value": _money_text(redemption.redeemed_value),
-        "balance": _money_text(redemption.balance_after),
-        "item_status": _item_status(800, "Points redeemed"),
-    }
-    return 200, _envelope(800, "Points redeemed", responses={"points": answer})
+        return Response(_envelope(800, "Points redeemed", responses={"points": answer}))
 
 
 class PointsReverseApi(_CapillaryApi):
@@ -418,54 +431,53 @@ class PointsReverseApi(_CapillaryApi):
         ],
     )
     def post(self, request):
-        return drf_response(points_reverse_answer(request))
-
-
-def points_reverse_answer(request) -> tuple[int, dict]:
-    caller = _caller(request)
-    org_id = till_org(request, caller)
-    body = request.data
-    if not isinstance(body, dict):
-        raise TillInputError("the body must be a JSON object")
-    identifier = body.get("identifier")
-    if not isinstance(identifier, dict):
-        raise TillInputError("identifier: an object {type, value} is required")
-    kind = identifier.get("type")
-    field = {"mobile": "mobile", "email": "email", "externalId": "external_id", "external_id": "external_id"}
-    if not isinstance(kind, str) or kind not in field:
-        raise TillInputError("identifier.type: mobile, email or externalId")
-    reference = _text(body, "redemptionId", max_length=64)
-    try:
-        points = points_parse(body.get("pointsToBeReversed"))
-        payer = points_payer_find(org_id=org_id, customer=customer_ref({field[kind]: identifier.get("value")}))
-        if reference is None:
-            raise points_errors.RedemptionUnknown("redemptionId is required")
-        reversed_ = points_reverse(
-            org_id=org_id,
-            customer_id=payer.customer.pk,
-            reference=reference,
-            points=points,
-            till_username=caller.till_username,
+        caller = _caller(request)
+        org_id = till_org(request, caller)
+        body = request.data
+        if not isinstance(body, dict):
+            raise TillInputError("the body must be a JSON object")
+        identifier = body.get("identifier")
+        if not isinstance(identifier, dict):
+            raise TillInputError("identifier: an object {type, value} is required")
+        kind = identifier.get("type")
+        field = {"mobile": "mobile", "email": "email", "externalId": "external_id", "external_id": "external_id"}
+        if not isinstance(kind, str) or kind not in field:
+            raise TillInputError("identifier.type: mobile, email or externalId")
+        reference = _text(body, "redemptionId", max_length=64)
+        try:
+            points = points_parse(body.get("pointsToBeReversed"))
+            payer = points_payer_find(org_id=org_id, customer=customer_ref({field[kind]: identifier.get("value")}))
+            if reference is None:
+                raise points_errors.RedemptionUnknown("redemptionId is required")
+            reversed_ = points_reverse(
+                org_id=org_id,
+                customer_id=payer.customer.pk,
+                reference=reference,
+                points=points,
+                till_username=caller.till_username,
+            )
+        except points_errors.TillPointsRefused as exc:
+            return Response({"errors": [{"code": _code_of(exc, _POINTS_CODE), "message": str(exc)}]}, status=400)
+        return Response(
+            {
+                "redemptionId": reversed_.redemption.reference,
+                "pointsReversed": _money_text(reversed_.points),
+                "balance": _money_text(reversed_.balance),
+                "warnings": [],
+            }
         )
-    except points_errors.TillPointsRefused as exc:
-        return 400, {"errors": [{"code": _code_of(exc, _POINTS_CODE), "message": str(exc)}]}
-    return 200, {
-        "redemptionId": reversed_.redemption.reference,
-        "pointsReversed": _money_text(reversed_.points),
-        "balance": _money_text(reversed_.balance),
-        "warnings": [],
-    }
 
 
 # --- coupons -------------------------------------------------------------------------------------
 
 
 def _series_info(coupon) -> dict:
+    pool = coupon.pool
     return {
-        "id": coupon.pool_id,
-        "description": coupon.pool_description or coupon.pool_name,
-        "discount_type": coupon.discount_type or None,
-        "discount_value": _money_text(coupon.discount_value) if coupon.discount_value is not None else None,
+        "id": pool.pk,
+        "description": pool.description or pool.name,
+        "discount_type": pool.discount_type or None,
+        "discount_value": _money_text(pool.discount_value) if pool.discount_value is not None else None,
         "valid_till": coupon.expires_at.strftime("%Y-%m-%d %H:%M:%S") if coupon.expires_at else None,
     }
 
@@ -486,28 +498,31 @@ class CouponIsRedeemableApi(_TillApi):
         responses={200: _V11, 400: _V11, 401: _V11, 403: _V11, 429: _V11},
     )
     def get(self, request):
-        return drf_response(coupon_isredeemable_answer(request))
+        caller = _caller(request)
+        org_id = till_org(request, caller)
+        query = query_of(request)
+        code_text = _text(query, "code", max_length=64) or ""
+        coupon = None
+        try:
+            customer = _coupon_customer(org_id=org_id, ref=customer_ref(query))
+            if not code_text:
+                raise coupon_errors.CouponUnknown("code is required")
+            coupon = coupon_for_till(org_id=org_id, code=code_text, customer_id=customer.pk)
+            item_code, message = 700, "Coupon can be redeemed"
+        except coupon_errors.CouponNotUsable as exc:
+            item_code, message = _code_of(exc, _COUPON_CODE), str(exc)
+        status = {"code": code_text, "is_redeemable": item_code == 700, "item_status": _item_status(item_code, message)}
+        coupons = {"redemption_status": status}
+        if coupon is not None and query.get("details") == "extended":
+            coupons["series_info"] = _series_info(coupon)
+        return Response(_envelope(item_code, message, coupons=coupons))
 
 
-def coupon_isredeemable_answer(request) -> tuple[int, dict]:
-    caller = _caller(request)
-    org_id = till_org(request, caller)
-    query = query_of(request)
-    code_text = _text(query, "code", max_length=64) or ""
-    ref = customer_ref(query)
-    coupon = None
+def _coupon_customer(*, org_id: int, ref: CustomerRef):
     try:
-        coupon = coupon_for_till(
-            org_id=org_id, mobile=ref.mobile, email=ref.email, external_id=ref.external_id, code=code_text
-        )
-        item_code, message = 700, "Coupon can be redeemed"
-    except coupon_errors.CouponNotUsable as exc:
-        item_code, message = _code_of(exc, _COUPON_CODE), str(exc)
-    status = {"code": code_text, "is_redeemable": item_code == 700, "item_status": _item_status(item_code, message)}
-    coupons = {"redemption_status": status}
-    if coupon is not None and query.get("details") == "extended":
-        coupons["series_info"] = _series_info(coupon)
-    return 200, _envelope(item_code, message, coupons=coupons)
+        return points_payer_find(org_id=org_id, customer=ref).customer
+    except points_errors.CustomerUnknown as exc:
+        raise coupon_errors.CouponNotHeld("customer not found") from exc
 
 
 COUPON_REDEEM_EXAMPLE = {
@@ -538,41 +553,37 @@ class CouponRedeemApi(_TillApi):
         examples=[OpenApiExample("a till's coupon", value=COUPON_REDEEM_EXAMPLE, request_only=True)],
     )
     def post(self, request):
-        return drf_response(coupon_redeem_answer(request))
-
-
-def coupon_redeem_answer(request) -> tuple[int, dict]:
-    caller, org_id, item, source = _till_item(request, "coupon")
-    txn = item.get("transaction")
-    if not isinstance(txn, dict):
-        raise TillInputError("transaction: an object {number, amount} is required")
-    number = _text(txn, "number", max_length=64)
-    if number is None:
-        raise TillInputError("transaction.number is required")
-    amount = None
-    if txn.get("amount") not in (None, ""):
+        caller, org_id, item, source = _till_item(request, "coupon")
+        txn = item.get("transaction")
+        if not isinstance(txn, dict):
+            raise TillInputError("transaction: an object {number, amount} is required")
+        number = _text(txn, "number", max_length=64)
+        if number is None:
+            raise TillInputError("transaction.number is required")
+        amount = None
+        if txn.get("amount") not in (None, ""):
+            try:
+                amount = points_parse(txn["amount"])
+            except points_errors.PointsInvalid as exc:
+                raise TillInputError("transaction.amount: a positive amount with two decimals at most") from exc
+        code_text = _text(item, "code", max_length=64) or ""
+        ref = customer_ref(source)
         try:
-            amount = points_parse(txn["amount"])
-        except points_errors.PointsInvalid as exc:
-            raise TillInputError("transaction.amount: a positive amount with two decimals at most") from exc
-    code_text = _text(item, "code", max_length=64) or ""
-    ref = customer_ref(source)
-    try:
-        coupon_redeem_by_identifier(
-            org_id=org_id,
-            mobile=ref.mobile,
-            email=ref.email,
-            external_id=ref.external_id,
-            code=code_text,
-            transaction_number=number,
-            amount=amount,
-            till_username=caller.till_username or "",
-        )
-        item_code, message, http = 700, "Coupon redeemed", 200
-    except coupon_errors.CouponNotUsable as exc:
-        item_code, message, http = _code_of(exc, _COUPON_CODE), str(exc), 400
-    answer = {"code": code_text, "transaction_number": number, "item_status": _item_status(item_code, message)}
-    return http, _envelope(item_code, message, coupons={"coupon": answer})
+            coupon_redeem_by_identifier(
+                org_id=org_id,
+                mobile=ref.mobile,
+                email=ref.email,
+                external_id=ref.external_id,
+                code=code_text,
+                transaction_number=number,
+                amount=amount,
+                till_username=caller.till_username or "",
+            )
+            item_code, message, http = 700, "Coupon redeemed", 200
+        except coupon_errors.CouponNotUsable as exc:
+            item_code, message, http = _code_of(exc, _COUPON_CODE), str(exc), 400
+        answer = {"code": code_text, "transaction_number": number, "item_status": _item_status(item_code, message)}
+        return Response(_envelope(item_code, message, coupons={"coupon": answer}), status=http)
 
 
 @extend_schema_view(

@@ -1,14 +1,13 @@
 """Routes of the Capillary-compatible APIs. Issue Reward, OAuth, validation codes and the catalogue
 routes also answer under the gateway prefix ``/api_gateway/rewards/core/``; each answers without
 its trailing slash too (those variants are left out of the OpenAPI schema). Points and coupon
-routes at the till are served as written. The hot calls are answered by plain Django views
-(``capillary/plain.py``), the rest by their DRF views."""
+routes at the till are served as written."""
 
 import re
 
 from django.urls import path, re_path
 
-from . import apis, catalogue_apis, plain, till_apis
+from . import apis, catalogue_apis, till_apis
 
 GATEWAY = "api_gateway/rewards/core/"
 ROUTES = [
@@ -29,26 +28,21 @@ TILL_ROUTES = [
     ("v1.1/coupon/redeem", till_apis.CouponRedeemApi, "coupon-redeem"),
 ]
 
-
-def patterns(view_of) -> list:
-    """The routes, each served by ``view_of(api, **initkwargs)``."""
-    found = [path(route, view_of(view), name=name) for route, view, name in ROUTES + TILL_ROUTES]
-    found += [
-        re_path(rf"^(?:{re.escape(GATEWAY)})?{re.escape(route.rstrip('/'))}/?$", view_of(view, schema=None))
-        for route, view, _ in ROUTES
-    ]
-    found += [re_path(rf"^{re.escape(route)}/$", view_of(view, schema=None)) for route, view, _ in TILL_ROUTES]
-    # After the routes above (``v1.1/user/rewards/issue`` without its slash is Issue Reward's): any
-    # segment reaches the view, which answers a rewardId that is not an id with a 404 in JSON.
-    found.append(path("v1.1/user/rewards/<str:reward_id>", view_of(catalogue_apis.UserRewardApi), name="user-reward"))
-    found.append(
-        re_path(
-            rf"^(?:{re.escape(GATEWAY)})?v1\.1/user/rewards/(?P<reward_id>[^/]+)/?$",
-            view_of(catalogue_apis.UserRewardApi, schema=None),
-        )
+urlpatterns = [path(route, view.as_view(), name=name) for route, view, name in ROUTES + TILL_ROUTES]
+urlpatterns += [
+    re_path(rf"^(?:{re.escape(GATEWAY)})?{re.escape(route.rstrip('/'))}/?$", view.as_view(schema=None))
+    for route, view, _ in ROUTES
+]
+urlpatterns += [re_path(rf"^{re.escape(route)}/$", view.as_view(schema=None)) for route, view, _ in TILL_ROUTES]
+# After the routes above (``v1.1/user/rewards/issue`` without its slash is Issue Reward's): any
+# segment reaches the view, which answers a rewardId that is not an id with a 404 in JSON.
+urlpatterns.append(
+    path("v1.1/user/rewards/<str:reward_id>", catalogue_apis.UserRewardApi.as_view(), name="user-reward")
+)
+urlpatterns.append(
+    re_path(
+        rf"^(?:{re.escape(GATEWAY)})?v1\.1/user/rewards/(?P<reward_id>[^/]+)/?$",
+        catalogue_apis.UserRewardApi.as_view(schema=None),
     )
-    found.append(path("sandbox/vendor/issue", view_of(apis.SandboxVendorApi), name="sandbox-vendor-issue"))
-    return found
-
-
-urlpatterns = patterns(plain.view_of)
+)
+urlpatterns.append(path("sandbox/vendor/issue", apis.SandboxVendorApi.as_view(), name="sandbox-vendor-issue"))

@@ -5,12 +5,12 @@ wallets' row locks in the transaction that pays), and the ledger entries that pa
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.db.models import Sum
 
 from core.money import ZERO
-from core.random_codes import random_code
 from wallets.errors import InsufficientBalance
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import Posting, wallet_post, wallet_post_many
@@ -113,7 +113,7 @@ _REFERENCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 
 def points_reference() -> str:
     """A new pointsReferenceId: on the ISSUE ledger entry and on the issue record."""
-    return random_code(_REFERENCE_ALPHABET, 10)
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(10))
 
 
 def issue_posting(*, reward_id: int, quantity: int, points: Decimal, reference: str) -> Posting | None:

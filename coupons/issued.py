@@ -6,8 +6,7 @@ conditional ``UPDATE ... WHERE status = 'ISSUED'`` (a concurrent second one wait
 re-reads it, no longer matches). The same code with the same transaction number again is a
 replay of the first answer. The redemption writes its outbox event (``redemption``, ``"of":
 "coupon"``) in the same transaction; at the till (``coupon_redeem_by_identifier``) the
-customer's lookup, the redemption and its event are one statement, and so are the lookup and the
-coupon's read of ``coupon_for_till`` (rows as tuples, no ORM model per call). A revocation voids the
+customer's lookup, the redemption and its event are one statement. A revocation voids the
 coupons in one conditional UPDATE as well, so a revocation and a till redemption of the same
 coupon cannot both succeed.
 """
@@ -17,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -29,56 +27,23 @@ from orgs.selectors import customer_by_key, customer_lookup_key
 from . import sql
 from .errors import CouponAlreadyRedeemed, CouponExpired, CouponNotHeld, CouponUnknown, CouponVoided
 from .models import Coupon
-from .services import _aware, coupons_void_issued
+from .services import coupons_void_issued
 
 
 @dataclass(frozen=True)
 class CouponTillRedeemed:
-    coupon_id: int
-    pool_id: int
+    coupon: Coupon
     transaction_number: str
     replayed: bool
 
 
-class TillCoupon(NamedTuple):
-    """A coupon as a till call reads it, with its pool's name, description and discount (a row, no
-    ORM model built per call)."""
-
-    pk: int
-    holder_id: int | None
-    status: str
-    expires_at: datetime | None
-    redeemed_transaction_number: str
-    pool_id: int
-    pool_name: str
-    pool_description: str
-    discount_type: str
-    discount_value: Decimal | None
+def _candidates(*, org_id: int, code: str, customer_id: int) -> list[Coupon]:
+    """The org's coupons with this code (index ``coupon_org_code``), the customer's first."""
+    coupons = list(Coupon.objects.filter(org_id=org_id, code=code).select_related("pool").order_by("id")[:20])
+    return sorted(coupons, key=lambda c: (c.holder_id != customer_id, c.status != Coupon.Status.ISSUED, c.pk))
 
 
-def _till_coupons(*, org_id: int, key: tuple[str, object], code: str) -> tuple[int, list[TillCoupon]] | None:
-    """(the customer's id, the org's coupons with this code, the customer's first) of the customer
-    ``key`` names (``orgs.selectors.customer_lookup_key``); None if there is none. One statement."""
-    column, value = key
-    with connection.cursor() as cursor:
-        cursor.execute(sql.TILL_COUPONS.format(column=column), {"org": org_id, "key": value, "code": code})
-        rows = cursor.fetchall()
-    if not rows:
-        return None
-    holder_id = rows[0][0]
-    coupons = [
-        TillCoupon(*row[1:4], _aware(row[4]), *row[5:10], _decimal(row[10])) for row in rows if row[1] is not None
-    ]
-    coupons.sort(key=lambda c: (c.holder_id != holder_id, c.status != Coupon.Status.ISSUED, c.pk))
-    return holder_id, coupons
-
-
-def _decimal(value) -> Decimal | None:
-    """SQLite hands numeric columns back as floats or ints."""
-    return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
-
-
-def _refusal(coupon: TillCoupon | None, *, customer_id: int, now: datetime) -> Exception | None:
+def _refusal(coupon: Coupon | None, *, customer_id: int, now: datetime) -> Exception | None:
     if coupon is None:
         return CouponUnknown("no coupon with this code")
     if coupon.holder_id != customer_id:
@@ -94,21 +59,11 @@ def _refusal(coupon: TillCoupon | None, *, customer_id: int, now: datetime) -> E
     return None
 
 
-def coupon_for_till(
-    *, org_id: int, mobile: str | None, email: str | None, external_id: str | None, code: str
-) -> TillCoupon:
-    """``GET /v1.1/coupon/isredeemable``: the coupon ``code`` of the customer named by the first
-    identifier given, if it can be redeemed now; else the ``CouponNotUsable`` that says why
-    (raised): ``CouponNotHeld`` for an unknown customer, ``CouponUnknown`` for an empty code. One
-    statement; writes nothing."""
-    key = customer_lookup_key(mobile=mobile, email=email, external_id=external_id)
-    found = _till_coupons(org_id=org_id, key=key, code=code) if key is not None else None
-    if found is None:
-        raise CouponNotHeld("customer not found")
-    if not code:
-        raise CouponUnknown("code is required")
-    customer_id, coupons = found
-    coupon = coupons[0] if coupons else None
+def coupon_for_till(*, org_id: int, code: str, customer_id: int) -> Coupon:
+    """The customer's coupon ``code``, with its pool, if it can be redeemed now; else the
+    ``CouponNotUsable`` that says why (raised). Writes nothing."""
+    found = _candidates(org_id=org_id, code=code, customer_id=customer_id)
+    coupon = found[0] if found else None
     refusal = _refusal(coupon, customer_id=customer_id, now=timezone.now())
     if refusal is not None:
         raise refusal
@@ -156,6 +111,13 @@ def _redeem(*, org_id: int, code: str, customer, params: dict, event: dict) -> t
     return found
 
 
+def _redeemed(*, org_id: int, code: str, holder_id: int, transaction_number: str, amount, now) -> Coupon:
+    return Coupon(
+        id=None, org_id=org_id, pool_id=None, code=code, holder_id=holder_id, status=Coupon.Status.REDEEMED,
+        redeemed_at=now, redeemed_transaction_number=transaction_number, redeemed_amount=amount,
+    )  # fmt: skip
+
+
 def coupon_redeem_at_till(
     *, org_id: int, code: str, customer, transaction_number: str, amount: Decimal | None, till_username: str = ""
 ) -> CouponTillRedeemed:
@@ -170,8 +132,17 @@ def coupon_redeem_at_till(
     event = _redemption_event(transaction_number=transaction_number, amount=amount, till_username=till_username)
     row = _redeem(org_id=org_id, code=code, customer=customer, params=params, event=event)
     if row is not None:
-        return CouponTillRedeemed(*row, transaction_number=transaction_number, replayed=False)
-    _, found = _till_coupons(org_id=org_id, key=("id", customer_id), code=code) or (None, [])
+        coupon = _redeemed(
+            org_id=org_id,
+            code=code,
+            holder_id=customer_id,
+            transaction_number=transaction_number,
+            amount=amount,
+            now=now,
+        )
+        coupon.id, coupon.pool_id = row
+        return CouponTillRedeemed(coupon=coupon, transaction_number=transaction_number, replayed=False)
+    found = _candidates(org_id=org_id, code=code, customer_id=customer_id)
     coupon = found[0] if found else None
     if (
         coupon is not None
@@ -179,7 +150,7 @@ def coupon_redeem_at_till(
         and coupon.status == Coupon.Status.REDEEMED
         and coupon.redeemed_transaction_number == transaction_number
     ):
-        return CouponTillRedeemed(coupon.pk, coupon.pool_id, transaction_number=transaction_number, replayed=True)
+        return CouponTillRedeemed(coupon=coupon, transaction_number=transaction_number, replayed=True)
     raise _refusal(coupon, customer_id=customer_id, now=now) or CouponAlreadyRedeemed("the coupon was just redeemed")
 
 
@@ -213,7 +184,16 @@ def coupon_redeem_by_identifier(
             row = cursor.fetchone()
         if row is not None:
             events_written(event_pks=[row[2]])
-            return CouponTillRedeemed(row[0], row[1], transaction_number=transaction_number, replayed=False)
+            coupon = _redeemed(
+                org_id=org_id,
+                code=code,
+                holder_id=row[3],
+                transaction_number=transaction_number,
+                amount=amount,
+                now=now,
+            )
+            coupon.id, coupon.pool_id = row[0], row[1]
+            return CouponTillRedeemed(coupon=coupon, transaction_number=transaction_number, replayed=False)
     customer = customer_by_key(org_id=org_id, key=key) if key is not None else None
     if customer is None:
         raise CouponNotHeld("customer not found")

@@ -55,25 +55,6 @@ STOCK = """
 """
 
 
-# The org's coupons with a code, for a till (``issued._till_coupons``): the customer named by
-# ``{column}`` (no row: none), then the first 20 coupons of that code with their pool (one row of
-# NULLs beside the customer when there is none). Portable; the index coupon_org_code serves it.
-TILL_COUPONS = """
-    WITH holder AS (
-        SELECT id FROM orgs_customer WHERE org_id = %(org)s AND {column} = %(key)s ORDER BY id LIMIT 1
-    )
-    SELECT holder.id, found.id, found.holder_id, found.status, found.expires_at, found.redeemed_transaction_number,
-           found.pool_id, found.name, found.description, found.discount_type, found.discount_value
-      FROM holder LEFT JOIN (
-        SELECT c.id, c.holder_id, c.status, c.expires_at, c.redeemed_transaction_number, c.pool_id,
-               p.name, p.description, p.discount_type, p.discount_value
-          FROM coupons_coupon c JOIN coupons_couponpool p ON p.id = c.pool_id
-         WHERE c.org_id = %(org)s AND c.code = %(code)s
-         ORDER BY c.id LIMIT 20
-      ) AS found ON TRUE
-"""
-
-
 # A coupon used at a till (``issued.coupon_redeem_at_till``): one conditional UPDATE (a concurrent
 # second one waits on the row, re-reads it, no longer matches). Portable. ``{holder}`` is the
 # holder's id: a parameter, or the id the statement looked up.

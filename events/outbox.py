@@ -58,7 +58,6 @@ ATTEMPT_HEADER = "X-Rewards-Delivery-Attempt"
 # The tasks of events/tasks.py, queued by name (that module imports this one).
 DISPATCH_TASK = "orgs.events_dispatch"
 DELIVERY_TASK = "orgs.delivery_send"
-_KINDS = frozenset(EventKind.values)  # read once: ``EventKind.values`` builds its list on every read
 
 
 # --- emitting ------------------------------------------------------------------------------------
@@ -78,7 +77,7 @@ def events_emit(*, events: list[tuple[int, str, dict]]) -> list[OutboxEvent]:
     """``event_emit`` for several events of one change, (org id, kind, payload) each: one INSERT,
     and one task queued on commit for all of them."""
     for _, kind, _ in events:
-        if kind not in _KINDS:
+        if kind not in EventKind.values:
             raise ValueError(f"unknown event kind {kind!r}")
     rows = OutboxEvent.objects.bulk_create(
         [OutboxEvent(org_id=org_id, kind=kind, payload=payload) for org_id, kind, payload in events]
@@ -91,7 +90,7 @@ def events_emit(*, events: list[tuple[int, str, dict]]) -> list[OutboxEvent]:
 def event_row(*, org_id: int, kind: str, payload: dict) -> dict:
     """The columns of an ``OutboxEvent`` for a caller that INSERTs it in its own statement (a hot
     path that writes its change in one statement); then call ``events_written`` with its pk."""
-    if kind not in _KINDS:
+    if kind not in EventKind.values:
         raise ValueError(f"unknown event kind {kind!r}")
     return {
         "org_id": org_id,

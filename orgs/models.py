@@ -9,6 +9,7 @@ they become reference tables when the schema is distributed by org.
 
 import hashlib
 import hmac
+import secrets
 import uuid
 
 from django.conf import settings
@@ -19,8 +20,6 @@ from django.db.models import Q
 from django.db.models.functions import Now
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
-
-from core.random_codes import random_code
 
 
 def secret_digest(secret: str) -> str:
@@ -189,7 +188,7 @@ REFERRAL_CODE_LENGTH = 8
 
 def referral_code_new() -> str:
     """A fresh referral code: 8 characters from A-Z0-9 (36**8 codes), from the OS's CSPRNG."""
-    return random_code(REFERRAL_CODE_ALPHABET, REFERRAL_CODE_LENGTH)
+    return "".join(secrets.choice(REFERRAL_CODE_ALPHABET) for _ in range(REFERRAL_CODE_LENGTH))
 
 
 def email_normalized(email: str | None) -> str | None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from contextlib import suppress
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import NamedTuple
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -53,30 +52,19 @@ def _decimal(value, places: str) -> Decimal | None:
     return Decimal(str(value)).quantize(Decimal(places))
 
 
-class CustomerRow(NamedTuple):
-    """A customer as ``customer_row`` reads it: with its points wallet (``wallet_id``,
-    ``wallet_balance``), ``has_cards`` / ``has_active_card`` and its org's ``points_currency_ratio``,
-    as a tuple (no ORM model built per call). None where a statement did not read it."""
-
-    pk: int
-    org_id: int
-    external_id: str | None
-    email: str | None
-    mobile: str | None
-    wallet_id: int | None = None
-    wallet_balance: Decimal | None = None
-    has_cards: bool | None = None
-    has_active_card: bool | None = None
-    points_currency_ratio: Decimal | None = None
-
-
-def customer_row(
-    *, org_id: int, mobile: str | None, email: str | None, external_id: str | None, customer_id: int | None = None
-) -> CustomerRow | None:
+def customer_for_issue(
+    *,
+    org_id: int,
+    mobile: str | None,
+    email: str | None,
+    external_id: str | None,
+    customer_id: int | None = None,
+):
     """The customer of an org by the first identifier given (mobile, email, externalId, then
-    this service's customer id), or None. One statement: it runs on every issue and till call. The
-    identifier matches as in Redeem Rewards (``orgs.selectors.customer_key``: an email as stored,
-    normalised)."""
+    this service's customer id), with ``wallet_id`` / ``wallet_balance`` of its points wallet,
+    ``has_cards`` / ``has_active_card`` and ``points_currency_ratio`` (its org's). One statement:
+    it runs on every issue and till call. The identifier matches as in Redeem Rewards
+    (``orgs.selectors.customer_key``: an email as stored, normalised)."""
     key = customer_lookup_key(mobile=mobile, email=email, external_id=external_id, customer_id=customer_id)
     if key is None:
         return None
@@ -86,28 +74,10 @@ def customer_row(
         row = cursor.fetchone()
     if row is None:
         return None
-    return CustomerRow(*row[:6], _decimal(row[6], "0.01"), bool(row[7]), bool(row[8]), _decimal(row[9], "0.000001"))
-
-
-def customer_for_issue(
-    *,
-    org_id: int,
-    mobile: str | None,
-    email: str | None,
-    external_id: str | None,
-    customer_id: int | None = None,
-):
-    """``customer_row``'s customer as a ``Customer`` (the issue records refer to it), with the same
-    extra attributes."""
-    found = customer_row(org_id=org_id, mobile=mobile, email=email, external_id=external_id, customer_id=customer_id)
-    if found is None:
-        return None
-    customer = Customer(
-        id=found.pk, org_id=found.org_id, external_id=found.external_id, email=found.email, mobile=found.mobile
-    )
-    customer.wallet_id, customer.wallet_balance = found.wallet_id, found.wallet_balance
-    customer.has_cards, customer.has_active_card = found.has_cards, found.has_active_card
-    customer.points_currency_ratio = found.points_currency_ratio
+    customer = Customer(id=row[0], org_id=row[1], external_id=row[2], email=row[3], mobile=row[4])
+    customer.wallet_id, customer.wallet_balance = row[5], _decimal(row[6], "0.01")
+    customer.has_cards, customer.has_active_card = bool(row[7]), bool(row[8])
+    customer.points_currency_ratio = _decimal(row[9], "0.000001")
     return customer
 
 

@@ -3,12 +3,11 @@
 
 * **redeem**: the wallet debit (one ``UPDATE ... WHERE balance - points >= 0``, which takes the
   wallet's row lock, checks and applies), its POINTS_REDEEM ledger entry, then the
-  ``PointsRedemption`` row, unique on (org, customer, transaction_number). A number used before
-  means the first redemption answers (or ``TransactionNumberReused``), nothing debited. A copy
-  arriving while the first is uncommitted waits on the unique index, then fails on it and answers
-  the same. On PostgreSQL the whole redemption, its outbox event (``redemption``, ``"of":
-  "points"``) included, is one statement in autocommit, which checks the number before it debits
-  (no BEGIN / COMMIT round trips); elsewhere the same steps in one transaction.
+  ``PointsRedemption`` row ``INSERT ... ON CONFLICT DO NOTHING`` on (org, customer,
+  transaction_number). A conflict means the number was used: the transaction is rolled back
+  (nothing debited) and the first redemption answers (or ``TransactionNumberReused``). A copy
+  arriving while the first is uncommitted waits on the unique index, then sees it. Its outbox
+  event (``redemption``, ``"of": "points"``) is written in the same statement on PostgreSQL.
   ``points_redeem_by_ref`` does the common case (the customer's own wallet, named by an
   identifier) in one statement with the customer's lookup; anything else takes the general path.
 * **reverse**: one conditional ``UPDATE`` of the redemption row (``reversed_points + p <=
@@ -18,6 +17,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -26,10 +26,9 @@ from django.utils import timezone
 
 from core.money import MONEY_PLACES
 from core.numbers import NumberInvalid, money_parse
-from core.random_codes import random_code
 from core.statements import statement_rows
 from events.outbox import customer_ref, event_emit, event_row, events_written
-from orgs.models import EventKind
+from orgs.models import Customer, EventKind
 from orgs.selectors import customer_lookup_key
 
 from . import sql
@@ -43,7 +42,7 @@ from .errors import (
     TransactionNumberReused,
 )
 from .models import LedgerEntry, PointsRedemption, PointsReversal, Wallet
-from .owners import CustomerRow, GroupRef, customer_row, group_for_issue
+from .owners import GroupRef, customer_for_issue, group_for_issue
 from .services import wallet_post
 
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -65,7 +64,7 @@ class PointsPayer:
     """The customer and the points wallet that pays: the customer's own, or the group's."""
 
     org_id: int
-    customer: CustomerRow
+    customer: Customer
     group_id: int | None
     wallet_id: int | None
     balance: Decimal
@@ -83,18 +82,8 @@ class PointsRedeemIn:
 
 
 @dataclass(frozen=True)
-class TillRedemption:
-    """A till redemption as its call answers it: the one written, or the first on a replay."""
-
-    reference: str
-    points: Decimal
-    redeemed_value: Decimal
-    balance_after: Decimal
-
-
-@dataclass(frozen=True)
 class PointsRedeemed:
-    redemption: TillRedemption
+    redemption: PointsRedemption
     replayed: bool
     payer: PointsPayer | None = None  # who paid, when the service looked the payer up itself
 
@@ -124,7 +113,7 @@ def redeem_value(*, points: Decimal, ratio: Decimal) -> Decimal:
 
 def points_payer_find(*, org_id: int, customer: CustomerRef, group: GroupRef | None = None) -> PointsPayer:
     """The customer of ``org_id`` and the wallet that pays; ``CustomerUnknown`` if there is none."""
-    found = customer_row(
+    found = customer_for_issue(
         org_id=org_id,
         mobile=customer.mobile,
         email=customer.email,
@@ -158,7 +147,7 @@ def points_redeemable(*, payer: PointsPayer, points: Decimal) -> Decimal:
 
 
 def _reference() -> str:
-    return random_code(_REFERENCE_ALPHABET, 12)
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(12))
 
 
 _INSERT_REDEMPTION = f"""
@@ -170,7 +159,7 @@ _INSERT_REDEMPTION = f"""
 
 
 class _NumberUsed(Exception):
-    """The transaction number is taken: this attempt's debit is rolled back (or never made)."""
+    """The transaction number is taken: roll back this attempt's debit."""
 
 
 def points_redeem(*, call: PointsRedeemIn) -> PointsRedeemed:
@@ -178,7 +167,8 @@ def points_redeem(*, call: PointsRedeemIn) -> PointsRedeemed:
     ``PointsNotAvailable`` / ``TransactionNumberReused``, having written nothing."""
     payer = call.payer
     try:
-        return PointsRedeemed(redemption=_redeem(call), replayed=False)
+        with transaction.atomic():
+            return PointsRedeemed(redemption=_redeem(call), replayed=False)
     except (_NumberUsed, PointsNotAvailable) as exc:
         first = _redemption_by_number(payer=payer, number=call.transaction_number)
         if first is None:
@@ -192,30 +182,22 @@ def points_redeem(*, call: PointsRedeemIn) -> PointsRedeemed:
         return PointsRedeemed(redemption=first, replayed=True)
 
 
-def _redemption_by_number(*, payer: PointsPayer, number: str | None) -> TillRedemption | None:
+def _redemption_by_number(*, payer: PointsPayer, number: str | None) -> PointsRedemption | None:
     if number is None:
         return None
-    first = (
-        PointsRedemption.objects.filter(org_id=payer.org_id, customer_id=payer.customer.pk, transaction_number=number)
-        .values_list("reference", "points", "redeemed_value", "balance_after")
-        .first()
-    )
-    return TillRedemption(*first) if first is not None else None
+    return PointsRedemption.objects.filter(
+        org_id=payer.org_id, customer_id=payer.customer.pk, transaction_number=number
+    ).first()
 
 
 # PostgreSQL: the debit (it locks, checks and applies), its ledger entry, the redemption and its
-# outbox event in one statement, which is its own transaction (all or nothing). No row from
-# ``moved``: too few points, or the transaction number used before; nothing written. A copy of
-# the call that commits the same number first makes the INSERT fail on the unique constraint
-# (``pointsredemption_transaction_once``): the whole statement is undone.
+# outbox event in one statement. No row from ``moved``: too few points, nothing written. A row from
+# ``moved`` but none from ``ins``: the transaction number is taken, and the caller rolls the debit back.
 _REDEEM_SQL = {
     "postgresql": f"""
 WITH moved AS (
     UPDATE wallets_wallet SET balance = balance - %(points)s
      WHERE id = %(wallet)s AND org_id = %(org)s AND balance - %(points)s >= 0
-       AND NOT EXISTS (SELECT 1 FROM wallets_pointsredemption r
-                        WHERE r.org_id = %(org)s AND r.customer_id = %(customer)s
-                          AND r.transaction_number = %(number)s)
     RETURNING id, org_id, balance
 ), entry AS (
     INSERT INTO wallets_ledgerentry (org_id, wallet_id, delta, balance_after, kind, reference, memo, created_at)
@@ -226,6 +208,7 @@ WITH moved AS (
     SELECT %(org)s, %(reference)s, %(customer)s, %(group)s, %(wallet)s, %(points)s, 0, %(ratio)s, %(value)s,
            entry.balance_after, %(number)s, %(till)s, %(notes)s, %(when)s, entry.id, %(now)s
       FROM entry
+    ON CONFLICT (org_id, customer_id, transaction_number) DO NOTHING
     RETURNING id, balance_after, ledger_entry_id
 ), event AS (
     INSERT INTO orgs_outboxevent (org_id, event_id, kind, payload, created_at)
@@ -236,14 +219,13 @@ WITH moved AS (
       FROM ins
     RETURNING id
 )
-SELECT (SELECT balance FROM moved), ins.balance_after, (SELECT id FROM event)
+SELECT (SELECT balance FROM moved), ins.id, ins.balance_after, ins.ledger_entry_id, (SELECT id FROM event)
   FROM (SELECT 1) AS one LEFT JOIN ins ON TRUE
 """,
 }
-_NUMBER_ONCE = "pointsredemption_transaction_once"
 
 
-def _redeem(call: PointsRedeemIn) -> TillRedemption:
+def _redeem(call: PointsRedeemIn) -> PointsRedemption:
     payer = call.payer
     if payer.wallet_id is None:
         raise PointsNotAvailable(f"{call.points} points asked, none available")
@@ -253,11 +235,18 @@ def _redeem(call: PointsRedeemIn) -> TillRedemption:
     now = timezone.now()
     statement = _REDEEM_SQL.get(connection.vendor)
     if statement is not None:
-        balance_after = _redeem_in_one_statement(statement, call, reference=reference, value=value, memo=memo, now=now)
+        row = _redeem_in_one_statement(statement, call, reference=reference, value=value, memo=memo, now=now)
     else:
-        with transaction.atomic():
-            balance_after = _redeem_stepwise(call, reference=reference, value=value, memo=memo, now=now)
-    return TillRedemption(reference, call.points, value, Decimal(str(balance_after)).quantize(MONEY_PLACES))
+        row = _redeem_stepwise(call, reference=reference, value=value, memo=memo, now=now)
+    redemption_id, balance_after, entry_id = row
+    return PointsRedemption(
+        id=redemption_id, org_id=payer.org_id, reference=reference, customer_id=payer.customer.pk,
+        group_id=payer.group_id, wallet_id=payer.wallet_id, points=call.points,
+        points_currency_ratio=payer.points_currency_ratio, redeemed_value=value,
+        balance_after=Decimal(str(balance_after)).quantize(MONEY_PLACES), transaction_number=call.transaction_number,
+        till_username=call.till_username, notes=call.notes, redemption_time=call.redemption_time,
+        ledger_entry_id=entry_id, created_at=now,
+    )  # fmt: skip
 
 
 def _redemption_event(call: PointsRedeemIn, *, reference: str, value: Decimal) -> dict:
@@ -293,20 +282,19 @@ def _redeem_in_one_statement(
         "till": call.till_username, "notes": call.notes, "when": call.redemption_time,
         "event_id": event["event_id"], "event_kind": event["kind"], "event_payload": event["payload"],
     }  # fmt: skip
-    try:
-        [(moved, balance_after, event_pk)] = statement_rows(statement, params)
-    except IntegrityError as exc:
-        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) == _NUMBER_ONCE:
-            raise _NumberUsed from exc
-        raise
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        moved, redemption_id, balance_after, entry_id, event_pk = cursor.fetchone()
     if moved is None:
         raise PointsNotAvailable(f"{call.points} points asked, fewer available")
+    if redemption_id is None:
+        raise _NumberUsed
     events_written(event_pks=[event_pk])
-    return balance_after
+    return redemption_id, balance_after, entry_id
 
 
-def _redeem_stepwise(call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now) -> Decimal:
-    """The same in three statements in the caller's transaction, for SQLite (no data-modifying CTEs)."""
+def _redeem_stepwise(call: PointsRedeemIn, *, reference: str, value: Decimal, memo: str, now) -> tuple:
+    """The same in three statements, for SQLite (no data-modifying CTEs)."""
     payer = call.payer
     try:
         entry = wallet_post(
@@ -333,7 +321,7 @@ def _redeem_stepwise(call: PointsRedeemIn, *, reference: str, value: Decimal, me
         ledgerEntry=entry.pk, wallet={"id": payer.wallet_id, "kind": Wallet.Kind.POINTS, "balance": entry.balance_after}
     )
     event_emit(org_id=payer.org_id, kind=EventKind.REDEMPTION, payload=payload)
-    return entry.balance_after
+    return row[0], entry.balance_after, entry.pk
 
 
 def points_redeem_by_ref(
@@ -398,11 +386,14 @@ def points_redeem_by_ref(
         event_pk,
     ) = row
     events_written(event_pks=[event_pk])
-    found = CustomerRow(
-        customer_id, org_id, external_id, email, mobile, wallet_id, balance_after, points_currency_ratio=ratio
-    )
+    found = Customer(id=customer_id, org_id=org_id, external_id=external_id, email=email, mobile=mobile)
     payer = PointsPayer(org_id, found, None, wallet_id, balance_after + points, ratio)
-    redemption = TillRedemption(reference, points, value, balance_after)
+    redemption = PointsRedemption(
+        id=redemption_id, org_id=org_id, reference=reference, customer_id=customer_id, group_id=None,
+        wallet_id=wallet_id, points=points, points_currency_ratio=ratio, redeemed_value=value,
+        balance_after=balance_after, transaction_number=transaction_number, till_username=till_username,
+        notes=notes, redemption_time=redemption_time, ledger_entry_id=entry_id, created_at=now,
+    )  # fmt: skip
     return PointsRedeemed(redemption=redemption, replayed=False, payer=payer)
 
 
