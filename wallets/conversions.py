@@ -170,10 +170,6 @@ def _claim(*, customer: Party, conversion: ConversionInput, now) -> int | None:
     return claimed[0][0] if claimed else None
 
 
-def _paid_rules(planned: list[Planned]) -> list[CampaignRule]:
-    return rules_in_lock_order(plan.rule for plan in planned)
-
-
 def _register_stepwise(
     *, customer: Party, planned: list[Planned], conversion: ConversionInput, now
 ) -> ConversionResult:
@@ -183,7 +179,11 @@ def _register_stepwise(
         conversion_id = _claim(customer=customer, conversion=conversion, now=now)
         if conversion_id is None:
             return _replayed(customer=customer, tskey=conversion.tskey)
-        paid = {rule.pk for rule in _paid_rules(planned) if _usage_take(rule=rule, customer=customer)}
+        paid = {
+            rule.pk
+            for rule in rules_in_lock_order(p.rule for p in planned)
+            if _usage_take(rule=rule, customer=customer)
+        }
         rewards = [
             EarnedReward(
                 org_id=customer.org_id,
