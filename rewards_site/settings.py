@@ -127,9 +127,15 @@ else:
     # DATABASE_SERVER_SIDE_BINDING=1 too).
     _pooled = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
     _db["DISABLE_SERVER_SIDE_CURSORS"] = _pooled
-    # Server-side parameters. They do not by themselves prepare statements: Django leaves psycopg's
-    # prepare_threshold off unless OPTIONS names one (docs/scaling.md, "Prepared statements").
-    _db.setdefault("OPTIONS", {})["server_side_binding"] = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not _pooled)
+    # Server-side parameters, and prepared statements on top of them: psycopg prepares a statement
+    # the connection has run DATABASE_PREPARE_THRESHOLD times (Django leaves that off unless OPTIONS
+    # names it), so the hot calls' lookups are parsed and planned once per connection, not per call
+    # (docs/scaling.md, "Prepared statements"). 0 prepares every statement at once; -1 none.
+    _server_side = env.bool("DATABASE_SERVER_SIDE_BINDING", default=not _pooled)
+    _db.setdefault("OPTIONS", {})["server_side_binding"] = _server_side
+    _prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
+    if _server_side and _prepare_threshold >= 0:
+        _db["OPTIONS"]["prepare_threshold"] = _prepare_threshold
 if env.str("TEST_DATABASE_NAME", default=""):
     _db.setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
