@@ -3,22 +3,20 @@
 
 Routes (``capillary/urls.py``), each also under ``/api_gateway/rewards/core``:
 
-* ``POST /v1.1/user/rewards/issue/?username={till}&skip_validation=true``
+* ``POST /v1.1/user/rewards/issue/?username={till}&skip_validation=true`` (a JSON POST takes the
+  plain path of ``capillary/plain.py``)
 * ``POST /v1.1/points/validation_code?username={till}``
 * ``POST /v3/oauth/token/generate``
-* ``POST /sandbox/vendor/issue`` (a stand-in partner API, on with DEBUG or ``SANDBOX_VENDOR=1``)
+* ``POST /sandbox/vendor/issue`` (``capillary/sandbox.py``: a stand-in partner API, on with DEBUG
+  or ``SANDBOX_VENDOR=1``)
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
-from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.http import Http404
-from django.utils import timezone
 from django.utils.functional import cached_property
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -432,20 +430,30 @@ class RewardIssueApi(_CapillaryApi):
         examples=[OpenApiExample("Capillary's sample", value=SEED_REQUEST, request_only=True)],
     )
     def post(self, request):
-        caller = _caller(request)
-        scope = _scope(request, caller)
-        skip_validation = request.query_params.get("skip_validation", "").strip().lower() in ("true", "1", "yes")
-        serializer = IssueInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        outcome = rewards_issue(
-            org_id=caller.org_id,
-            till_username=caller.till_username or "",
-            scope=scope,
-            call=issue_call_from(serializer.validated_data),
-            skip_validation=skip_validation,
-        )
-        http_status, body = issue_answer(outcome)
+        """Calls the plain path (``capillary/plain.py``) does not take: not JSON, or with ``format``."""
+
+        def data_of():
+            serializer = IssueInputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            return serializer.validated_data
+
+        http_status, body = issue_call_answer(caller=_caller(request), request=request, data_of=data_of)
         return Response(body, status=http_status)
+
+
+def issue_call_answer(*, caller: Caller, request, data_of) -> tuple[int, dict]:
+    """(HTTP status, body) of an Issue Reward call by ``caller``: the data scope of ``request``'s
+    headers is checked before the body is read and validated (``data_of()``)."""
+    scope = _scope(request, caller)
+    skip_validation = request.GET.get("skip_validation", "").strip().lower() in ("true", "1", "yes")
+    outcome = rewards_issue(
+        org_id=caller.org_id,
+        till_username=caller.till_username or "",
+        scope=scope,
+        call=issue_call_from(data_of()),
+        skip_validation=skip_validation,
+    )
+    return issue_answer(outcome)
 
 
 class ValidationCodeInputSerializer(serializers.Serializer):
@@ -562,36 +570,3 @@ class OAuthTokenApi(JsonOnly, APIView):
         token = oauth_token_generate(**serializer.validated_data)
         data = {"accessToken": token, "ttlSeconds": settings.OAUTH_TOKEN_TTL_SECONDS}
         return Response({"data": data, "errors": None})
-
-
-class SandboxVendorApi(APIView):
-    """A stand-in partner API for VENDOR rewards: answers 200 with a voucher, like a partner would."""
-
-    authentication_classes = ()
-    permission_classes = ()
-
-    @extend_schema(
-        operation_id="sandbox_vendor_issue",
-        summary="Sandbox vendor (DEBUG or SANDBOX_VENDOR=1 only)",
-        description=(
-            'Answers `{"data": {"code": <voucher>, "validTill": "YYYY-MM-DD", "couponSeriesId": <series>}}`, '
-            "the series being the `series` query parameter (the demo's vendor URL names 234); 404 when off."
-        ),
-        parameters=[OpenApiParameter("series", str, description="The coupon series id to answer.")],
-        request=OpenApiTypes.OBJECT,
-        responses={
-            200: OpenApiTypes.OBJECT,
-            404: OpenApiTypes.OBJECT,
-            413: OpenApiResponse(OpenApiTypes.OBJECT, description=BODY_TOO_LARGE),
-            415: OpenApiResponse(OpenApiTypes.OBJECT, description=WRONG_CONTENT_TYPE),
-        },
-    )
-    def post(self, request):
-        if not settings.SANDBOX_VENDOR:
-            raise Http404
-        voucher = "SBX" + "".join(secrets.choice("ABCDEFGHJKMNPQRSTVWXYZ0123456789") for _ in range(9))
-        valid_till = (timezone.now() + timedelta(days=365)).date().isoformat()
-        data = {"code": voucher, "validTill": valid_till}
-        if request.query_params.get("series"):
-            data["couponSeriesId"] = request.query_params["series"][:64]
-        return Response({"status": "SUCCESS", "data": data})

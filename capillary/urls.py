@@ -7,7 +7,8 @@ import re
 
 from django.urls import path, re_path
 
-from . import apis, catalogue_apis, till_apis
+from . import apis, catalogue_apis, sandbox, till_apis
+from .plain import plain_issue_view
 
 GATEWAY = "api_gateway/rewards/core/"
 ROUTES = [
@@ -28,9 +29,16 @@ TILL_ROUTES = [
     ("v1.1/coupon/redeem", till_apis.CouponRedeemApi, "coupon-redeem"),
 ]
 
-urlpatterns = [path(route, view.as_view(), name=name) for route, view, name in ROUTES + TILL_ROUTES]
+
+def _view(api, **initkwargs):
+    """Issue Reward's POST takes the plain path (``capillary/plain.py``); the other routes are DRF views."""
+    view = api.as_view(**initkwargs)
+    return plain_issue_view(view) if api is apis.RewardIssueApi else view
+
+
+urlpatterns = [path(route, _view(view), name=name) for route, view, name in ROUTES + TILL_ROUTES]
 urlpatterns += [
-    re_path(rf"^(?:{re.escape(GATEWAY)})?{re.escape(route.rstrip('/'))}/?$", view.as_view(schema=None))
+    re_path(rf"^(?:{re.escape(GATEWAY)})?{re.escape(route.rstrip('/'))}/?$", _view(view, schema=None))
     for route, view, _ in ROUTES
 ]
 urlpatterns += [re_path(rf"^{re.escape(route)}/$", view.as_view(schema=None)) for route, view, _ in TILL_ROUTES]
@@ -45,4 +53,4 @@ urlpatterns.append(
         catalogue_apis.UserRewardApi.as_view(schema=None),
     )
 )
-urlpatterns.append(path("sandbox/vendor/issue", apis.SandboxVendorApi.as_view(), name="sandbox-vendor-issue"))
+urlpatterns.append(path("sandbox/vendor/issue", sandbox.SandboxVendorApi.as_view(), name="sandbox-vendor-issue"))
