@@ -201,7 +201,7 @@ WEBHOOK_BODY_FORMATS = {"appvirality": "appvirality.webhooks.webhook_document"}
 # Events not dispatched this long after their commit (Redis was down, a worker died) are queued again.
 OUTBOX_SWEEP_AFTER_SECONDS = env.int("OUTBOX_SWEEP_AFTER_SECONDS", default=60)
 # The publisher thread gathers the events committed within this many seconds into one task.
-EVENTS_PUBLISH_BATCH_SECONDS = env.float("EVENTS_PUBLISH_BATCH_SECONDS", default=0.05)
+EVENTS_PUBLISH_BATCH_SECONDS = env.float("EVENTS_PUBLISH_BATCH_SECONDS", default=0.2)
 # Housekeeping retention.
 IDEMPOTENCY_RETENTION_HOURS = env.int("IDEMPOTENCY_RETENTION_HOURS", default=48)
 REDEMPTION_CALL_RETENTION_DAYS = env.int("REDEMPTION_CALL_RETENTION_DAYS", default=180)

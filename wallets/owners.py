@@ -45,6 +45,9 @@ _CUSTOMER_SQL = """
 """
 
 
+_CUSTOMER_FIELDS = ("id", "org_id", "external_id", "email", "mobile")
+
+
 def _decimal(value, places: str) -> Decimal | None:
     """SQLite hands numeric columns back as floats or ints: back to the column's exact decimal."""
     if value is None:
@@ -74,7 +77,9 @@ def customer_for_issue(
         row = cursor.fetchone()
     if row is None:
         return None
-    customer = Customer(id=row[0], org_id=row[1], external_id=row[2], email=row[3], mobile=row[4])
+    # As the ORM builds a row it read: the other fields deferred, none of their defaults (a new
+    # user_key, referral code, timestamps) computed for nothing.
+    customer = Customer.from_db(connection.alias, _CUSTOMER_FIELDS, row[:5])
     customer.wallet_id, customer.wallet_balance = row[5], _decimal(row[6], "0.01")
     customer.has_cards, customer.has_active_card = bool(row[7]), bool(row[8])
     customer.points_currency_ratio = _decimal(row[9], "0.000001")
