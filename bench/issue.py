@@ -403,6 +403,7 @@ def main() -> None:
         django.setup()
     else:
         setup()
+        vacuum()  # every table: the bulk-loaded ones get the statistics autovacuum would give them
     workdir = Path(tempfile.mkdtemp(prefix="issue-bench-"))
     cases = {"1-reward POINTS_ONLY": SINGLE, "5-reward mixed": MIXED}
     cases = {name: rewards for name, rewards in cases.items() if args.case in (None, name.split()[0])}

@@ -31,6 +31,9 @@ class GroupRef:
 
 
 # {column}: one of orgs.selectors.CUSTOMER_IDENTIFIERS' columns as customer_key names it, or id.
+# Each is unique in its org (a unique index each): at most one row, and with no ORDER BY the
+# planner takes that index even on a table without statistics (ORDER BY c.id LIMIT 1 made it
+# walk the primary key instead, reading every customer before the one asked for).
 _CUSTOMER_SQL = """
     SELECT c.id, c.org_id, c.external_id, c.email, c.mobile, w.id, w.balance,
            EXISTS(SELECT 1 FROM orgs_card k WHERE k.customer_id = c.id),
@@ -40,8 +43,6 @@ _CUSTOMER_SQL = """
       JOIN orgs_org o ON o.id = c.org_id
       LEFT JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
      WHERE c.org_id = %s AND c.{column} = %s
-     ORDER BY c.id
-     LIMIT 1
 """
 
 

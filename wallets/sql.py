@@ -157,9 +157,7 @@ WITH payer AS (
       FROM orgs_customer c
       JOIN orgs_org o ON o.id = c.org_id
       JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
-     WHERE c.org_id = %(org)s AND c.{{column}} = %(key)s
-     ORDER BY c.id
-     LIMIT 1
+     WHERE c.org_id = %(org)s AND c.{{column}} = %(key)s  -- unique in the org: see owners._CUSTOMER_SQL
 ), moved AS (
     UPDATE wallets_wallet AS w SET balance = w.balance - %(points)s
       FROM payer
