@@ -149,7 +149,8 @@ INSERT_POINTS_REDEMPTION = """INSERT INTO wallets_pointsredemption
 # debit (it locks, checks and applies), its ledger entry, the redemption and its outbox event. No
 # redemption row when the customer, its wallet or the points are not there, or the number was
 # used before (nothing written: the caller then takes the general path, which says why). A copy
-# racing with the same number fails on the unique index and the whole statement with it.
+# racing with the same number fails on the unique index and the whole statement with it. The
+# customer's identifier is unique in its org: no ORDER BY (see ``owners._CUSTOMER_SQL``).
 TILL_REDEEM_BY_CUSTOMER = {
     "postgresql": f"""
 WITH payer AS (
@@ -157,7 +158,7 @@ WITH payer AS (
       FROM orgs_customer c
       JOIN orgs_org o ON o.id = c.org_id
       JOIN wallets_wallet w ON w.customer_id = c.id AND w.org_id = c.org_id AND w.kind = 'POINTS'
-     WHERE c.org_id = %(org)s AND c.{{column}} = %(key)s  -- unique in the org: see owners._CUSTOMER_SQL
+     WHERE c.org_id = %(org)s AND c.{{column}} = %(key)s
 ), moved AS (
     UPDATE wallets_wallet AS w SET balance = w.balance - %(points)s
       FROM payer
