@@ -4,8 +4,6 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import is_ratelimited
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -15,11 +13,11 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from core.numbers import BIGINT_MAX
+from core.plain_views import plain_view
 from core.request_body import AnyContentTypeJSONBodyParser, BodyMalformed, BodyTooLarge, json_read, max_body_bytes
 
 from . import wire as appvirality
@@ -227,27 +225,17 @@ def redeem_answer(request, *, document, raw: bytes) -> tuple[int, dict]:
     )
 
 
-_RENDERER = JSONRenderer()
-
-
 def plain_post_view(drf_view, answer_post):
-    """The view of an AppVirality call: a POST is read by the one body reader and answered in plain
-    Django by ``answer_post(request, document=..., raw=...)``, with the bytes DRF's renderer writes
-    (no content negotiation, request wrapping or exception handler per call); any other method goes
-    to ``drf_view``, which the schema documents too (the function carries its ``cls`` and ``initkwargs``)."""
+    """The view of an AppVirality call (``core.plain_views``): a POST is read by the one body reader
+    and answered by ``answer_post(request, document=..., raw=...)``; any other method goes to
+    ``drf_view``, which the schema documents."""
 
-    @csrf_exempt
-    def view(request, **kwargs):
-        if request.method != "POST":
-            return drf_view(request, **kwargs)
+    def answer(request):
         try:
             raw = request.body
             document = json_read(raw)
         except (RequestDataTooBig, BodyTooLarge, BodyMalformed) as exc:  # too large, or not JSON read here
-            status, body = appvirality.error_answer(exc)
-        else:
-            status, body = answer_post(request, document=document, raw=raw)
-        return HttpResponse(_RENDERER.render(body), status=status, content_type="application/json")
+            return (*appvirality.error_answer(exc), None)
+        return (*answer_post(request, document=document, raw=raw), None)
 
-    view.cls, view.initkwargs = drf_view.cls, drf_view.initkwargs
-    return view
+    return plain_view(drf_view, answer)

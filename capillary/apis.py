@@ -88,10 +88,16 @@ ISSUE_CODES = {
 CODES_TABLE = "\n".join(f"| {code} | {meaning} |" for code, meaning in ISSUE_CODES.items())
 
 
-def _caller(request) -> Caller:
-    if not isinstance(request.user, Caller):
+def caller_of(user, *, username: str | None) -> Caller:
+    """The caller the authentication found (``user``: None when no credentials were given), as the
+    till ``username`` names (the ``username`` query parameter)."""
+    if not isinstance(user, Caller):
         raise exceptions.NotAuthenticated("credentials required: Basic (till) or X-CAP-API-OAUTH-TOKEN")
-    return caller_for_username(caller=request.user, username=request.query_params.get("username"))
+    return caller_for_username(caller=user, username=username)
+
+
+def _caller(request) -> Caller:
+    return caller_of(request.user, username=request.query_params.get("username"))
 
 
 def _scope(request, caller: Caller) -> frozenset[int]:

@@ -17,39 +17,40 @@ valid or not, is validated by the serializer: its rules and messages stay the on
 
 from __future__ import annotations
 
-from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework import exceptions
-from rest_framework.renderers import JSONRenderer
+from rest_framework import serializers
 
 from core.numbers import BIGINT_MAX
+from core.plain_views import plain_view
 from core.request_body import json_read
 
 from .apis import (
-    MAX_NOTES,
+    GROUP_FIELDS,
     MAX_QUANTITY,
     MAX_REWARDS_PER_CALL,
-    MAX_TEXT,
     IssueInputSerializer,
+    RewardInputSerializer,
     RewardIssueApi,
+    caller_of,
     issue_call_answer,
 )
-from .auth import caller_for_username
 from .errors import capillary_exception_handler
 
-_RENDERER = JSONRenderer()
 _AUTHENTICATORS = tuple(cls() for cls in RewardIssueApi.authentication_classes)
-# The body's text fields and their maxLength, as IssueInputSerializer declares them.
-_TEXT = {
-    "mobile": 20,
-    "email": 254,
-    "externalId": 150,
-    "transactionNumber": MAX_TEXT,
-    "notes": MAX_NOTES,
-    "eventLogId": MAX_TEXT,
-    "brand": 200,
-    "validationCode": 64,
-}
+
+
+def _text_limits(serializer: serializers.Serializer, *, leave_out=()) -> dict[str, int]:
+    """Each text field of ``serializer`` and its maxLength, as the serializer declares them."""
+    return {
+        name: field.max_length
+        for name, field in serializer.fields.items()
+        if isinstance(field, serializers.CharField) and name not in leave_out
+    }
+
+
+# The body's text fields but the group references (their pairs are the serializer's to check), and
+# the reward line's requestId: the limits of the serializer itself, read once per process.
+_TEXT = _text_limits(IssueInputSerializer(), leave_out={name for pair in GROUP_FIELDS for name in pair})
+_REQUEST_ID_MAX = _text_limits(RewardInputSerializer())["requestId"]
 _REWARD_KEYS = frozenset({"rewardId", "quantity", "requestId"})
 
 
@@ -88,7 +89,7 @@ def simple_issue_input(document) -> dict | None:
             return None
         line = {"rewardId": reward_id, "quantity": quantity}
         if "requestId" in item:
-            if not _text_ok(item["requestId"], MAX_TEXT):
+            if not _text_ok(item["requestId"], _REQUEST_ID_MAX):
                 return None
             line["requestId"] = item["requestId"]
         lines.append(line)
@@ -107,13 +108,15 @@ def issue_input(document) -> dict:
 
 
 def _caller(request):
-    """The caller, as DRF's authentication would find it: the first class that recognises the
+    """The caller, as DRF's authentication finds it: the first class that recognises the
     credentials (raising if they are wrong), then the till named by ``username``."""
+    user = None
     for authenticator in _AUTHENTICATORS:
         found = authenticator.authenticate(request)
         if found is not None:
-            return caller_for_username(caller=found[0], username=request.GET.get("username"))
-    raise exceptions.NotAuthenticated("credentials required: Basic (till) or X-CAP-API-OAUTH-TOKEN")
+            user = found[0]
+            break
+    return caller_of(user, username=request.GET.get("username"))
 
 
 def _plain(request) -> bool:
@@ -125,26 +128,21 @@ def _plain(request) -> bool:
     )
 
 
+def _answer(request) -> tuple[int, dict, dict | None]:
+    try:
+        status, body = issue_call_answer(
+            caller=_caller(request), request=request, data_of=lambda: issue_input(json_read(request.body))
+        )
+    except Exception as exc:  # noqa: BLE001 - mapped as DRF maps it, or raised on as DRF does
+        response = capillary_exception_handler(exc, {"request": request})
+        if response is None:
+            raise
+        headers = {name: value for name, value in response.items() if name.lower() != "content-type"}
+        return response.status_code, response.data, headers
+    return status, body, None
+
+
 def plain_issue_view(drf_view):
-    """The view of Issue Reward's routes: a plain POST the plain way, anything else through ``drf_view``."""
-
-    @csrf_exempt
-    def view(request, **kwargs):
-        if not _plain(request):
-            return drf_view(request, **kwargs)
-        headers = None
-        try:
-            caller = _caller(request)
-            status, body = issue_call_answer(
-                caller=caller, request=request, data_of=lambda: issue_input(json_read(request.body))
-            )
-        except Exception as exc:  # noqa: BLE001 - mapped as DRF maps it, or raised on as DRF does
-            response = capillary_exception_handler(exc, {"request": request})
-            if response is None:
-                raise
-            status, body = response.status_code, response.data
-            headers = {name: value for name, value in response.items() if name.lower() != "content-type"}
-        return HttpResponse(_RENDERER.render(body), status=status, content_type="application/json", headers=headers)
-
-    view.cls, view.initkwargs = drf_view.cls, drf_view.initkwargs
-    return view
+    """The view of Issue Reward's routes: a plain POST the plain way (``core.plain_views``),
+    anything else through ``drf_view``."""
+    return plain_view(drf_view, _answer, takes=_plain)

@@ -11,6 +11,7 @@ import json
 import re
 
 import pytest
+from django.urls import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,6 +91,13 @@ def test_the_common_shape_does_decide():
         "mobile": "919999",
         "rewards": [{"rewardId": 350, "quantity": 1}],
     }
+
+
+@pytest.mark.parametrize("path", [ISSUE_URL, ISSUE_URL.rstrip("/"), "/api_gateway/rewards/core" + ISSUE_URL])
+def test_every_issue_route_takes_the_plain_path(path):
+    view = resolve(path).func
+    assert view.__module__ == "core.plain_views"
+    assert view.cls.__name__ == "RewardIssueApi"  # what the schema documents
 
 
 CASES = [
